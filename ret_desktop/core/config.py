@@ -1,0 +1,208 @@
+"""Settings: where data lives and the tunable limits.
+
+Precedence, highest first: environment variables, the settings file, the defaults below.
+``RET_DATA_DIR`` moves everything (settings file, logs, databases, runtime root) under one folder,
+for tests and portable installs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import platformdirs
+
+from ret_desktop import APP_NAME
+from ret_desktop.core.fsutil import make_private_dir
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILE_NAME = "settings.json"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    config_dir: Path
+    log_dir: Path
+    runtime_root: Path
+    session_db: Path
+    app_db: Path
+    session_cache_max_size: int = 1000
+    session_cache_ttl_seconds: int = 3600
+    cache_lock_timeout_seconds: float = 5.0
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    operations_per_minute: int = 100
+
+    @property
+    def settings_file(self) -> Path:
+        return self.config_dir / SETTINGS_FILE_NAME
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.runtime_root / "sessions"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.runtime_root / "jobs"
+
+
+def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(raw, str):
+        raw = raw.strip()
+    value = int(raw)
+    if isinstance(raw, float) and raw != value:
+        raise ValueError("expected a whole number")
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _positive_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("expected a number")
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number")
+    return value
+
+
+@dataclass(frozen=True)
+class _Tunable:
+    name: str  # field of Settings and key in settings.json
+    env: str
+    parse: Callable[[Any], Any]
+
+
+_TUNABLES = (
+    _Tunable("session_cache_max_size", "SESSION_CACHE_MAX_SIZE", _positive_int),
+    _Tunable("session_cache_ttl_seconds", "SESSION_CACHE_TTL_SECONDS", _positive_int),
+    _Tunable("cache_lock_timeout_seconds", "RET_CACHE_LOCK_TIMEOUT_SECONDS", _positive_float),
+    _Tunable("login_max_failures", "RET_LOGIN_MAX_FAILURES", _positive_int),
+    _Tunable("login_window_seconds", "RET_LOGIN_WINDOW_SECONDS", _positive_int),
+    _Tunable("operations_per_minute", "RET_OPERATIONS_PER_MINUTE", _positive_int),
+)
+_PATH_SETTINGS = {"runtime_root": "RET_RUNTIME_ROOT", "session_db": "RET_SESSION_DB"}
+_FILE_KEYS = {t.name for t in _TUNABLES} | set(_PATH_SETTINGS)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``env`` (default: ``os.environ``), the settings file and defaults."""
+    env = os.environ if env is None else env
+    data_override = env.get("RET_DATA_DIR", "").strip()
+    if data_override:
+        data_dir = Path(data_override).expanduser().absolute()
+        config_dir = data_dir / "config"
+        log_dir = data_dir / "logs"
+    else:
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        config_dir = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+        log_dir = Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+    file_values = _read_settings_file(config_dir / SETTINGS_FILE_NAME)
+
+    def path_setting(name: str, default: Path) -> Path:
+        env_name = _PATH_SETTINGS[name]
+        if env.get(env_name, "").strip():
+            return Path(env[env_name].strip()).expanduser().absolute()
+        if name in file_values:
+            raw = file_values[name]
+            if not isinstance(raw, str) or not raw.strip():
+                raise SettingsError(f"setting {name!r} in {config_dir / SETTINGS_FILE_NAME}: expected a path")
+            path = Path(raw).expanduser()
+            return path if path.is_absolute() else data_dir / path
+        return default
+
+    runtime_root = path_setting("runtime_root", data_dir / "runtime")
+    session_db = path_setting("session_db", runtime_root / "ret_session.db")
+
+    tunables: dict[str, Any] = {}
+    for tunable in _TUNABLES:
+        if env.get(tunable.env, "").strip():
+            raw, source = env[tunable.env], f"environment variable {tunable.env}"
+        elif tunable.name in file_values:
+            raw, source = file_values[tunable.name], f"{config_dir / SETTINGS_FILE_NAME}"
+        else:
+            continue
+        try:
+            tunables[tunable.name] = tunable.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"setting {tunable.name!r} from {source} is {raw!r}: {exc}") from None
+
+    return Settings(
+        data_dir=data_dir,
+        config_dir=config_dir,
+        log_dir=log_dir,
+        runtime_root=runtime_root,
+        session_db=session_db,
+        app_db=data_dir / "ret_app.db",
+        **tunables,
+    )
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"settings file {path} cannot be read: {exc}") from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"settings file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    if not isinstance(values, dict):
+        raise SettingsError(f"settings file {path} must hold a JSON object of setting names to values")
+    for unknown in sorted(set(values) - _FILE_KEYS):
+        log.warning("settings file %s: unknown setting %r ignored", path, unknown)
+    return {key: value for key, value in values.items() if key in _FILE_KEYS}
+
+
+def bundled_path(name: str) -> Path:
+    """Where a shipped folder (``resources``, ``runtime_template``) is: in a wheel, a PyInstaller
+    bundle or a source checkout."""
+    package_root = Path(__file__).resolve().parent.parent
+    candidates = [package_root / "_bundled" / name]
+    if hasattr(sys, "_MEIPASS"):
+        candidates.append(Path(sys._MEIPASS) / name)  # type: ignore[attr-defined]
+    candidates.append(package_root.parent / name)
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"shipped folder {name!r} not found (looked in {', '.join(map(str, candidates))})")
+
+
+def prepare_data_dirs(settings: Settings) -> None:
+    """Create the data folders and copy the runtime skeleton into the runtime root.
+
+    Never overwrites what is already there; the folders holding user data are owner-only.
+    """
+    make_private_dir(settings.data_dir)
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.runtime_root)
+    template = bundled_path("runtime_template")
+    for source in sorted(template.rglob("*")):
+        target = settings.runtime_root / source.relative_to(template)
+        if source.is_dir():
+            target.mkdir(exist_ok=True)
+        elif source.name != ".gitkeep" and not target.exists():
+            shutil.copyfile(source, target)
+    make_private_dir(settings.sessions_dir)
+    settings.jobs_dir.mkdir(exist_ok=True)
+    settings.session_db.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,33 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from ret_desktop.core.config import load_settings, prepare_data_dirs  # noqa: E402
+
+
+class FakeClock:
+    """A wall clock the test moves by hand, so TTL tests need no sleeping."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings whose every path lies under a fresh RET_DATA_DIR, with the folders prepared."""
+    result = load_settings({"RET_DATA_DIR": str(tmp_path / "data")})
+    prepare_data_dirs(result)
+    return result

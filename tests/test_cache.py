@@ -1,0 +1,374 @@
+import logging
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ret_desktop.core.cache import CacheError, CacheLockedError, SessionCache, _prefix_upper_bound
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "ret_session.db"
+
+
+def disk_keys(db_path):
+    with sqlite3.connect(db_path) as conn:
+        return {row[0] for row in conn.execute("SELECT key FROM session_cache")}
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["123", 123, 1.5, 0.1 + 0.2, -0.0, True, None, "", "02", "naïve ✓ 日本", {"a": [1, "2", {"b": None}]}, [], {}],
+)
+def test_values_round_trip_exactly_from_memory_and_disk(db_path, value):
+    with SessionCache(db_path) as cache:
+        cache.set("k", value)
+        from_memory = cache.get("k")
+    with SessionCache(db_path) as cache:
+        from_disk = cache.get("k")
+    for got in (from_memory, from_disk):
+        assert got == value
+        assert type(got) is type(value)
+
+
+def test_returned_containers_are_copies(db_path):
+    with SessionCache(db_path) as cache:
+        cache.set("k", {"rows": [1, 2]})
+        cache.get("k")["rows"].append(3)
+        assert cache.get("k") == {"rows": [1, 2]}
+
+
+@pytest.mark.parametrize("bad", [object(), float("nan"), {1, 2}, b"bytes"])
+def test_values_that_are_not_json_are_refused_and_nothing_is_stored(db_path, bad):
+    with SessionCache(db_path) as cache:
+        with pytest.raises(TypeError, match="'k' is not JSON"):
+            cache.set("k", bad)
+        assert cache.get("k", "absent") == "absent"
+    assert disk_keys(db_path) == set()
+
+
+def test_expired_entry_is_never_returned_from_memory_or_disk(db_path, clock):
+    with SessionCache(db_path, default_ttl=60, clock=clock) as cache:
+        cache.set("short", "v", ttl_seconds=10)
+        cache.set("long", "w")
+        clock.advance(9.9)
+        assert cache.get("short") == "v"
+        clock.advance(0.1)
+        assert cache.get("short") is None  # from memory: expired exactly at its deadline
+        assert cache.get("long") == "w"
+        cache.set("later", "x", ttl_seconds=5)
+    clock.advance(5)
+    with SessionCache(db_path, default_ttl=60, clock=clock) as cache:
+        assert cache.get("later") is None  # from disk
+        assert cache.get("long") == "w"
+        with pytest.raises(KeyError):
+            cache.ttl_remaining("later")
+
+
+def test_sweep_expired_removes_rows_from_both_tiers(db_path, clock):
+    with SessionCache(db_path, default_ttl=100, clock=clock) as cache:
+        for i in range(10):
+            cache.set(f"short:{i}", i, ttl_seconds=10)
+        cache.set("keep", 1)
+        clock.advance(10)
+        assert cache.sweep_expired() == 10
+        assert cache.stats()["entries"] == 1
+        assert cache.stats()["memory_entries"] == 1
+        assert disk_keys(db_path) == {"keep"}
+        assert cache.sweep_expired() == 0
+
+
+def test_memory_tier_eviction_loses_no_live_entry(db_path):
+    with SessionCache(db_path, max_size=200, memory_size=10) as cache:
+        for i in range(200):
+            cache.set(f"k{i}", {"i": i})
+        assert cache.stats()["memory_entries"] == 10
+        assert [cache.get(f"k{i}") for i in range(200)] == [{"i": i} for i in range(200)]
+        stats = cache.stats()
+        assert stats["disk_hits"] >= 190
+        assert stats["evictions"] == 0
+        assert stats["entries"] == 200
+
+
+def test_bound_evicts_least_recently_used(db_path):
+    with SessionCache(db_path, max_size=3) as cache:
+        for key in "abc":
+            cache.set(key, key)
+        assert cache.get("a") == "a"  # a is now the most recent; b the least
+        cache.set("d", "d")
+        assert cache.get("b") is None
+        assert {k: cache.get(k) for k in "acd"} == {"a": "a", "c": "c", "d": "d"}
+        assert cache.stats()["evictions"] == 1
+    assert disk_keys(db_path) == {"a", "c", "d"}
+
+
+def test_bound_drops_expired_entries_before_live_ones(db_path, clock):
+    with SessionCache(db_path, max_size=3, clock=clock, default_ttl=1000) as cache:
+        cache.set("b", 1)
+        cache.set("a", 1, ttl_seconds=10)
+        cache.set("c", 1)
+        clock.advance(10)
+        cache.set("d", 1)
+        assert [cache.get(k) for k in "bcd"] == [1, 1, 1]
+    assert disk_keys(db_path) == {"b", "c", "d"}
+
+
+def test_overwriting_a_key_never_evicts(db_path):
+    with SessionCache(db_path, max_size=2) as cache:
+        cache.set("a", 1)
+        cache.set("b", 1)
+        for i in range(5):
+            cache.set("a", i)
+        assert cache.get("a") == 4 and cache.get("b") == 1
+
+
+def test_lru_order_survives_restart(db_path):
+    with SessionCache(db_path, max_size=3) as cache:
+        for key in "abc":
+            cache.set(key, key)
+        cache.get("a")
+    with SessionCache(db_path, max_size=3) as cache:
+        cache.set("d", "d")
+        assert cache.get("b") is None
+        assert cache.get("a") == "a"
+
+
+def test_lowering_max_size_trims_least_recent_on_open(db_path):
+    with SessionCache(db_path, max_size=10) as cache:
+        for i in range(10):
+            cache.set(f"k{i}", i)
+    with SessionCache(db_path, max_size=4) as cache:
+        assert cache.stats()["entries"] == 4
+        assert [cache.get(f"k{i}") for i in range(6, 10)] == [6, 7, 8, 9]
+    assert disk_keys(db_path) == {"k6", "k7", "k8", "k9"}
+
+
+def test_clear_prefix_is_literal(db_path):
+    keys = ["session:a_b:x", "session:a_b:y", "session:aXb:x", "session:a%b:x", "session:a_b", "session:a_c:x",
+            "session:a_b;", "user:alice:x"]
+    with SessionCache(db_path) as cache:
+        for key in keys:
+            cache.set(key, key)
+        assert cache.clear_prefix("session:a_b:") == 2
+        assert cache.get("session:a_b:x") is None
+        survivors = [k for k in keys if not k.startswith("session:a_b:")]
+        assert all(cache.get(k) == k for k in survivors)
+        assert cache.clear_prefix("session:a%") == 1
+        assert cache.clear_prefix("nothing:") == 0
+        with pytest.raises(ValueError):
+            cache.clear_prefix("")
+    assert disk_keys(db_path) == set(survivors) - {"session:a%b:x"}
+
+
+def test_clear_prefix_with_the_highest_code_points(db_path):
+    top = "\U0010ffff"
+    keys = [f"p{top}", f"p{top}{top}x", "q", f"p\ud7ff!", "p\ue000"]
+    with SessionCache(db_path) as cache:
+        for key in keys:
+            cache.set(key, 1)
+        assert cache.clear_prefix(f"p{top}") == 2
+        assert cache.get("q") == 1 and cache.get("p\ue000") == 1 and cache.get("p\ud7ff!") == 1
+    assert _prefix_upper_bound("ab") == "ac"
+    assert _prefix_upper_bound(f"a{top}") == "b"
+    assert _prefix_upper_bound(top) is None
+    assert _prefix_upper_bound("\ud7ff") == "\ue000"
+
+
+def test_incr_is_atomic_across_threads(db_path):
+    with SessionCache(db_path) as cache:
+        barrier = threading.Barrier(8)
+        errors = []
+
+        def worker():
+            try:
+                barrier.wait()
+                for _ in range(1000):
+                    cache.incr("counter")
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert cache.get("counter") == 8000
+    with SessionCache(db_path) as cache:
+        assert cache.get("counter") == 8000
+
+
+def test_incr_keeps_the_window_and_restarts_after_expiry(db_path, clock):
+    with SessionCache(db_path, clock=clock) as cache:
+        assert cache.incr("n", ttl_seconds=60) == 1
+        clock.advance(30)
+        assert cache.incr("n", 5, ttl_seconds=60) == 6
+        assert cache.ttl_remaining("n") == pytest.approx(30)
+        clock.advance(30)
+        assert cache.incr("n", ttl_seconds=60) == 1
+        cache.set("text", "7")
+        with pytest.raises(TypeError, match="does not hold an int"):
+            cache.incr("text")
+        with pytest.raises(TypeError):
+            cache.incr("n", 1.5)
+
+
+def test_entries_and_remaining_ttls_survive_reopen(db_path, clock):
+    with SessionCache(db_path, default_ttl=None, clock=clock) as cache:
+        cache.set("session:s1:metadata", {"user": "ann"}, ttl_seconds=100)
+        cache.set("forever", 1)
+    clock.advance(40)
+    with SessionCache(db_path, default_ttl=None, clock=clock) as cache:
+        assert cache.get("session:s1:metadata") == {"user": "ann"}
+        assert cache.ttl_remaining("session:s1:metadata") == pytest.approx(60)
+        assert cache.ttl_remaining("forever") is None
+    clock.advance(60)
+    with SessionCache(db_path, default_ttl=None, clock=clock) as cache:
+        assert cache.get("session:s1:metadata") is None
+        assert cache.get("forever") == 1
+
+
+def test_garbage_db_file_is_moved_aside_with_a_warning(db_path, caplog):
+    db_path.write_bytes(b"this is not a database, just some bytes" * 200)
+    with caplog.at_level(logging.WARNING, logger="ret_desktop.core.cache"):
+        cache = SessionCache(db_path)
+    assert "moved it to" in caplog.text
+    aside = list(db_path.parent.glob("ret_session.db.corrupt-*"))
+    assert len(aside) == 1
+    assert aside[0].read_bytes().startswith(b"this is not a database")
+    cache.set("k", "v")
+    cache.close()
+    with SessionCache(db_path) as cache:
+        assert cache.get("k") == "v"
+
+
+def test_damaged_pages_are_detected_and_moved_aside(db_path, caplog):
+    with SessionCache(db_path) as cache:
+        for i in range(2000):
+            cache.set(f"k{i}", "x" * 200)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db_path.read_bytes())
+    page_size = int.from_bytes(data[16:18], "big")
+    data[page_size * 3 : page_size * 6] = b"\xa5" * (page_size * 3)
+    db_path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="ret_desktop.core.cache"):
+        with SessionCache(db_path) as cache:
+            assert cache.stats()["entries"] == 0
+            cache.set("fresh", 1)
+    assert "moved it to" in caplog.text
+    assert list(db_path.parent.glob("ret_session.db.corrupt-*"))
+
+
+HOLD_LOCK = r"""
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+if sys.argv[2] == "wal":
+    conn.execute("PRAGMA journal_mode=WAL")
+conn.execute("CREATE TABLE IF NOT EXISTS other (x)")
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO other VALUES (1)")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+def hold_lock(db_path, journal):
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db_path), journal],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert child.stdout.readline().strip() == "locked"
+    return child
+
+
+def release(child):
+    child.stdin.write("\n")
+    child.stdin.flush()
+    assert child.wait(timeout=10) == 0
+
+
+def test_write_lock_held_by_another_process_is_waited_on_then_a_clear_error(db_path):
+    with SessionCache(db_path, lock_timeout=0.3) as cache:
+        cache.set("before", 1)
+        child = hold_lock(db_path, "wal")
+        try:
+            started = time.monotonic()
+            with pytest.raises(CacheLockedError, match="locked by another process"):
+                cache.set("during", 2)
+            assert 0.25 <= time.monotonic() - started < 5
+            assert cache.get("before") == 1  # reads go on under a WAL writer
+            assert cache.get("during") is None  # nothing half-written
+        finally:
+            release(child)
+        cache.set("after", 3)
+        assert cache.get("after") == 3
+
+
+def test_opening_a_db_locked_exclusively_is_a_clear_error(db_path):
+    child = hold_lock(db_path, "delete")
+    try:
+        with pytest.raises(CacheLockedError, match="waited 0.2 s"):
+            SessionCache(db_path, lock_timeout=0.2)
+    finally:
+        release(child)
+    assert not list(db_path.parent.glob("*.corrupt-*"))  # a lock is not corruption
+    with SessionCache(db_path) as cache:
+        cache.set("k", 1)
+
+
+def test_closed_cache_refuses_work(db_path):
+    cache = SessionCache(db_path)
+    cache.set("k", 1)
+    cache.close()
+    cache.close()
+    for call in (lambda: cache.get("k"), lambda: cache.set("k", 2), lambda: cache.delete("k"), cache.stats):
+        with pytest.raises(CacheError, match="closed"):
+            call()
+
+
+def test_concurrent_mixed_operations_stay_consistent_with_disk(db_path):
+    with SessionCache(db_path, max_size=500, memory_size=50) as cache:
+
+        def worker(n):
+            for i in range(300):
+                key = f"session:t{n}:k{i % 40}"
+                cache.set(key, {"n": n, "i": i})
+                cache.get(f"session:t{(n + 1) % 4}:k{i % 40}")
+                if i % 7 == 0:
+                    cache.delete(key)
+                if i % 50 == 49:
+                    cache.clear_prefix(f"session:t{n}:k1")
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        live = {key for key in disk_keys(db_path)}
+        assert cache.stats()["entries"] == len(live)
+        for key in live:
+            assert cache.get(key) is not None
+
+
+def test_stats_and_argument_checks(db_path):
+    with SessionCache(db_path, max_size=10, default_ttl=5) as cache:
+        cache.set("a", 1)
+        cache.get("a")
+        cache.get("missing")
+        stats = cache.stats()
+        assert stats["entries"] == 1 and stats["memory_hits"] == 1 and stats["misses"] == 1
+        assert stats["max_size"] == 10 and stats["db_bytes"] > 0
+        with pytest.raises(ValueError):
+            cache.set("a", 1, ttl_seconds=0)
+        with pytest.raises(TypeError):
+            cache.set("", 1)
+    with pytest.raises(ValueError):
+        SessionCache(db_path, max_size=0)
+    with pytest.raises(ValueError):
+        SessionCache(db_path, max_size=5, memory_size=6)
