@@ -1,0 +1,303 @@
+"""Local user accounts: Argon2 password hashes, roles, sign-in throttling, remember-me tokens.
+
+Sign-in never tells which names exist: an unknown name and a wrong password get the same message,
+take the same time (a dummy hash is verified) and count against the same per-name limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keyring
+import keyring.backend
+import keyring.errors
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from ret_desktop import APP_NAME
+from ret_desktop.core.appdb import AppDatabase
+from ret_desktop.core.audit import AuditLog
+from ret_desktop.core.ratelimit import LOGIN_SCOPE, Decision, RateLimiter
+
+ROLES = ("admin", "user")
+STATES = ("active", "locked")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+REMEMBER_SECONDS = 30 * 24 * 3600
+KEYRING_SERVICE = APP_NAME
+_NAME_PATTERN = re.compile(r"^[\w.@-]{1,64}$")
+_WRONG_CREDENTIALS = "Wrong user name or password."
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    state: str
+    created_at: float
+    last_sign_in_at: float | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class AccountError(ValueError):
+    """A request about accounts cannot be done as asked (name taken, weak password, ...)."""
+
+
+class SignInError(Exception):
+    """Sign-in refused; ``str(error)`` is the message to show."""
+
+
+class InvalidCredentials(SignInError):
+    pass
+
+
+class AccountLocked(SignInError):
+    pass
+
+
+class TooManyAttempts(SignInError):
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RememberMeUnavailable(RuntimeError):
+    pass
+
+
+def name_key(name: str) -> str:
+    """The form under which names are unique: Unicode-normalised and case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def default_keyring() -> tuple[keyring.backend.KeyringBackend | None, str]:
+    """The system keyring if it is one we may keep secrets in, else None and the reason."""
+    backend = keyring.get_keyring()
+    priority = getattr(backend, "priority", 0)
+    if priority < 1:
+        kind = type(backend).__name__
+        return None, f"no secure system keyring is available (found {kind}), so nothing is remembered"
+    return backend, ""
+
+
+class Accounts:
+    def __init__(
+        self,
+        db: AppDatabase,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        keyring_backend: keyring.backend.KeyringBackend | None | Any = "system",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._limiter = limiter
+        self._audit = audit
+        self._clock = clock
+        self._hasher = PasswordHasher()
+        self._dummy_hash: str | None = None
+        if keyring_backend == "system":
+            self._keyring, self._keyring_problem = default_keyring()
+        elif keyring_backend is None:
+            self._keyring, self._keyring_problem = None, "remember-me is switched off"
+        else:
+            self._keyring, self._keyring_problem = keyring_backend, ""
+
+    # ------------------------------------------------------------------ users
+
+    def count(self) -> int:
+        return self._db.query("SELECT COUNT(*) AS n FROM users")[0]["n"]
+
+    def create_user(self, name: str, password: str, role: str = "user") -> User:
+        """Create a user; the very first user is always an administrator."""
+        name = name.strip()
+        if not _NAME_PATTERN.match(name):
+            raise AccountError(
+                "a user name is 1 to 64 letters, digits or . _ @ - (no spaces or colons)"
+            )
+        if role not in ROLES:
+            raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        _check_password(password)
+        password_hash = self._hasher.hash(password)
+        with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name_key = ?", (name_key(name),)).fetchone():
+                raise AccountError(f"a user named {name!r} already exists (names ignore case)")
+            if conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0:
+                role = "admin"
+            conn.execute(
+                "INSERT INTO users (name, name_key, password_hash, role, state, created_at) "
+                "VALUES (?, ?, ?, ?, 'active', ?)",
+                (name, name_key(name), password_hash, role, self._clock()),
+            )
+        self._audit.record("user_created", name, role=role)
+        return self._require_user(name)
+
+    def list_users(self) -> list[User]:
+        return [_user(row) for row in self._db.query("SELECT * FROM users ORDER BY name_key")]
+
+    def get_user(self, name: str) -> User | None:
+        rows = self._db.query("SELECT * FROM users WHERE name_key = ?", (name_key(name),))
+        return _user(rows[0]) if rows else None
+
+    def set_state(self, name: str, state: str) -> User:
+        """Lock or unlock an account. Unlocking also lifts a sign-in lockout."""
+        if state not in STATES:
+            raise AccountError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+        user = self._require_user(name)
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE users SET state = ? WHERE id = ?", (state, user.id))
+            if state == "locked":
+                conn.execute("DELETE FROM remember_tokens WHERE user_id = ?", (user.id,))
+        if state == "active":
+            self._limiter.reset(LOGIN_SCOPE, name_key(name))
+        self._audit.record(f"user_{'unlocked' if state == 'active' else 'locked'}", user.name)
+        return self._require_user(name)
+
+    # ------------------------------------------------------------------ sign-in
+
+    def sign_in(self, name: str, password: str) -> User:
+        key = name_key(name.strip())
+        ahead = self._limiter.peek(LOGIN_SCOPE, key)
+        if not ahead.allowed:
+            self._audit.record("sign_in_refused", name, reason="too many failures")
+            raise _too_many_attempts(ahead)
+        rows = self._db.query("SELECT * FROM users WHERE name_key = ?", (key,))
+        row = rows[0] if rows else None
+        # The hash is verified even for an unknown name, so that both take the same time.
+        if not self._verify(row["password_hash"] if row else self._dummy(), password) or row is None:
+            tries_left = self._limiter.hit(LOGIN_SCOPE, key).remaining
+            self._audit.record("sign_in_failed", name)
+            if tries_left == 0:
+                raise _too_many_attempts(self._limiter.peek(LOGIN_SCOPE, key))
+            hint = f" {tries_left} more {'try' if tries_left == 1 else 'tries'} before this name is locked." if tries_left <= 2 else ""
+            raise InvalidCredentials(_WRONG_CREDENTIALS + hint)
+        if row["state"] == "locked":
+            self._audit.record("sign_in_refused", row["name"], reason="account locked")
+            raise AccountLocked("This account is locked. Ask an administrator to unlock it.")
+        self._limiter.reset(LOGIN_SCOPE, key)
+        if self._hasher.check_needs_rehash(row["password_hash"]):
+            with self._db.transaction() as conn:
+                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (self._hasher.hash(password), row["id"]))
+        return self._signed_in(row["id"], row["name"], "password")
+
+    def _signed_in(self, user_id: int, name: str, method: str) -> User:
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE users SET last_sign_in_at = ? WHERE id = ?", (self._clock(), user_id))
+        self._audit.record("sign_in", name, method=method)
+        return self._require_user(name)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def _dummy(self) -> str:
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        return self._dummy_hash
+
+    # ------------------------------------------------------------------ remember me
+
+    def remember_me_status(self) -> tuple[bool, str]:
+        """(available, reason it is not)."""
+        return self._keyring is not None, self._keyring_problem
+
+    def remember(self, user: User) -> None:
+        """Keep a sign-in token for ``user`` in the OS keyring; the database keeps only its hash."""
+        if self._keyring is None:
+            raise RememberMeUnavailable(self._keyring_problem)
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        try:
+            self._keyring.set_password(KEYRING_SERVICE, _keyring_user(user.name), token)
+        except keyring.errors.KeyringError as exc:
+            raise RememberMeUnavailable(f"the system keyring refused to store the token: {exc}") from exc
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM remember_tokens WHERE user_id = ?", (user.id,))
+            conn.execute(
+                "INSERT INTO remember_tokens (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (_token_hash(token), user.id, now, now + REMEMBER_SECONDS),
+            )
+
+    def remembered_user_name(self) -> str | None:
+        """The user with the newest unexpired remember-me token, if any."""
+        rows = self._db.query(
+            "SELECT users.name FROM remember_tokens JOIN users ON users.id = remember_tokens.user_id "
+            "WHERE expires_at > ? AND users.state = 'active' ORDER BY remember_tokens.created_at DESC LIMIT 1",
+            (self._clock(),),
+        )
+        return rows[0]["name"] if rows else None
+
+    def sign_in_remembered(self, name: str) -> User | None:
+        """Sign ``name`` in with the keyring token, or None if there is no valid one."""
+        if self._keyring is None:
+            return None
+        try:
+            token = self._keyring.get_password(KEYRING_SERVICE, _keyring_user(name))
+        except keyring.errors.KeyringError:
+            return None
+        if not token:
+            return None
+        rows = self._db.query(
+            "SELECT users.id, users.name, users.state FROM remember_tokens JOIN users "
+            "ON users.id = remember_tokens.user_id WHERE token_hash = ? AND expires_at > ? AND users.name_key = ?",
+            (_token_hash(token), self._clock(), name_key(name)),
+        )
+        if not rows or rows[0]["state"] != "active":
+            return None
+        user = self._signed_in(rows[0]["id"], rows[0]["name"], "remembered")
+        self.remember(user)  # a fresh token each time: a copied old one stops working
+        return user
+
+    def forget(self, name: str) -> None:
+        user = self.get_user(name)
+        if user is None:
+            return
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM remember_tokens WHERE user_id = ?", (user.id,))
+        if self._keyring is not None:
+            try:
+                self._keyring.delete_password(KEYRING_SERVICE, _keyring_user(user.name))
+            except keyring.errors.KeyringError:
+                pass  # nothing stored, or the keyring is gone; the hash above is what counts
+
+    def _require_user(self, name: str) -> User:
+        user = self.get_user(name)
+        if user is None:
+            raise AccountError(f"no user named {name!r}")
+        return user
+
+
+def _too_many_attempts(decision: Decision) -> TooManyAttempts:
+    return TooManyAttempts(
+        f"Too many failed sign-ins for this name. Try again in {decision.wait_text()}.", decision.retry_after_s
+    )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def _user(row: Any) -> User:
+    return User(row["id"], row["name"], row["role"], row["state"], row["created_at"], row["last_sign_in_at"])
+
+
+def _keyring_user(name: str) -> str:
+    return f"remember:{name_key(name)}"
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
