@@ -1,4 +1,5 @@
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -8,10 +9,11 @@ from ret_desktop.core.config import load_settings, prepare_data_dirs  # noqa: E4
 
 
 class FakeClock:
-    """A wall clock the test moves by hand, so TTL tests need no sleeping."""
+    """A wall clock the test moves by hand, so TTL tests need no sleeping. It starts at the real time,
+    so that records written by child processes (on the real clock) line up with it."""
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
 
     def __call__(self) -> float:
         return self.now
