@@ -372,3 +372,15 @@ def test_stats_and_argument_checks(db_path):
         SessionCache(db_path, max_size=0)
     with pytest.raises(ValueError):
         SessionCache(db_path, max_size=5, memory_size=6)
+
+
+def test_after_reopen_expired_rows_are_not_returned_and_make_room_first(db_path, clock):
+    with SessionCache(db_path, max_size=3, clock=clock) as cache:
+        cache.set("old", 1, ttl_seconds=5)
+        cache.set("b", 1)
+        cache.set("c", 1)
+    clock.advance(5)
+    with SessionCache(db_path, max_size=3, clock=clock) as cache:
+        cache.set("d", 1)
+        assert [cache.get(k) for k in ("old", "b", "c", "d")] == [None, 1, 1, 1]
+    assert disk_keys(db_path) == {"b", "c", "d"}

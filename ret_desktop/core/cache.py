@@ -373,7 +373,6 @@ class SessionCache:
 
     def _load_index(self) -> None:
         with self._lock:
-            self.sweep_expired()
             rows = self._execute(
                 "SELECT key, expires_at, accessed_seq FROM session_cache ORDER BY accessed_seq, created_at", fetch=True
             )

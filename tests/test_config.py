@@ -1,0 +1,109 @@
+import json
+import os
+import stat
+
+import pytest
+
+from ret_desktop.core.config import SettingsError, bundled_path, load_settings, prepare_data_dirs
+
+
+def write_settings(data_dir, values):
+    (data_dir / "config").mkdir(parents=True, exist_ok=True)
+    (data_dir / "config" / "settings.json").write_text(json.dumps(values) if not isinstance(values, str) else values)
+
+
+def test_defaults_follow_the_design(tmp_path):
+    s = load_settings({"RET_DATA_DIR": str(tmp_path)})
+    assert s.runtime_root == tmp_path / "runtime"
+    assert s.session_db == tmp_path / "runtime" / "ret_session.db"
+    assert s.app_db == tmp_path / "ret_app.db"
+    assert s.settings_file == tmp_path / "config" / "settings.json"
+    assert (s.session_cache_max_size, s.session_cache_ttl_seconds) == (1000, 3600)
+    assert (s.login_max_failures, s.login_window_seconds, s.operations_per_minute) == (5, 900, 100)
+
+
+def test_without_data_dir_override_paths_come_from_platformdirs(monkeypatch, tmp_path):
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda *a, **k: str(tmp_path / "data"))
+    monkeypatch.setattr(platformdirs, "user_config_dir", lambda *a, **k: str(tmp_path / "config"))
+    monkeypatch.setattr(platformdirs, "user_log_dir", lambda *a, **k: str(tmp_path / "log"))
+    s = load_settings({})
+    assert (s.data_dir, s.config_dir, s.log_dir) == (tmp_path / "data", tmp_path / "config", tmp_path / "log")
+    assert s.runtime_root == tmp_path / "data" / "runtime"
+
+
+def test_environment_beats_settings_file_beats_defaults(tmp_path):
+    write_settings(tmp_path, {"session_cache_max_size": 50, "session_cache_ttl_seconds": 120,
+                              "runtime_root": "elsewhere"})
+    s = load_settings({"RET_DATA_DIR": str(tmp_path), "SESSION_CACHE_MAX_SIZE": "70"})
+    assert s.session_cache_max_size == 70
+    assert s.session_cache_ttl_seconds == 120
+    assert s.runtime_root == tmp_path / "elsewhere"
+    assert s.session_db == tmp_path / "elsewhere" / "ret_session.db"
+    s = load_settings({"RET_DATA_DIR": str(tmp_path), "RET_RUNTIME_ROOT": str(tmp_path / "rt"),
+                       "RET_SESSION_DB": str(tmp_path / "x.db")})
+    assert (s.runtime_root, s.session_db) == (tmp_path / "rt", tmp_path / "x.db")
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SESSION_CACHE_MAX_SIZE": "-5"}, "'session_cache_max_size' from environment variable SESSION_CACHE_MAX_SIZE"),
+        ({"SESSION_CACHE_MAX_SIZE": "lots"}, "SESSION_CACHE_MAX_SIZE is 'lots'"),
+        ({"SESSION_CACHE_TTL_SECONDS": "0"}, "must be at least 1"),
+        ({"RET_CACHE_LOCK_TIMEOUT_SECONDS": "nan"}, "cache_lock_timeout_seconds"),
+    ],
+)
+def test_bad_environment_values_name_the_setting(tmp_path, env, message):
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        load_settings({"RET_DATA_DIR": str(tmp_path), **env})
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"session_cache_max_size": -1}', "session_cache_max_size"),
+        ('{"session_cache_max_size": 2.5}', "whole number"),
+        ('{"session_cache_ttl_seconds": true}', "session_cache_ttl_seconds"),
+        ('{"runtime_root": 5}', "runtime_root"),
+        ("[1, 2]", "JSON object"),
+        ('{"session_cache_max_size": ', "not valid JSON \\(line 1"),
+        (b"\xff\xfe garbage", "cannot be read"),
+    ],
+)
+def test_bad_settings_file_is_a_clear_error(tmp_path, content, message):
+    (tmp_path / "config").mkdir()
+    path = tmp_path / "config" / "settings.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(SettingsError, match=message) as error:
+        load_settings({"RET_DATA_DIR": str(tmp_path)})
+    assert "Traceback" not in str(error.value)
+
+
+def test_unreadable_settings_file_is_a_clear_error(tmp_path):
+    (tmp_path / "config" / "settings.json").mkdir(parents=True)  # a folder where the file should be
+    with pytest.raises(SettingsError, match="cannot be read"):
+        load_settings({"RET_DATA_DIR": str(tmp_path)})
+
+
+def test_unknown_keys_in_the_settings_file_are_ignored_with_a_warning(tmp_path, caplog):
+    write_settings(tmp_path, {"session_cache_max_sise": 5})
+    assert load_settings({"RET_DATA_DIR": str(tmp_path)}).session_cache_max_size == 1000
+    assert "unknown setting 'session_cache_max_sise'" in caplog.text
+
+
+def test_prepare_copies_the_runtime_template_without_overwriting(tmp_path):
+    s = load_settings({"RET_DATA_DIR": str(tmp_path / "d")})
+    prepare_data_dirs(s)
+    readme = s.runtime_root / "README.md"
+    assert readme.read_text() == (bundled_path("runtime_template") / "README.md").read_text()
+    assert s.sessions_dir.is_dir() and s.jobs_dir.is_dir()
+    assert not list(s.runtime_root.rglob(".gitkeep"))
+    if os.name == "posix":
+        assert stat.S_IMODE(s.sessions_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE(s.data_dir.stat().st_mode) == 0o700
+    readme.write_text("edited")
+    (s.jobs_dir / "keep.json").write_text("{}")
+    prepare_data_dirs(s)
+    assert readme.read_text() == "edited" and (s.jobs_dir / "keep.json").exists()
