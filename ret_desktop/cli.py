@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from ret_desktop import __version__
@@ -16,8 +17,11 @@ from ret_desktop.core.accounts import ROLES, AccountError
 from ret_desktop.core.appdb import AppDatabaseError
 from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import SettingsError, load_settings
+from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
+from ret_desktop.core.importing import GROUP_BY_CHOICES
 from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.services import Services, open_services
+from ret_desktop.core.workbook import WorkbookError
 
 EXIT_USAGE = 2
 
@@ -54,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cache_stats)
     cache_commands.add_parser("sweep", help="remove expired entries now").set_defaults(handler=cache_sweep)
+
+    convert = commands.add_parser(
+        "convert", help="convert ZIP archives, XML files or folders into tables (no sign-in, no session)",
+        description="Exit status: 0 every document converted, 1 some failed or were skipped, "
+        "2 usage error or unreadable input.",
+    )
+    convert.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help=".zip, .xml or a folder")
+    convert.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the tables and manifest.json")
+    convert.add_argument("--format", choices=("csv", "xlsx", "both"), default="csv")
+    convert.add_argument("--mode", choices=MODES, default="wide")
+    convert.add_argument("--record-path", metavar="XPATH", help="the element that is one row, e.g. /library/book")
+    convert.add_argument("--group-by", choices=GROUP_BY_CHOICES, default="archive")
+    convert.add_argument("--bom", action="store_true", help="start CSV files with a UTF-8 BOM (for Excel)")
+    convert.add_argument("--zip", metavar="NAME", help="also put every output file into DIR/NAME")
+    convert.set_defaults(handler=run_convert, needs_services=False)
     return parser
 
 
@@ -108,6 +127,46 @@ def cache_sweep(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def run_convert(args: argparse.Namespace) -> int:
+    missing = [str(p) for p in args.inputs if not p.exists()]
+    if missing:
+        raise CommandError(f"no such file or folder: {', '.join(missing)}")
+    options = ConvertOptions(mode=args.mode, record_path=args.record_path, group_by=args.group_by)
+    formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
+    progress = _ProgressBar() if sys.stderr.isatty() else None
+    try:
+        result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
+                                   on_progress=progress.update if progress else lambda *a: None)
+    finally:
+        if progress:
+            progress.close()
+    converted = [f for f in result.files if f.status == "ok"]
+    print(f"{len(converted)} documents converted into {len(result.tables)} tables in {args.out}")
+    for table in result.tables:
+        print(f"  {table.name}: {table.rows} rows x {len(table.columns)} columns ({', '.join(table.files)})")
+    problems = [f for f in result.files if f.status != "ok"]
+    for outcome in problems:
+        print(f"  {outcome.status}: {outcome.path}: {outcome.error}", file=sys.stderr)
+    return 0 if not problems else 1
+
+
+class _ProgressBar:
+    def __init__(self) -> None:
+        self._last = -1
+
+    def update(self, done: int, total: int, current: str) -> None:
+        percent = int(100 * done / total) if total else 100
+        if percent != self._last:
+            self._last = percent
+            bar = "#" * (percent // 4)
+            name = current[-40:]
+            print(f"\r[{bar:<25}] {percent:3d}% {name:<40}", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._last >= 0:
+            print(file=sys.stderr)
+
+
 def _error(message: str) -> int:
     print(f"ret-desktop: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -123,11 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_dir)
     if args.command is None:
         return run_gui(parser)
-    handler: Callable[[Services, argparse.Namespace], int] = args.handler
     try:
+        if not getattr(args, "needs_services", True):
+            return args.handler(args)
+        handler: Callable[[Services, argparse.Namespace], int] = args.handler
         with open_services(settings) as services:
             return handler(services, args)
-    except (CommandError, AccountError, CacheError, AppDatabaseError, OSError) as exc:
+    except (CommandError, AccountError, CacheError, AppDatabaseError, WorkbookError, OSError) as exc:
         return _error(str(exc))
 
 

@@ -1,0 +1,158 @@
+"""CSV, XLSX and ZIP writers. Every file is written to a temporary name and renamed when complete,
+so a failed or cancelled export never leaves a half-written file under the real name."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import tempfile
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import xlsxwriter
+
+EXCEL_MAX_ROWS = 1_048_576  # including the header row
+EXCEL_MAX_CELL = 32_767
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+
+
+class ExportCancelled(Exception):
+    pass
+
+
+def safe_file_stem(name: str) -> str:
+    stem = _UNSAFE_FILE_CHARS.sub("_", name).strip(" .") or "table"
+    return stem[:150]
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, otherwise it goes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # what a plain open() would have made; mkstemp is owner-only
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_csv(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    bom: bool = False,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> int:
+    """RFC 4180 CSV in UTF-8 (optionally with a BOM for Excel); returns the number of data rows."""
+    count = 0
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(header)
+            for batch in _batches(rows, 5000):
+                if should_cancel():
+                    raise ExportCancelled()
+                writer.writerows(batch)
+                count += len(batch)
+    return count
+
+
+def write_xlsx(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    sheet_name: str = "Sheet",
+    max_rows_per_sheet: int = EXCEL_MAX_ROWS - 1,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> int:
+    """XLSX with a frozen header, an autofilter and column widths; every value is written as text.
+
+    More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...
+    Characters XML cannot carry are removed; cells longer than Excel's limit are cut there.
+    """
+    base = re.sub(r"[\[\]:*?/\\]", "_", sheet_name)[:25] or "Sheet"
+    count = 0
+    with atomic_output(path) as tmp:
+        workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_numbers": False,
+                                                  "strings_to_formulas": False, "strings_to_urls": False})
+        try:
+            header_format = workbook.add_format({"bold": True})
+            widths = [min(max(len(h), 8), 60) for h in header]
+            sheet, sheet_row, sheet_count = None, 0, 0
+
+            def new_sheet():
+                nonlocal sheet, sheet_row, sheet_count
+                if sheet is not None:
+                    _finish_sheet(sheet, sheet_row, header, widths)
+                sheet_count += 1
+                sheet = workbook.add_worksheet(base if sheet_count == 1 else f"{base} ({sheet_count})")
+                sheet.freeze_panes(1, 0)
+                for col, title in enumerate(header):
+                    sheet.write_string(0, col, _clean(title), header_format)
+                sheet_row = 0
+
+            new_sheet()
+            for row in rows:
+                if sheet_row >= max_rows_per_sheet:
+                    new_sheet()
+                sheet_row += 1
+                count += 1
+                if count % 5000 == 0 and should_cancel():
+                    raise ExportCancelled()
+                for col, value in enumerate(row):
+                    if value:
+                        text = _clean(value)
+                        sheet.write_string(sheet_row, col, text)
+                        if len(text) > widths[col] and widths[col] < 60:
+                            widths[col] = min(len(text), 60)
+            _finish_sheet(sheet, sheet_row, header, widths)
+        finally:
+            workbook.close()
+    return count
+
+
+def _finish_sheet(sheet, last_row: int, header: Sequence[str], widths: list[int]) -> None:
+    if header:
+        sheet.autofilter(0, 0, last_row, len(header) - 1)
+    for col, width in enumerate(widths):
+        sheet.set_column(col, col, width + 2)
+
+
+def _clean(value: str) -> str:
+    if _ILLEGAL_XML.search(value):
+        value = _ILLEGAL_XML.sub("", value)
+    return value[:EXCEL_MAX_CELL]
+
+
+def write_zip(path: Path, files: Iterable[Path]) -> None:
+    """One ZIP holding ``files`` (by their names)."""
+    with atomic_output(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for file in files:
+                archive.write(file, arcname=Path(file).name)
+
+
+def _batches(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
+    batch: list[Sequence[str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,271 @@
+"""The per-session store of converted tables: ``workbook.sqlite``.
+
+Each table is a SQLite table ``t<id>`` of TEXT columns ``c1, c2, ...``; the column names (any text,
+such as ``contributors/person_name[2]/surname``) are kept in ``wb_columns`` in first-seen order.
+Every value is text; a cell no record filled is NULL and exports as empty.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS wb_tables (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    grp TEXT NOT NULL,
+    record_path TEXT NOT NULL,
+    parent TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wb_columns (
+    table_id INTEGER NOT NULL REFERENCES wb_tables(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (table_id, position)
+);
+"""
+_BATCH = 2000
+
+
+class WorkbookError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    group: str
+    record_path: str
+    parent: str | None
+    rows: int
+    columns: list[str]
+
+
+class TableWriter:
+    """Appends rows given as (column name, value) pairs; new names become new columns at once."""
+
+    def __init__(self, conn: sqlite3.Connection, table_id: int, columns: list[str]) -> None:
+        self._conn = conn
+        self.table_id = table_id
+        self.sql_name = f"t{table_id}"
+        self.columns = columns
+        self._index = {name: i for i, name in enumerate(columns)}
+        self._pending: list[list[str | None]] = []
+        self._insert_sql = ""
+        self._next_rowid = (conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {self.sql_name}").fetchone()[0]) + 1
+        self._prepare()
+
+    def _prepare(self) -> None:
+        marks = ",".join("?" * (len(self.columns) + 1))
+        names = ",".join(f"c{i + 1}" for i in range(len(self.columns)))
+        self._insert_sql = f"INSERT INTO {self.sql_name} (rowid{',' if names else ''}{names}) VALUES ({marks})"
+
+    def add_row(self, pairs: list[tuple[str, str]]) -> int:
+        index = self._index
+        width = len(self.columns)
+        row: list[str | None] = [None] * (width + 1)
+        for name, value in pairs:
+            position = index.get(name)
+            if position is None:
+                position = self._add_column(name)
+                row.append(None)
+            row[position + 1] = value
+        rowid = self._next_rowid
+        self._next_rowid += 1
+        row[0] = rowid
+        self._pending.append(row)
+        if len(self._pending) >= _BATCH:
+            self.flush()
+        return rowid
+
+    def _add_column(self, name: str) -> int:
+        self.flush()
+        position = len(self.columns)
+        try:
+            self._conn.execute(f"ALTER TABLE {self.sql_name} ADD COLUMN c{position + 1} TEXT")
+        except sqlite3.OperationalError as exc:
+            raise WorkbookError(
+                f"a table cannot have more than {position} columns here ({exc}); "
+                "convert in relational mode or choose a deeper record path"
+            ) from exc
+        self._conn.execute(
+            "INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)", (self.table_id, position, name)
+        )
+        self.columns.append(name)
+        self._index[name] = position
+        self._prepare()
+        return position
+
+    def backfill(self, first: int, last: int, pairs: list[tuple[str, str]]) -> None:
+        self.flush()
+        for name, value in pairs:
+            position = self._index.get(name)
+            if position is None:
+                position = self._add_column(name)
+            self._conn.execute(
+                f"UPDATE {self.sql_name} SET c{position + 1} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
+            )
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        width = len(self.columns) + 1
+        for row in self._pending:
+            if len(row) < width:
+                row.extend([None] * (width - len(row)))
+        self._conn.executemany(self._insert_sql, self._pending)
+        self._pending.clear()
+
+
+class Workbook:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(_SCHEMA)
+        self._writers: dict[str, TableWriter] = {}
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together, or (on any exception, cancel included) not at all."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                for writer in self._writers.values():
+                    writer.flush()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                self._writers.clear()
+                raise
+            self._conn.execute("COMMIT")
+            self._writers.clear()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Inside a transaction: undo just this part on an exception (one failed document)."""
+        self._conn.execute("SAVEPOINT part")
+        snapshot = {name: (list(w.columns), w._next_rowid) for name, w in self._writers.items()}
+        try:
+            yield
+            for writer in self._writers.values():
+                writer.flush()
+        except BaseException:
+            for writer in self._writers.values():
+                writer._pending.clear()
+            self._conn.execute("ROLLBACK TO part")
+            self._conn.execute("RELEASE part")
+            for name in list(self._writers):
+                if name not in snapshot:
+                    del self._writers[name]
+                else:
+                    columns, next_rowid = snapshot[name]
+                    writer = self._writers[name]
+                    writer.columns[:] = columns
+                    writer._index = {c: i for i, c in enumerate(columns)}
+                    writer._next_rowid = next_rowid
+                    writer._prepare()
+            raise
+        self._conn.execute("RELEASE part")
+
+    def writer(self, name: str, group: str, record_path: str, parent: str | None = None) -> TableWriter:
+        """The writer of table ``name``, created (inside the current transaction) if new."""
+        writer = self._writers.get(name)
+        if writer is not None:
+            return writer
+        row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            table_id = self._conn.execute(
+                "INSERT INTO wb_tables (name, grp, record_path, parent, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, group, record_path, parent, time.time()),
+            ).lastrowid
+            self._conn.execute(f"CREATE TABLE t{table_id} (rowid INTEGER PRIMARY KEY)")
+            columns: list[str] = []
+        else:
+            table_id = row[0]
+            columns = [r[0] for r in self._conn.execute(
+                "SELECT name FROM wb_columns WHERE table_id = ? ORDER BY position", (table_id,))]
+        writer = self._writers[name] = TableWriter(self._conn, table_id, columns)
+        return writer
+
+    def drop_table(self, name: str) -> None:
+        """Remove table ``name`` if it exists (inside the current transaction, or in its own)."""
+        with self._lock:
+            if self._conn.in_transaction:
+                self._drop(name)
+            else:
+                with self.transaction():
+                    self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        self._writers.pop(name, None)
+        row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            self._conn.execute(f"DROP TABLE t{row[0]}")
+            self._conn.execute("DELETE FROM wb_tables WHERE id = ?", (row[0],))
+
+    # ------------------------------------------------------------------ reading
+
+    def table_names(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._conn.execute("SELECT name FROM wb_tables ORDER BY id")]
+
+    def info(self, name: str) -> TableInfo:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, grp, record_path, parent FROM wb_tables WHERE name = ?", (name,)
+            ).fetchone()
+            if row is None:
+                raise WorkbookError(f"no table named {name!r}")
+            table_id, group, record_path, parent = row
+            columns = [r[0] for r in self._conn.execute(
+                "SELECT name FROM wb_columns WHERE table_id = ? ORDER BY position", (table_id,))]
+            (rows,) = self._conn.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
+            return TableInfo(name, group, record_path, parent, rows, columns)
+
+    def iter_rows(self, name: str, batch: int = 5000) -> Iterator[tuple[str, ...]]:
+        """Every row of ``name`` as a tuple of strings (empty for NULL), in stored order.
+
+        Reads through its own connection, so the export of a large table does not hold the
+        workbook's lock, and sees one consistent snapshot.
+        """
+        info = self.info(name)
+        table_id = self._table_id(name)
+        width = len(info.columns)
+        select = ",".join(f"COALESCE(c{i + 1}, '')" for i in range(width)) or "''"
+        reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            cursor = reader.execute(f"SELECT {select} FROM t{table_id} ORDER BY rowid")
+            while rows := cursor.fetchmany(batch):
+                yield from rows
+        finally:
+            reader.close()
+
+    def _table_id(self, name: str) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise WorkbookError(f"no table named {name!r}")
+        return row[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Workbook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
