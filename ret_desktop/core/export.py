@@ -39,16 +39,19 @@ def atomic_output(path: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # what a plain open() would have made; mkstemp is owner-only
+        os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would have made; mkstemp is owner-only
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; done once, at import, before any worker thread
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_csv(
