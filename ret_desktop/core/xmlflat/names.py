@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
@@ -26,7 +28,7 @@ class XmlDocumentError(Exception):
     @classmethod
     def from_syntax_error(cls, error: etree.XMLSyntaxError) -> XmlDocumentError:
         line, column = error.position if error.position else (error.lineno, None)
-        message = error.msg or str(error)
+        message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
         return cls(message, line, column)
 
 
