@@ -76,7 +76,7 @@ def test_options_record_path_relational_group_by_bom_and_zip(tmp_path):
 
 def test_csv_is_rfc4180_and_values_stay_text(tmp_path):
     rows = [["a,b", 'say "hi"', "two\nlines", "007", ""], ["=1+1", " padded ", "é", "1e5", "x"]]
-    assert write_csv(tmp_path / "t.csv", ["c1", "c2", "c3", "c4", "c5"], rows) == 2
+    assert write_csv(tmp_path / "t.csv", ["c1", "c2", "c3", "c4", "c5"], [rows[:1], rows[1:]]) == 2
     raw = (tmp_path / "t.csv").read_bytes()
     assert raw.startswith(b"c1,c2,c3,c4,c5\r\n") and b'"a,b","say ""hi""","two\nlines",007,\r\n' in raw
     with open(tmp_path / "t.csv", newline="", encoding="utf-8") as handle:
@@ -85,7 +85,7 @@ def test_csv_is_rfc4180_and_values_stay_text(tmp_path):
 
 def test_xlsx_text_cells_control_characters_and_sheet_split(tmp_path):
     rows = [[f"00{i}", f"bad\x01char\x1f{i}", "1e5"] for i in range(7)]
-    assert write_xlsx(tmp_path / "t.xlsx", ["id", "text", "num"], rows, sheet_name="T", max_rows_per_sheet=3) == 7
+    assert write_xlsx(tmp_path / "t.xlsx", ["id", "text", "num"], [rows], sheet_name="T", max_rows_per_sheet=3) == 7
     book = openpyxl.load_workbook(tmp_path / "t.xlsx")
     assert book.sheetnames == ["T", "T (2)", "T (3)"]
     first = book["T"]
@@ -96,13 +96,13 @@ def test_xlsx_text_cells_control_characters_and_sheet_split(tmp_path):
 
 
 def test_a_cancelled_export_leaves_no_file(tmp_path):
-    def rows():
-        for i in range(20000):
-            yield [str(i)]
+    def batches():
+        for start in range(0, 20000, 1000):
+            yield [[str(i)] for i in range(start, start + 1000)]
 
     calls = iter(range(10))
     with pytest.raises(ExportCancelled):
-        write_csv(tmp_path / "t.csv", ["n"], rows(), should_cancel=lambda: next(calls) >= 2)
+        write_csv(tmp_path / "t.csv", ["n"], batches(), should_cancel=lambda: next(calls) >= 2)
     with pytest.raises(ExportCancelled):
-        write_xlsx(tmp_path / "t.xlsx", ["n"], rows(), should_cancel=lambda: True)
+        write_xlsx(tmp_path / "t.xlsx", ["n"], batches(), should_cancel=lambda: True)
     assert list(tmp_path.iterdir()) == []

@@ -23,7 +23,8 @@ def convert(paths, tmp_path, **options):
         result = convert_documents(report, workbook, ConvertOptions(**options))
         tables = {}
         for table in result.tables:
-            tables[table.name] = [dict(zip(table.columns, row)) for row in workbook.iter_rows(table.name)]
+            tables[table.name] = [dict(zip(table.columns, row))
+                                  for batch in workbook.iter_batches(table.name) for row in batch]
     return result, tables
 
 

@@ -271,11 +271,11 @@ def export_tables(
         stem = safe_file_stem(table.name)
         for fmt in formats:
             path = Path(out_dir) / f"{stem}.{fmt}"
-            rows = workbook.iter_rows(table.name)
+            batches = workbook.iter_batches(table.name)
             if fmt == "csv":
-                write_csv(path, table.columns, rows, bom=bom, should_cancel=should_cancel)
+                write_csv(path, table.columns, batches, bom=bom, should_cancel=should_cancel)
             else:
-                write_xlsx(path, table.columns, rows, sheet_name=stem, should_cancel=should_cancel)
+                write_xlsx(path, table.columns, batches, sheet_name=stem, should_cancel=should_cancel)
             table.files.append(path.name)
             written.append(path)
     return written

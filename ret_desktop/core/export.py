@@ -57,17 +57,18 @@ _UMASK = _read_umask()
 def write_csv(
     path: Path,
     header: Sequence[str],
-    rows: Iterable[Sequence[str]],
+    batches: Iterable[Sequence[Sequence[str]]],
     bom: bool = False,
     should_cancel: Callable[[], bool] = lambda: False,
 ) -> int:
-    """RFC 4180 CSV in UTF-8 (optionally with a BOM for Excel); returns the number of data rows."""
+    """RFC 4180 CSV in UTF-8 (optionally with a BOM for Excel) from batches of rows; returns the
+    number of data rows."""
     count = 0
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\r\n")
             writer.writerow(header)
-            for batch in _batches(rows, 5000):
+            for batch in batches:
                 if should_cancel():
                     raise ExportCancelled()
                 writer.writerows(batch)
@@ -78,7 +79,7 @@ def write_csv(
 def write_xlsx(
     path: Path,
     header: Sequence[str],
-    rows: Iterable[Sequence[str]],
+    batches: Iterable[Sequence[Sequence[str]]],
     sheet_name: str = "Sheet",
     max_rows_per_sheet: int = EXCEL_MAX_ROWS - 1,
     should_cancel: Callable[[], bool] = lambda: False,
@@ -110,19 +111,20 @@ def write_xlsx(
                 sheet_row = 0
 
             new_sheet()
-            for row in rows:
-                if sheet_row >= max_rows_per_sheet:
-                    new_sheet()
-                sheet_row += 1
-                count += 1
-                if count % 5000 == 0 and should_cancel():
+            for batch in batches:
+                if should_cancel():
                     raise ExportCancelled()
-                for col, value in enumerate(row):
-                    if value:
-                        text = _clean(value)
-                        sheet.write_string(sheet_row, col, text)
-                        if len(text) > widths[col] and widths[col] < 60:
-                            widths[col] = min(len(text), 60)
+                for row in batch:
+                    if sheet_row >= max_rows_per_sheet:
+                        new_sheet()
+                    sheet_row += 1
+                    count += 1
+                    for col, value in enumerate(row):
+                        if value:
+                            text = _clean(value)
+                            sheet.write_string(sheet_row, col, text)
+                            if len(text) > widths[col] and widths[col] < 60:
+                                widths[col] = min(len(text), 60)
             _finish_sheet(sheet, sheet_row, header, widths)
         finally:
             workbook.close()
@@ -148,14 +150,3 @@ def write_zip(path: Path, files: Iterable[Path]) -> None:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             for file in files:
                 archive.write(file, arcname=Path(file).name)
-
-
-def _batches(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
-    batch: list[Sequence[str]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS wb_columns (
 );
 """
 _BATCH = 2000
+_ROWS_PER_INSERT = 100
+_MAX_VARIABLES = 32766  # SQLite's bound-parameter limit (3.32 and newer)
 
 
 class WorkbookError(RuntimeError):
@@ -120,7 +122,18 @@ class TableWriter:
         for row in self._pending:
             if len(row) < width:
                 row.extend([None] * (width - len(row)))
-        self._conn.executemany(self._insert_sql, self._pending)
+        # Many rows per statement: far fewer statement steps (each releases and retakes the GIL).
+        per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // width))
+        whole = len(self._pending) - len(self._pending) % per_statement
+        if whole:
+            sql = self._insert_sql + (",(" + ",".join("?" * width) + ")") * (per_statement - 1)
+            for start in range(0, whole, per_statement):
+                params: list[str | int | None] = []
+                for row in self._pending[start:start + per_statement]:
+                    params += row
+                self._conn.execute(sql, params)
+        if whole < len(self._pending):
+            self._conn.executemany(self._insert_sql, self._pending[whole:])
         self._pending.clear()
 
 
@@ -235,8 +248,9 @@ class Workbook:
             (rows,) = self._conn.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
             return TableInfo(name, group, record_path, parent, rows, columns)
 
-    def iter_rows(self, name: str, batch: int = 5000) -> Iterator[tuple[str, ...]]:
-        """Every row of ``name`` as a tuple of strings (empty for NULL), in stored order.
+    def iter_batches(self, name: str, batch: int = 5000) -> Iterator[list[tuple[str, ...]]]:
+        """Every row of ``name`` as tuples of strings (empty for NULL), in stored order, in lists of
+        up to ``batch`` rows.
 
         Reads through its own connection, so the export of a large table does not hold the
         workbook's lock, and sees one consistent snapshot.
@@ -249,7 +263,7 @@ class Workbook:
         try:
             cursor = reader.execute(f"SELECT {select} FROM t{table_id} ORDER BY rowid")
             while rows := cursor.fetchmany(batch):
-                yield from rows
+                yield rows
         finally:
             reader.close()
 

@@ -14,7 +14,7 @@ from lxml import etree
 
 from ret_desktop.core.xmlflat.names import PARSER_OPTIONS, Names, XmlDocumentError, refuse_entity_declarations
 
-DETECT_BYTES = 4 * 1024 * 1024
+DETECT_BYTES = 2 * 1024 * 1024
 # "Holds most of the content": a clear majority, so that a deposit of one work whose citation list
 # is half its text stays one record, while a citation-only deposit gets a row per citation.
 RECORD_SHARE = 2 / 3
@@ -26,9 +26,11 @@ ClarkPath = tuple[str, ...]
 @dataclass
 class PathStats:
     display: str  # "/doi_batch/body/journal", prefixes as written
+    clark: ClarkPath = ()
     count: int = 0
     max_siblings: int = 0
     content: int = 0
+    children: dict[str, PathStats] = field(default_factory=dict, repr=False)  # by child tag
 
 
 @dataclass
@@ -50,10 +52,8 @@ def scan_structure(path: Path, max_bytes: int = DETECT_BYTES) -> DocumentStructu
     """Element paths of ``path`` with counts, sibling repeats and content sizes, from at most
     ``max_bytes`` of it. Raises XmlDocumentError for a malformed prefix or a refused document."""
     structure = DocumentStructure()
-    names = Names()
-    parser = etree.XMLPullParser(events=("start", "end"), **PARSER_OPTIONS)
-    # Each open element: [clark path, content so far, {child tag: count}]
-    stack: list[list] = []
+    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+    root = None
     read = 0
     try:
         with open(path, "rb") as handle:
@@ -65,60 +65,48 @@ def scan_structure(path: Path, max_bytes: int = DETECT_BYTES) -> DocumentStructu
                     break
                 read += len(chunk)
                 parser.feed(chunk)
-                _consume(parser.read_events(), stack, structure, names)
-            _consume(parser.read_events(), stack, structure, names)
+                for _event, element in parser.read_events():
+                    if root is None:
+                        refuse_entity_declarations(element)
+                        root = element
     except etree.XMLSyntaxError as error:
         raise XmlDocumentError.from_syntax_error(error) from None
-    if not structure.paths:
+    if root is None:
         raise XmlDocumentError("no root element in the part of the document read")
-    while stack:  # only a prefix was read: count what the open elements held so far
-        frame = stack.pop()
-        structure.paths[frame[0]].content += frame[1]
-        if stack:
-            stack[-1][1] += frame[1]
-        else:
-            structure.total_content = frame[1]
+    names = Names()
+    root_stats = structure.paths[(root.tag,)] = PathStats("/" + names.element(root), (root.tag,), count=1)
+    structure.total_content = _walk(root, root_stats, structure.paths, names)
     return structure
 
 
-def _consume(events, stack: list[list], structure: DocumentStructure, names: Names) -> None:
-    paths = structure.paths
-    for event, element in events:
-        if event == "start":
-            if not stack:
-                refuse_entity_declarations(element)
-                clark: ClarkPath = (element.tag,)
-                display = "/" + names.element(element)
-            else:
-                parent = stack[-1]
-                clark = (*parent[0], element.tag)
-                siblings = parent[2]
-                siblings[element.tag] = siblings.get(element.tag, 0) + 1
-                display = None
-            stats = paths.get(clark)
-            if stats is None:
-                if display is None:
-                    display = paths[stack[-1][0]].display + "/" + names.element(element)
-                stats = paths[clark] = PathStats(display)
-            stats.count += 1
-            if stack:
-                stats.max_siblings = max(stats.max_siblings, stack[-1][2][element.tag])
-            content = sum(len(value) for value in element.attrib.values())
-            stack.append([clark, content, {}])
-        else:
-            frame = stack.pop()
-            text = element.text
-            if text:
-                frame[1] += len(text.strip())
-            paths[frame[0]].content += frame[1]
-            if stack:
-                stack[-1][1] += frame[1]
-                element.clear()
-                parent = element.getparent()
-                while element.getprevious() is not None:
-                    del parent[0]
-            else:
-                structure.total_content = frame[1]
+def _walk(element: etree._Element, stats: PathStats, paths: dict[ClarkPath, PathStats], names: Names) -> int:
+    """Count ``element``'s subtree into ``paths``; returns its content size."""
+    content = 0
+    if element.keys():
+        content = sum(len(value) for value in element.values())
+    text = element.text
+    if text:
+        content += len(text.strip())
+    if not len(element):
+        stats.content += content
+        return content
+    siblings: dict[str, int] = {}
+    known = stats.children
+    for child in element:
+        tag = child.tag
+        child_stats = known.get(tag)
+        if child_stats is None:
+            if type(tag) is not str:
+                continue
+            clark = (*stats.clark, tag)
+            child_stats = known[tag] = paths[clark] = PathStats(stats.display + "/" + names.element(child), clark)
+        n = siblings[tag] = siblings.get(tag, 0) + 1
+        child_stats.count += 1
+        if n > child_stats.max_siblings:
+            child_stats.max_siblings = n
+        content += _walk(child, child_stats, paths, names)
+    stats.content += content
+    return content
 
 
 def choose_record_path(structures: list[DocumentStructure]) -> ClarkPath | None:

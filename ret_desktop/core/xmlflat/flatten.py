@@ -57,57 +57,83 @@ class _CountingReader:
 
 
 class _Walker:
-    """Turns an element into (column, value) pairs, columns relative to a base path."""
+    """Turns an element into (column, value) pairs, columns relative to a base path.
+
+    The hot path of conversion: one loop over each element's children, names cached by tag.
+    """
 
     def __init__(self, names: Names, child_tables: dict[ClarkPath, str]) -> None:
         self.names = names
-        self.element_name = names.element
         self.child_tables = child_tables
         self.child_rows: dict[str, list[Pairs]] = {}
+        self._tag_names: dict[str, str] = {}
+
+    def element_name(self, element: etree._Element) -> str:
+        name = self._tag_names.get(element.tag)
+        if name is None:
+            # One prefix per namespace and document: the first one seen names the columns.
+            name = self._tag_names[element.tag] = self.names.element(element)
+        return name
 
     def element(self, element: etree._Element, path: str, clark: ClarkPath | None, out: Pairs) -> None:
         """Pairs of ``element`` itself at ``path`` (an empty path for the record itself)."""
-        attrib = element.attrib
-        if attrib:
+        keys = element.keys()
+        if keys:
             attribute_name = self.names.attribute
             prefix = f"{path}/@" if path else "@"
-            for key, value in attrib.items():
-                out.append((prefix + attribute_name(element, key), value))
-        has_children = False
-        for child in element:
-            if type(child.tag) is str:
-                has_children = True
-                break
-        if not has_children:
-            out.append((path or TEXT_COLUMN, (element.text or "").strip()))
-        elif _is_mixed(element):
+            for key in keys:
+                out.append((prefix + attribute_name(element, key), element.get(key)))
+        start = len(out)
+        children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
+        text = element.text
+        found, mixed_tail = self._children(element, f"{path}/" if path else "", clark, out)
+        if not found:
+            out.append((path or TEXT_COLUMN, text.strip() if text else ""))
+        elif mixed_tail or (text and not text.isspace()):
+            # Mixed content (text beside child elements) is one value: its whole text.
+            del out[start:]
+            if children_before is not None:
+                for table, rows in self.child_rows.items():
+                    del rows[children_before.get(table, 0):]
             out.append((path or TEXT_COLUMN, "".join(element.itertext()).strip()))
             self._attributes_below(element, f"{path}/" if path else "", out)
-        else:
-            self.children(element, f"{path}/" if path else "", clark, out)
 
-    def children(self, element: etree._Element, prefix: str, clark: ClarkPath | None, out: Pairs) -> None:
+    def _children(self, element: etree._Element, prefix: str, clark: ClarkPath | None,
+                  out: Pairs) -> tuple[bool, bool]:
+        """Pairs of the children; returns (any child element, any non-blank text between them)."""
+        tag_names = self._tag_names
+        append = out.append
         counts: dict[str, int] = {}
-        element_name = self.element_name
-        child_tables = self.child_tables
+        found = mixed = False
         for child in element:
             tag = child.tag
-            if type(tag) is not str:
-                continue
-            name = element_name(child)
-            n = counts.get(name, 0) + 1
-            counts[name] = n
-            child_clark = (*clark, tag) if clark is not None else None
-            if child_clark is not None and child_clark in child_tables:
-                item: Pairs = [(ITEM_COLUMN, str(n))]
-                self.element(child, "", None, item)
-                self.child_rows.setdefault(child_tables[child_clark], []).append(item)
-                continue
-            path = f"{prefix}{name}" if n == 1 else f"{prefix}{name}[{n}]"
-            if child.attrib or len(child):
+            name = tag_names.get(tag)
+            if name is None:
+                if type(tag) is not str:
+                    continue
+                name = self.element_name(child)
+            found = True
+            tail = child.tail
+            if tail and not mixed and not tail.isspace():
+                mixed = True
+            n = counts[name] = counts.get(name, 0) + 1
+            if clark is not None:
+                child_clark = (*clark, tag)
+                table = self.child_tables.get(child_clark)
+                if table is not None:
+                    item: Pairs = [(ITEM_COLUMN, str(n))]
+                    self.element(child, "", None, item)
+                    self.child_rows.setdefault(table, []).append(item)
+                    continue
+            else:
+                child_clark = None
+            path = prefix + name if n == 1 else f"{prefix}{name}[{n}]"
+            if len(child) or child.keys():
                 self.element(child, path, child_clark, out)
             else:
-                out.append((path, (child.text or "").strip()))
+                text = child.text
+                append((path, text.strip() if text else ""))
+        return found, mixed
 
     def _attributes_below(self, element: etree._Element, prefix: str, out: Pairs) -> None:
         """Attributes inside a mixed-content element, whose text is already one value."""
@@ -116,23 +142,11 @@ class _Walker:
             if type(child.tag) is not str:
                 continue
             name = self.element_name(child)
-            n = counts.get(name, 0) + 1
-            counts[name] = n
+            n = counts[name] = counts.get(name, 0) + 1
             path = f"{prefix}{name}" if n == 1 else f"{prefix}{name}[{n}]"
             for key, value in child.attrib.items():
                 out.append((f"{path}/@{self.names.attribute(child, key)}", value))
             self._attributes_below(child, path + "/", out)
-
-
-def _is_mixed(element: etree._Element) -> bool:
-    text = element.text
-    if text and not text.isspace():
-        return True
-    for child in element:
-        tail = child.tail
-        if tail and not tail.isspace():
-            return True
-    return False
 
 
 @dataclass
@@ -185,9 +199,10 @@ class _Context:
 
     def row_added(self, handle: int) -> None:
         self.last_row = handle
-        for level in self.levels:
-            if level.first_row is None:
-                level.first_row = handle
+        if self.levels and self.levels[-1].first_row is None:
+            for level in self.levels:
+                if level.first_row is None:
+                    level.first_row = handle
 
     def finish(self) -> None:
         """At the end of the document: what follows the last records is carried onto their rows."""
@@ -224,6 +239,17 @@ class _Context:
                 parent.remove(level.element)
 
 
+def _ancestors(element: etree._Element) -> list[etree._Element]:
+    """The ancestors of ``element``, root first."""
+    chain = []
+    parent = element.getparent()
+    while parent is not None:
+        chain.append(parent)
+        parent = parent.getparent()
+    chain.reverse()
+    return chain
+
+
 def check_prolog(path: Path) -> None:
     """Refuse a document that declares entities, before reading any of its content."""
     parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
@@ -256,44 +282,46 @@ def flatten_document(
     Returns the number of records. Raises XmlDocumentError (with line and column) or
     FlattenCancelled; rows already given to the sink are then the caller's to discard."""
     check_prolog(path)
-    names = Names()
-    walker = _Walker(names, child_tables or {})
+    walker = _Walker(Names(), child_tables or {})
     context = _Context(record or (), walker, sink, table)
+    add_row = sink.add_row
+    walk = walker.element
+    relational = bool(child_tables)
     records = 0
+    found_root = False
+    same_parent = None  # the records' parent while nothing but records arrive under it
+    carried: Pairs = []
     with open(path, "rb") as handle:
         reader = _CountingReader(handle, on_bytes, should_cancel)
-        tag = record[-1] if record else None
-        depth = len(record) - 1 if record else 0
         try:
-            events = etree.iterparse(reader, events=("end",), tag=tag, **PARSER_OPTIONS)
-            root = None
+            # Blank text between elements is never a value (values are trimmed): not creating it saves time.
+            events = etree.iterparse(reader, events=("end",), tag=record[-1] if record else None,
+                                     remove_blank_text=True, **PARSER_OPTIONS)
             for _event, element in events:
-                chain: list[etree._Element] = []
                 parent = element.getparent()
-                while parent is not None:
-                    chain.append(parent)
-                    parent = parent.getparent()
-                if record is None:
-                    if chain:
-                        continue  # not the root
-                elif len(chain) != depth or any(a.tag != t for a, t in zip(reversed(chain), record)):
-                    continue  # the record's tag, somewhere else
-                chain.reverse()
-                root = chain[0] if chain else element
-                carried = context.enter(chain, element) if chain else []
+                if parent is None or parent is not same_parent or parent[0] is not element:
+                    chain = _ancestors(element)
+                    if record is None:
+                        if chain:
+                            continue  # not the root
+                    elif len(chain) != len(record) - 1 or any(a.tag != t for a, t in zip(chain, record)):
+                        continue  # the record's tag, somewhere else
+                    found_root = True
+                    carried = context.enter(chain, element) if chain else []
+                    same_parent = parent
                 records += 1
-                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *carried]
-                walker.element(element, "", (record or (element.tag,)) if child_tables else None, row)
-                handle_ = sink.add_row(table, row)
-                context.row_added(handle_)
-                for child_table, items in walker.child_rows.items():
-                    for item in items:
-                        sink.add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *item])
-                walker.child_rows.clear()
-                if chain:
-                    element.clear()
-                    del chain[-1][0]
-            if root is not None:
+                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records))]
+                row += carried
+                walk(element, "", (record or (element.tag,)) if relational else None, row)
+                context.row_added(add_row(table, row))
+                if relational:
+                    for child_table, items in walker.child_rows.items():
+                        for item in items:
+                            add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *item])
+                    walker.child_rows.clear()
+                if parent is not None:
+                    del parent[0]  # the record, now a row; its memory goes with the last reference
+            if found_root:
                 context.finish()
             elif record is not None:
                 raise XmlDocumentError(f"no element at the record path {'/'.join(record)}")

@@ -1,0 +1,171 @@
+"""XML -> CSV conversion speed and memory, against lxml's bare parse and pandas, in one run.
+
+    python -m pip install -e '.[test]' && python tests/benchmarks/bench_convert.py --size-mb 100 [--memory-check]
+
+Generates deterministic inputs (a flat ``library/book`` shape and a Crossref journal shape with many
+``journal_article``, contributors and citations) of the given size, then times, each in a fresh
+process (peak RSS from the OS):
+  floor    lxml.etree.iterparse over every element with clear() (the bare parse)
+  floor/t  iterparse filtered to the record tag, clear() and dropping done siblings (a faster floor)
+  ours     ret_desktop convert: detection, streaming flattening into workbook.sqlite, CSV export
+  pandas   pandas.read_xml(...).to_csv(...) (flat shape only; it cannot flatten the nested one)
+Targets (issue #3, at 100 MB): ours >= 40% of the floor's throughput; faster than pandas on the
+flat shape; with --memory-check, peak memory at 4x the size within 50 MB of the 1x figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+WORDS = ("lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
+         "et dolore magna aliqua enim minim veniam quis nostrud exercitation ullamco laboris").split()
+
+
+def generate_flat(path: Path, size: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<library>\n')
+        written, n = 0, 0
+        while written < size:
+            n += 1
+            title = " ".join(rng.choices(WORDS, k=rng.randint(3, 7))).capitalize()
+            record = (f"<book>\n\t<title>{title}.</title>\n\t<author>{rng.choice(WORDS).title()} "
+                      f"{rng.choice(WORDS).title()}</author>\n\t<genre>{rng.choice(WORDS)}</genre>\n"
+                      f"\t<year>{rng.randint(1900, 2024)}</year>\n\t<publisher>https://example.com/{n % 97}"
+                      f"</publisher>\n</book>\n")
+            out.write(record)
+            written += len(record)
+        out.write("</library>\n")
+
+
+def generate_crossref(path: Path, size: int, seed: int = 2) -> None:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<doi_batch xmlns="http://www.crossref.org/schema/5.3.1" '
+                  'xmlns:jats="http://www.ncbi.nlm.nih.gov/JATS1" version="5.3.1">\n<head><doi_batch_id>bench-1'
+                  '</doi_batch_id><timestamp>20240101000000</timestamp><depositor><depositor_name>Bench</depositor_name>'
+                  '<email_address>b@example.com</email_address></depositor><registrant>Bench</registrant></head>\n'
+                  '<body><journal><journal_metadata language="en"><full_title>Journal of Benchmarks</full_title>'
+                  '<issn media_type="print">1234-5678</issn></journal_metadata>\n')
+        written, n = 0, 0
+        while written < size:
+            n += 1
+            people = "".join(
+                f'<person_name sequence="{"first" if i == 0 else "additional"}" contributor_role="author">'
+                f"<given_name>{rng.choice(WORDS).title()}</given_name><surname>{rng.choice(WORDS).title()}</surname>"
+                f"<ORCID>https://orcid.org/0000-0002-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}</ORCID>"
+                f"</person_name>" for i in range(rng.randint(1, 4)))
+            citations = "".join(
+                f'<citation key="ref{i}"><doi>10.{rng.randint(1000, 9999)}/{rng.randint(10**5, 10**6)}</doi>'
+                f"<unstructured_citation>{' '.join(rng.choices(WORDS, k=12))}</unstructured_citation></citation>"
+                for i in range(rng.randint(2, 8)))
+            record = (f'<journal_article publication_type="full_text"><titles><title>'
+                      f"{' '.join(rng.choices(WORDS, k=8))}</title></titles><contributors>{people}</contributors>"
+                      f"<jats:abstract><jats:p>{' '.join(rng.choices(WORDS, k=30))}</jats:p></jats:abstract>"
+                      f'<publication_date media_type="online"><month>{rng.randint(1, 12):02d}</month>'
+                      f"<year>{rng.randint(1990, 2024)}</year></publication_date><pages><first_page>{n}</first_page>"
+                      f"</pages><doi_data><doi>10.5555/bench.{n}</doi><resource>https://example.com/{n}</resource>"
+                      f"</doi_data><citation_list>{citations}</citation_list></journal_article>\n")
+            out.write(record)
+            written += len(record)
+        out.write("</journal></body></doi_batch>\n")
+
+
+MEASURE = textwrap.dedent("""
+    import json, resource, sys, time
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    kind, path, out, tag = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+    start = time.perf_counter()
+    if kind == "floor":
+        from lxml import etree
+        for _, element in etree.iterparse(str(path), events=("end",)):
+            element.clear()
+    elif kind == "floor/t":
+        from lxml import etree
+        for _, element in etree.iterparse(str(path), events=("end",), tag=tag):
+            element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+    elif kind == "ours":
+        from ret_desktop.core.convert import convert_to_folder
+        result = convert_to_folder([path], out)
+        assert all(f.status == "ok" for f in result.files), result.files
+    elif kind == "pandas":
+        import pandas
+        pandas.read_xml(path, dtype=str).to_csv(out / "pandas.csv", index=False)
+    seconds = time.perf_counter() - start
+    print(json.dumps({{"seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+""").format(root=str(ROOT))
+
+
+def measure(kind: str, path: Path, work: Path, tag: str) -> dict:
+    out = work / f"out-{kind.replace('/', '_')}-{path.stem}"
+    out.mkdir(exist_ok=True)
+    result = subprocess.run([sys.executable, "-c", MEASURE, kind, str(path), str(out), tag],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{kind} on {path.name} failed:\n{result.stderr}")
+    return json.loads(result.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=float, default=100)
+    parser.add_argument("--memory-check", action="store_true", help="also convert inputs 4x the size")
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--work", type=Path, help="folder for the generated inputs (default: a temporary one)")
+    args = parser.parse_args()
+    size = int(args.size_mb * 1024 * 1024)
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        work = Path(tmp)
+        shapes = [("flat", generate_flat, "book"), ("crossref", generate_crossref,
+                                                    "{http://www.crossref.org/schema/5.3.1}journal_article")]
+        verdicts = []
+        print(f"input {args.size_mb:g} MB per shape; MB/s = input MB per second; peak = max RSS of the process")
+        print(f"{'shape':<9} {'run':<8} {'seconds':>8} {'MB/s':>8} {'peak MB':>8}  note")
+        for shape, generate, tag in shapes:
+            path = work / f"{shape}.xml"
+            generate(path, size)
+            megabytes = path.stat().st_size / 1024 / 1024
+            kinds = ["floor", "floor/t", "ours"] + (["pandas"] if shape == "flat" and not args.skip_pandas else [])
+            figures = {kind: measure(kind, path, work, tag) for kind in kinds}
+            for kind, figure in figures.items():
+                note = ""
+                if kind == "ours":
+                    share = figures["floor"]["seconds"] / figure["seconds"]
+                    share_t = figures["floor/t"]["seconds"] / figure["seconds"]
+                    note = f"{share:.0%} of floor, {share_t:.0%} of floor/t (target >= 40% of floor)"
+                    verdicts.append(share >= 0.40)
+                if kind == "pandas":
+                    speedup = figure["seconds"] / figures["ours"]["seconds"]
+                    note = f"ours is {speedup:.2f}x faster (target > 1)"
+                    verdicts.append(speedup > 1)
+                print(f"{shape:<9} {kind:<8} {figure['seconds']:>8.2f} {megabytes / figure['seconds']:>8.1f} "
+                      f"{figure['peak_mb']:>8.0f}  {note}")
+            if args.memory_check:
+                big = work / f"{shape}-4x.xml"
+                generate(big, size * 4)
+                large = measure("ours", big, work, tag)
+                growth = large["peak_mb"] - figures["ours"]["peak_mb"]
+                verdicts.append(growth <= 50)
+                print(f"{shape:<9} {'ours 4x':<8} {large['seconds']:>8.2f} "
+                      f"{big.stat().st_size / 1024 / 1024 / large['seconds']:>8.1f} {large['peak_mb']:>8.0f}  "
+                      f"peak grew {growth:+.0f} MB over 1x (target <= 50)")
+                big.unlink()
+            path.unlink()
+    print("all targets met" if all(verdicts) else "SOME TARGETS MISSED")
+    return 0 if all(verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
