@@ -251,7 +251,8 @@ class _WorkbookSink:
         self.meta = meta  # table -> (group, record path, parent table)
 
     def add_row(self, table: str, pairs) -> int:
-        return self.workbook.writer(table, *self.meta[table]).add_row(pairs)
+        writer = self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
+        return writer.add_row(pairs)
 
     def backfill(self, table: str, first: int, last: int, pairs) -> None:
         self.workbook.writer(table, *self.meta[table]).backfill(first, last, pairs)

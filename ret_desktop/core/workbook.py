@@ -58,7 +58,7 @@ class TableWriter:
         self.table_id = table_id
         self.sql_name = f"t{table_id}"
         self.columns = columns
-        self._index = {name: i for i, name in enumerate(columns)}
+        self._slots = {name: i + 1 for i, name in enumerate(columns)}  # place in a pending row (0: rowid)
         self._pending: list[list[str | None]] = []
         self._insert_sql = ""
         self._next_rowid = (conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {self.sql_name}").fetchone()[0]) + 1
@@ -70,18 +70,16 @@ class TableWriter:
         self._insert_sql = f"INSERT INTO {self.sql_name} (rowid{',' if names else ''}{names}) VALUES ({marks})"
 
     def add_row(self, pairs: list[tuple[str, str]]) -> int:
-        index = self._index
-        width = len(self.columns)
-        row: list[str | None] = [None] * (width + 1)
+        slots = self._slots
+        row: list[str | int | None] = [None] * (len(self.columns) + 1)
         for name, value in pairs:
-            position = index.get(name)
-            if position is None:
-                position = self._add_column(name)
+            slot = slots.get(name)
+            if slot is None:
+                slot = self._add_column(name) + 1
                 row.append(None)
-            row[position + 1] = value
-        rowid = self._next_rowid
+            row[slot] = value
+        rowid = row[0] = self._next_rowid
         self._next_rowid += 1
-        row[0] = rowid
         self._pending.append(row)
         if len(self._pending) >= _BATCH:
             self.flush()
@@ -101,18 +99,18 @@ class TableWriter:
             "INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)", (self.table_id, position, name)
         )
         self.columns.append(name)
-        self._index[name] = position
+        self._slots[name] = position + 1
         self._prepare()
         return position
 
     def backfill(self, first: int, last: int, pairs: list[tuple[str, str]]) -> None:
         self.flush()
         for name, value in pairs:
-            position = self._index.get(name)
-            if position is None:
-                position = self._add_column(name)
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = self._add_column(name) + 1
             self._conn.execute(
-                f"UPDATE {self.sql_name} SET c{position + 1} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
+                f"UPDATE {self.sql_name} SET c{slot} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
             )
 
     def flush(self) -> None:
@@ -146,7 +144,8 @@ class Workbook:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
-        self._writers: dict[str, TableWriter] = {}
+        # The table writers open in the current transaction, by table name.
+        self.writers: dict[str, TableWriter] = {}
 
     # ------------------------------------------------------------------ writing
 
@@ -157,37 +156,37 @@ class Workbook:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
-                for writer in self._writers.values():
+                for writer in self.writers.values():
                     writer.flush()
             except BaseException:
                 self._conn.execute("ROLLBACK")
-                self._writers.clear()
+                self.writers.clear()
                 raise
             self._conn.execute("COMMIT")
-            self._writers.clear()
+            self.writers.clear()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Inside a transaction: undo just this part on an exception (one failed document)."""
         self._conn.execute("SAVEPOINT part")
-        snapshot = {name: (list(w.columns), w._next_rowid) for name, w in self._writers.items()}
+        snapshot = {name: (list(w.columns), w._next_rowid) for name, w in self.writers.items()}
         try:
             yield
-            for writer in self._writers.values():
+            for writer in self.writers.values():
                 writer.flush()
         except BaseException:
-            for writer in self._writers.values():
+            for writer in self.writers.values():
                 writer._pending.clear()
             self._conn.execute("ROLLBACK TO part")
             self._conn.execute("RELEASE part")
-            for name in list(self._writers):
+            for name in list(self.writers):
                 if name not in snapshot:
-                    del self._writers[name]
+                    del self.writers[name]
                 else:
                     columns, next_rowid = snapshot[name]
-                    writer = self._writers[name]
+                    writer = self.writers[name]
                     writer.columns[:] = columns
-                    writer._index = {c: i for i, c in enumerate(columns)}
+                    writer._slots = {c: i + 1 for i, c in enumerate(columns)}
                     writer._next_rowid = next_rowid
                     writer._prepare()
             raise
@@ -195,7 +194,7 @@ class Workbook:
 
     def writer(self, name: str, group: str, record_path: str, parent: str | None = None) -> TableWriter:
         """The writer of table ``name``, created (inside the current transaction) if new."""
-        writer = self._writers.get(name)
+        writer = self.writers.get(name)
         if writer is not None:
             return writer
         row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
@@ -210,7 +209,7 @@ class Workbook:
             table_id = row[0]
             columns = [r[0] for r in self._conn.execute(
                 "SELECT name FROM wb_columns WHERE table_id = ? ORDER BY position", (table_id,))]
-        writer = self._writers[name] = TableWriter(self._conn, table_id, columns)
+        writer = self.writers[name] = TableWriter(self._conn, table_id, columns)
         return writer
 
     def drop_table(self, name: str) -> None:
@@ -223,7 +222,7 @@ class Workbook:
                     self._drop(name)
 
     def _drop(self, name: str) -> None:
-        self._writers.pop(name, None)
+        self.writers.pop(name, None)
         row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
         if row is not None:
             self._conn.execute(f"DROP TABLE t{row[0]}")

@@ -56,10 +56,26 @@ class _CountingReader:
         return data
 
 
+class _Node:
+    """One column path (``contributors/person_name[2]``), made once per document and reused for
+    every record: its children by tag, its repeats, and its child table in relational mode."""
+
+    __slots__ = ("path", "prefix", "clark", "children", "repeats", "child_table")
+
+    def __init__(self, path: str, clark: ClarkPath | None, child_table: str | None = None) -> None:
+        self.path = path
+        self.prefix = f"{path}/" if path else ""
+        self.clark = clark
+        self.children: dict[str, _Node] = {}
+        self.repeats: dict[str, list[_Node]] = {}
+        self.child_table = child_table
+
+
 class _Walker:
     """Turns an element into (column, value) pairs, columns relative to a base path.
 
-    The hot path of conversion: one loop over each element's children, names cached by tag.
+    The hot path of conversion: one loop over each element's children, with every column path
+    looked up in the tree of _Node rather than built again.
     """
 
     def __init__(self, names: Names, child_tables: dict[ClarkPath, str]) -> None:
@@ -67,6 +83,15 @@ class _Walker:
         self.child_tables = child_tables
         self.child_rows: dict[str, list[Pairs]] = {}
         self._tag_names: dict[str, str] = {}
+        self._attribute_names: dict[str, str] = {}
+        self._roots: dict[tuple[str, ClarkPath | None], _Node] = {}
+
+    def root(self, path: str, clark: ClarkPath | None) -> _Node:
+        """The node of a record (path "") or of a context element (an absolute path)."""
+        node = self._roots.get((path, clark))
+        if node is None:
+            node = self._roots[(path, clark)] = _Node(path, clark)
+        return node
 
     def element_name(self, element: etree._Element) -> str:
         name = self._tag_names.get(element.tag)
@@ -75,64 +100,82 @@ class _Walker:
             name = self._tag_names[element.tag] = self.names.element(element)
         return name
 
-    def element(self, element: etree._Element, path: str, clark: ClarkPath | None, out: Pairs) -> None:
-        """Pairs of ``element`` itself at ``path`` (an empty path for the record itself)."""
-        keys = element.keys()
-        if keys:
-            attribute_name = self.names.attribute
-            prefix = f"{path}/@" if path else "@"
-            for key in keys:
-                out.append((prefix + attribute_name(element, key), element.get(key)))
+    def _child_node(self, parent: _Node, child: etree._Element, n: int) -> _Node:
+        name = self.element_name(child)
+        path = parent.prefix + name if n == 1 else f"{parent.prefix}{name}[{n}]"
+        clark = (*parent.clark, child.tag) if parent.clark is not None else None
+        node = _Node(path, clark, self.child_tables.get(clark) if clark else None)
+        if n == 1:
+            parent.children[child.tag] = node
+        else:
+            parent.repeats.setdefault(child.tag, []).append(node)
+        return node
+
+    def element(self, element: etree._Element, node: _Node, out: Pairs) -> None:
+        """Pairs of ``element`` itself, at ``node``."""
+        attributes = element.items()
+        if attributes:
+            self._attributes(element, attributes, node.prefix + "@", out)
         start = len(out)
         children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
         text = element.text
-        found, mixed_tail = self._children(element, f"{path}/" if path else "", clark, out)
+        found, mixed_tail = self._children(element, node, out)
         if not found:
-            out.append((path or TEXT_COLUMN, text.strip() if text else ""))
+            out.append((node.path or TEXT_COLUMN, text.strip() if text else ""))
         elif mixed_tail or (text and not text.isspace()):
             # Mixed content (text beside child elements) is one value: its whole text.
             del out[start:]
             if children_before is not None:
                 for table, rows in self.child_rows.items():
                     del rows[children_before.get(table, 0):]
-            out.append((path or TEXT_COLUMN, "".join(element.itertext()).strip()))
-            self._attributes_below(element, f"{path}/" if path else "", out)
+            out.append((node.path or TEXT_COLUMN, "".join(element.itertext()).strip()))
+            self._attributes_below(element, node.prefix, out)
 
-    def _children(self, element: etree._Element, prefix: str, clark: ClarkPath | None,
-                  out: Pairs) -> tuple[bool, bool]:
+    def _attributes(self, element: etree._Element, attributes: list[tuple[str, str]], prefix: str,
+                    out: Pairs) -> None:
+        names = self._attribute_names
+        for key, value in attributes:
+            name = names.get(key)
+            if name is None:
+                name = names[key] = self.names.attribute(element, key)
+            out.append((prefix + name, value))
+
+    def _children(self, element: etree._Element, node: _Node, out: Pairs) -> tuple[bool, bool]:
         """Pairs of the children; returns (any child element, any non-blank text between them)."""
-        tag_names = self._tag_names
         append = out.append
+        known = node.children
         counts: dict[str, int] = {}
         found = mixed = False
         for child in element:
             tag = child.tag
-            name = tag_names.get(tag)
-            if name is None:
-                if type(tag) is not str:
-                    continue
-                name = self.element_name(child)
+            n = counts.get(tag)
+            if n is None:
+                counts[tag] = 1
+                child_node = known.get(tag)
+                if child_node is None:
+                    if type(tag) is not str:
+                        continue
+                    child_node = self._child_node(node, child, 1)
+            else:
+                n = counts[tag] = n + 1
+                repeats = node.repeats.get(tag)
+                child_node = repeats[n - 2] if repeats and len(repeats) >= n - 1 else self._child_node(node, child, n)
             found = True
             tail = child.tail
             if tail and not mixed and not tail.isspace():
                 mixed = True
-            n = counts[name] = counts.get(name, 0) + 1
-            if clark is not None:
-                child_clark = (*clark, tag)
-                table = self.child_tables.get(child_clark)
-                if table is not None:
-                    item: Pairs = [(ITEM_COLUMN, str(n))]
-                    self.element(child, "", None, item)
-                    self.child_rows.setdefault(table, []).append(item)
-                    continue
-            else:
-                child_clark = None
-            path = prefix + name if n == 1 else f"{prefix}{name}[{n}]"
-            if len(child) or child.keys():
-                self.element(child, path, child_clark, out)
-            else:
+            if child_node.child_table is not None:
+                item: Pairs = [(ITEM_COLUMN, str(n or 1))]
+                self.element(child, self.root("", None), item)
+                self.child_rows.setdefault(child_node.child_table, []).append(item)
+            elif len(child):
+                self.element(child, child_node, out)
+            else:  # a leaf: its attributes and its text
+                attributes = child.items()
+                if attributes:
+                    self._attributes(child, attributes, child_node.prefix + "@", out)
                 text = child.text
-                append((path, text.strip() if text else ""))
+                append((child_node.path, text.strip() if text else ""))
         return found, mixed
 
     def _attributes_below(self, element: etree._Element, prefix: str, out: Pairs) -> None:
@@ -220,7 +263,8 @@ class _Context:
         n = level.counts.get(name, 0) + 1
         level.counts[name] = n
         new: Pairs = []
-        self.walker.element(child, f"{level.display}/{name}" if n == 1 else f"{level.display}/{name}[{n}]", None, new)
+        path = f"{level.display}/{name}" if n == 1 else f"{level.display}/{name}[{n}]"
+        self.walker.element(child, self.walker.root(path, None), new)
         level.pairs += new
         if level.first_row is not None:  # rows under this ancestor exist already: carry it onto them too
             self.sink.backfill(self.table, level.first_row, self.last_row, new)
@@ -287,6 +331,7 @@ def flatten_document(
     add_row = sink.add_row
     walk = walker.element
     relational = bool(child_tables)
+    record_node = walker.root("", record if relational else None) if record else None
     records = 0
     found_root = False
     same_parent = None  # the records' parent while nothing but records arrive under it
@@ -312,7 +357,7 @@ def flatten_document(
                 records += 1
                 row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records))]
                 row += carried
-                walk(element, "", (record or (element.tag,)) if relational else None, row)
+                walk(element, record_node or walker.root("", (element.tag,) if relational else None), row)
                 context.row_added(add_row(table, row))
                 if relational:
                     for child_table, items in walker.child_rows.items():
