@@ -162,7 +162,7 @@ def convert_documents(
                             should_cancel=should_cancel, on_bytes=progress,
                         )
                     outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table))
-                except XmlDocumentError as error:
+                except (XmlDocumentError, WorkbookError) as error:
                     outcomes.append(FileOutcome(label, plan.group, "failed", error=str(error), table=plan.table))
                 except OSError as error:
                     outcomes.append(FileOutcome(label, plan.group, "failed", error=f"cannot read: {error}"))
