@@ -299,7 +299,7 @@ def convert_to_folder(
         scratch_dir = Path(scratch)
         report = take_in(inputs, scratch_dir / "extracted", limits=limits,
                          group_by="archive" if options.group_by == "type" else options.group_by)
-        with Workbook(scratch_dir / "workbook.sqlite") as workbook:
+        with Workbook(scratch_dir / "workbook.sqlite", scratch=True) as workbook:
             result = convert_documents(report, workbook, options, on_progress=on_progress)
             written = export_tables(workbook, result.tables, out_dir, formats, bom)
         if zip_name:

@@ -136,12 +136,16 @@ class TableWriter:
 
 
 class Workbook:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, scratch: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        if scratch:  # thrown away after one run: no crash safety needed, and no WAL to copy twice
+            self._conn.execute("PRAGMA journal_mode=MEMORY")
+            self._conn.execute("PRAGMA synchronous=OFF")
+        else:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(_SCHEMA)
         # The table writers open in the current transaction, by table name.

@@ -60,7 +60,7 @@ class _Node:
     """One column path (``contributors/person_name[2]``), made once per document and reused for
     every record: its children by tag, its repeats, and its child table in relational mode."""
 
-    __slots__ = ("path", "prefix", "clark", "children", "repeats", "child_table")
+    __slots__ = ("path", "prefix", "clark", "children", "repeats", "child_table", "seen_in", "count")
 
     def __init__(self, path: str, clark: ClarkPath | None, child_table: str | None = None) -> None:
         self.path = path
@@ -69,6 +69,10 @@ class _Node:
         self.children: dict[str, _Node] = {}
         self.repeats: dict[str, list[_Node]] = {}
         self.child_table = child_table
+        # Occurrences under the parent element walked last: counting on the node itself spares a
+        # dictionary per element. ``seen_in`` is that walk's number.
+        self.seen_in = 0
+        self.count = 0
 
 
 class _Walker:
@@ -85,6 +89,7 @@ class _Walker:
         self._tag_names: dict[str, str] = {}
         self._attribute_names: dict[str, str] = {}
         self._roots: dict[tuple[str, ClarkPath | None], _Node] = {}
+        self._walks = 0
 
     def root(self, path: str, clark: ClarkPath | None) -> _Node:
         """The node of a record (path "") or of a context element (an absolute path)."""
@@ -144,20 +149,22 @@ class _Walker:
         """Pairs of the children; returns (any child element, any non-blank text between them)."""
         append = out.append
         known = node.children
-        counts: dict[str, int] = {}
+        self._walks += 1
+        walk_number = self._walks
         found = mixed = False
         for child in element:
             tag = child.tag
-            n = counts.get(tag)
-            if n is None:
-                counts[tag] = 1
-                child_node = known.get(tag)
-                if child_node is None:
-                    if type(tag) is not str:
-                        continue
-                    child_node = self._child_node(node, child, 1)
+            first = known.get(tag)
+            if first is None:
+                if type(tag) is not str:
+                    continue
+                first = self._child_node(node, child, 1)
+            if first.seen_in != walk_number:
+                first.seen_in = walk_number
+                first.count = n = 1
+                child_node = first
             else:
-                n = counts[tag] = n + 1
+                n = first.count = first.count + 1
                 repeats = node.repeats.get(tag)
                 child_node = repeats[n - 2] if repeats and len(repeats) >= n - 1 else self._child_node(node, child, n)
             found = True
@@ -165,7 +172,7 @@ class _Walker:
             if tail and not mixed and not tail.isspace():
                 mixed = True
             if child_node.child_table is not None:
-                item: Pairs = [(ITEM_COLUMN, str(n or 1))]
+                item: Pairs = [(ITEM_COLUMN, str(n))]
                 self.element(child, self.root("", None), item)
                 self.child_rows.setdefault(child_node.child_table, []).append(item)
             elif len(child):
