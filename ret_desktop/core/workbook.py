@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from array import array
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -269,6 +270,42 @@ class Workbook:
                 yield rows
         finally:
             reader.close()
+
+    def row_ids(self, name: str, sort_column: int | None = None, descending: bool = False,
+                contains: str = "") -> array[int] | range:
+        """The stored row ids of ``name`` in view order: sorted by a column (text order, ignoring
+        case) and narrowed to rows where some cell contains ``contains`` (ignoring case)."""
+        table_id = self._table_id(name)
+        width = len(self.info(name).columns)
+        with self._lock:
+            if sort_column is None and not contains:
+                count, low, high = self._conn.execute(
+                    f"SELECT COUNT(*), MIN(rowid), MAX(rowid) FROM t{table_id}").fetchone()
+                if not count:
+                    return range(0)
+                if high - low + 1 == count:
+                    return range(low, high + 1)
+            where, args = "", []
+            if contains:
+                pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                where = "WHERE " + " OR ".join(f"c{i + 1} LIKE ? ESCAPE '\\'" for i in range(width))
+                args = [pattern] * width
+            order = "rowid"
+            if sort_column is not None:
+                order = f"c{sort_column + 1} COLLATE NOCASE {'DESC' if descending else 'ASC'}, rowid"
+            cursor = self._conn.execute(f"SELECT rowid FROM t{table_id} {where} ORDER BY {order}", args)
+            ids = array("q")
+            while batch := cursor.fetchmany(50_000):
+                ids.extend(r[0] for r in batch)
+            return ids
+
+    def rows_for_ids(self, name: str, ids: list[int]) -> dict[int, tuple]:
+        """The rows with these ids, by id (NULL cells as None)."""
+        table_id = self._table_id(name)
+        with self._lock:
+            marks = ",".join("?" * len(ids))
+            cursor = self._conn.execute(f"SELECT * FROM t{table_id} WHERE rowid IN ({marks})", ids)
+            return {row[0]: row[1:] for row in cursor}
 
     def _table_id(self, name: str) -> int:
         with self._lock:
