@@ -181,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(exc))
     configure_logging(settings.log_dir)
     if args.command is None:
-        return run_gui(parser)
+        from ret_desktop.app import main as run_app  # Qt is loaded only for the window
+
+        return run_app()
     try:
         if not getattr(args, "needs_services", True):
             return args.handler(args)
@@ -190,12 +192,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handler(services, args)
     except (CommandError, AccountError, CacheError, AppDatabaseError, WorkbookError, OSError) as exc:
         return _error(str(exc))
-
-
-def run_gui(parser: argparse.ArgumentParser) -> int:
-    print(
-        "The RET Desktop window is not in this build yet; the headless commands are ready:\n",
-        file=sys.stderr,
-    )
-    parser.print_help(sys.stderr)
-    return 0

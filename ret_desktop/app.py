@@ -1,0 +1,157 @@
+"""Composition root: settings, services, the QApplication and its windows.
+
+``build_app(data_dir)`` builds everything without entering the event loop (for tests and tools);
+``main()`` is what ``ret-desktop`` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QLockFile, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from ret_desktop import APP_NAME
+from ret_desktop.core.accounts import RememberMeUnavailable, User
+from ret_desktop.core.config import load_settings
+from ret_desktop.core.logs import configure_logging
+from ret_desktop.core.services import Services, open_services
+from ret_desktop.core.sessions import SessionError
+from ret_desktop.gui.garbage import GuiThreadGarbageCollector
+from ret_desktop.gui.login import LoginWindow
+from ret_desktop.gui.main_window import MainWindow, SessionState
+
+SWEEP_INTERVAL_MS = 60_000
+
+
+class AppController(QObject):
+    """Moves between the sign-in window and the main window and owns the session's life."""
+
+    def __init__(self, services: Services, login_window: LoginWindow, main_window: MainWindow) -> None:
+        super().__init__(main_window)
+        self.services = services
+        self.login_window = login_window
+        self.main_window = main_window
+        login_window.signed_in.connect(self.start_session)
+        main_window.sign_out_requested.connect(self.sign_out)
+        self.sweeper = QTimer(self)
+        self.sweeper.setInterval(SWEEP_INTERVAL_MS)
+        self.sweeper.timeout.connect(self.sweep)
+        self.sweeper.start()
+
+    def start_session(self, user: User, remember: bool = False) -> None:
+        sessions = self.services.sessions
+        if remember:
+            try:
+                self.services.accounts.remember(user)
+            except RememberMeUnavailable as error:
+                self.login_window.message.setText(f"Signed in, but not remembered: {error}")
+        info = None
+        for leftover in sessions.leftovers(user.name):
+            answer = QMessageBox.question(
+                self.login_window, APP_NAME,
+                "A session of yours was left open when RET Desktop last stopped. Resume it?\n"
+                "No discards it and everything in it.",
+            )
+            if answer == QMessageBox.StandardButton.Yes and info is None:
+                info = sessions.resume(leftover.session_id, user.name)
+            else:
+                sessions.wipe(leftover.session_id, reason="discarded")
+        if info is None:
+            info = sessions.create(user.name)
+        state = SessionState(info, sessions.folder(info.session_id), user.name)
+        self.main_window.start_session(state)
+        self.login_window.hide()
+        self.main_window.show()
+
+    def sign_out(self, ask: bool = True) -> bool:
+        """Wipe the session and go back to the sign-in window; False if the person said no."""
+        state = self.main_window.session
+        if state is None:
+            return True
+        if ask and state.unexported:
+            answer = QMessageBox.question(
+                self.main_window, APP_NAME,
+                "Some results have not been exported. Sign out and delete them?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        self.main_window.end_session()
+        try:
+            self.services.sessions.wipe(state.info.session_id, reason="sign_out")
+        except SessionError as error:
+            self.login_window.message.setText(f"Signed out; some files could not be deleted yet: {error}")
+        self.services.audit.record("sign_out", state.user_name, session_id=state.info.session_id)
+        self.main_window.hide()
+        self.login_window.refresh()
+        self.login_window.show()
+        return True
+
+    def sweep(self) -> None:
+        """The periodic clean-up: expired cache entries, and crashed sessions past their TTL."""
+        self.services.cache.sweep_expired()
+        self.services.sessions.wipe_expired_leftovers()
+        if self.main_window.session is not None:
+            self.main_window.refresh_status()
+
+
+@dataclass
+class App:
+    qapp: QApplication
+    services: Services
+    login_window: LoginWindow
+    main_window: MainWindow
+    controller: AppController
+    collector: GuiThreadGarbageCollector
+
+    def close(self) -> None:
+        """Sign out without asking, close the windows and the databases."""
+        self.controller.sign_out(ask=False)
+        self.main_window.close()
+        self.login_window.close()
+        self.services.close()
+        self.collector.stop()
+
+
+def build_app(data_dir: Path | str | None = None, keyring_backend="system") -> App:
+    env = dict(os.environ)
+    if data_dir is not None:
+        env["RET_DATA_DIR"] = str(data_dir)
+    settings = load_settings(env)
+    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    qapp.setApplicationName(APP_NAME)
+    services = open_services(settings, keyring_backend=keyring_backend)
+    services.jobs.mark_interrupted()
+    login_window = LoginWindow(services.accounts)
+    main_window = MainWindow(services)
+    controller = AppController(services, login_window, main_window)
+    main_window.confirm_close = controller.sign_out
+    return App(qapp, services, login_window, main_window, controller, GuiThreadGarbageCollector(qapp))
+
+
+def main() -> int:
+    settings = load_settings()
+    configure_logging(settings.log_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    qapp = QApplication.instance() or QApplication(sys.argv[:1])
+    lock = QLockFile(str(settings.data_dir / "ret-desktop.lock"))
+    lock.setStaleLockTime(0)
+    if not lock.tryLock(100):
+        QMessageBox.critical(None, APP_NAME, "RET Desktop is already running for this data folder.\n"
+                                             f"({settings.data_dir})")
+        return 2
+    app = build_app(os.environ.get("RET_DATA_DIR"))
+    remembered = app.services.accounts.remembered_user_name()
+    user = app.services.accounts.sign_in_remembered(remembered) if remembered else None
+    if user is not None:
+        app.controller.start_session(user)
+    else:
+        app.login_window.show()
+    try:
+        return qapp.exec()
+    finally:
+        app.close()
+        lock.unlock()

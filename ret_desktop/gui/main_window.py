@@ -1,0 +1,396 @@
+"""The main window: sources, tables, the table view, jobs, status bar. Thin: work goes to core via jobs."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ret_desktop import APP_NAME
+from ret_desktop.core.convert import ConversionResult, ConvertOptions, TableOutcome, convert_documents, export_tables
+from ret_desktop.core.importing import IntakeReport, take_in
+from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
+from ret_desktop.core.services import Services
+from ret_desktop.core.sessions import SessionInfo
+from ret_desktop.core.workbook import Workbook
+from ret_desktop.gui.jobs import JobRunner
+from ret_desktop.gui.table_model import WorkbookTableModel
+
+EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
+
+
+@dataclass
+class SessionState:
+    """What the signed-in person has brought in and made in this session."""
+
+    info: SessionInfo
+    folder: Path
+    user_name: str
+    intake: IntakeReport = field(default_factory=IntakeReport)
+    tables: list[TableOutcome] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # document -> why it did not convert
+    unexported: bool = False
+
+
+class MainWindow(QMainWindow):
+    sign_out_requested = Signal()
+
+    def __init__(self, services: Services, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.session: SessionState | None = None
+        self.runner: JobRunner | None = None
+        self.read_workbook: Workbook | None = None
+        # Asked before the window closes with a session open (signs out); False keeps it open.
+        self.confirm_close: Callable[[], bool] = lambda: True
+        self._build_actions()
+        self._build_views()
+
+    # ------------------------------------------------------------------ building
+    def _action(self, name: str, text: str, shortcut: QKeySequence | str | None, slot) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setToolTip(f"{text.replace('&', '').rstrip('.')} ({QKeySequence(shortcut).toString()})")
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open, self.choose_imports)
+        self.action_convert = self._action("actionConvert", "&Convert", "Ctrl+R", self.convert)
+        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export)
+        self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q", self.sign_out_requested.emit)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        for action in (self.action_import, self.action_convert, self.action_export):
+            toolbar.addAction(action)
+        toolbar.addSeparator()
+        self.user_label = QLabel("")
+        toolbar.addWidget(self.user_label)
+        toolbar.addAction(self.action_sign_out)
+        menu = self.menuBar().addMenu("&File")
+        for action in (self.action_import, self.action_convert, self.action_export, self.action_sign_out):
+            menu.addAction(action)
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_views(self) -> None:
+        self.groups_view = QTreeWidget(self)
+        self.groups_view.setObjectName("groupsView")
+        self.groups_view.setAccessibleName("Sources")
+        self.groups_view.setHeaderLabels(["Source", "Status"])
+        sources = QWidget(self)
+        sources_layout = QVBoxLayout(sources)
+        self.empty_hint = QLabel(EMPTY_HINT)
+        self.empty_hint.setObjectName("emptyHint")
+        self.empty_hint.setWordWrap(True)
+        sources_layout.addWidget(self.empty_hint)
+        sources_layout.addWidget(self.groups_view)
+        self.tables_view = QListWidget(self)
+        self.tables_view.setObjectName("tablesView")
+        self.tables_view.setAccessibleName("Result tables")
+        self.tables_view.currentItemChanged.connect(self._open_selected_table)
+        sources_layout.addWidget(QLabel("Tables"))
+        sources_layout.addWidget(self.tables_view)
+        self._dock("Sources", "sourcesDock", sources, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        centre = QWidget(self)
+        centre_layout = QVBoxLayout(centre)
+        self.filter_box = QLineEdit(centre)
+        self.filter_box.setObjectName("filterBox")
+        self.filter_box.setPlaceholderText("Filter rows (any cell contains…)")
+        self.filter_box.setAccessibleName("Filter rows")
+        self.filter_box.returnPressed.connect(self._apply_filter)
+        self.table_view = QTableView(centre)
+        self.table_view.setObjectName("tableView")
+        self.table_view.setAccessibleName("Table")
+        self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table_view.setSortingEnabled(True)
+        centre_layout.addWidget(self.filter_box)
+        centre_layout.addWidget(self.table_view)
+        self.setCentralWidget(centre)
+
+        jobs = QWidget(self)
+        jobs_layout = QVBoxLayout(jobs)
+        running = QHBoxLayout()
+        self.job_label = QLabel("No job running.")
+        self.job_label.setObjectName("jobLabel")
+        self.job_progress = QProgressBar(jobs)
+        self.job_progress.setObjectName("jobProgress")
+        self.cancel_button = QPushButton("Cancel", jobs)
+        self.cancel_button.setObjectName("cancelJob")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self._cancel_jobs)
+        running.addWidget(self.job_label, 1)
+        running.addWidget(self.job_progress, 2)
+        running.addWidget(self.cancel_button)
+        jobs_layout.addLayout(running)
+        self.jobs_view = QListWidget(jobs)
+        self.jobs_view.setObjectName("jobsView")
+        self.jobs_view.setAccessibleName("Jobs")
+        jobs_layout.addWidget(self.jobs_view)
+        self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
+
+        self.status_session = QLabel("")
+        self.status_size = QLabel("")
+        self.status_cache = QLabel("")
+        for label in (self.status_session, self.status_size, self.status_cache):
+            self.statusBar().addPermanentWidget(label)
+
+    def closeEvent(self, event) -> None:
+        if self.session is not None and not self.confirm_close():
+            event.ignore()
+            return
+        event.accept()
+
+    # ------------------------------------------------------------------ session
+    def start_session(self, session: SessionState) -> None:
+        self.session = session
+        self.read_workbook = Workbook(session.folder / "workbook.sqlite")
+        self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
+        self.runner.job_started.connect(self._job_started)
+        self.runner.job_progress.connect(self._job_progress)
+        self.runner.job_finished.connect(self._job_finished)
+        self.user_label.setText(f"  {session.user_name}  ")
+        self.status_session.setText(f"session {session.info.session_id[:8]}")
+        self.jobs_view.clear()
+        self._refresh_sources()
+        self._refresh_tables()
+        self.refresh_status()
+
+    def end_session(self) -> None:
+        """Stop the session's jobs and let go of its files (before the session folder is wiped)."""
+        if self.runner is not None:
+            self.runner.cancel_all()
+            self.runner.wait()
+            self.runner.deleteLater()
+            self.runner = None
+        self.table_view.setModel(None)
+        if self.read_workbook is not None:
+            self.read_workbook.close()
+            self.read_workbook = None
+        self.session = None
+        self.groups_view.clear()
+        self.tables_view.clear()
+
+    def refresh_status(self, message: str = "") -> None:
+        self.status_cache.setText(f"cache {self.services.cache.stats()['entries']} entries")
+        if message:
+            self.statusBar().showMessage(message, 10_000)
+
+    # ------------------------------------------------------------------ import
+    def choose_imports(self) -> None:
+        paths, _filter = QFileDialog.getOpenFileNames(self, "Import ZIP or XML files", "",
+                                                      "ZIP archives and XML (*.zip *.xml);;All files (*)")
+        if paths:
+            self.import_paths([Path(p) for p in paths])
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.import_paths(paths)
+
+    def _allowed(self) -> bool:
+        decision = self.services.limiter.hit(OPERATIONS_SCOPE, self.session.user_name)
+        if not decision.allowed:
+            self.refresh_status(f"Too many operations in a minute. Try again in {decision.wait_text()}.")
+        return decision.allowed
+
+    def import_paths(self, paths: list[Path]) -> str | None:
+        if self.session is None or not self._allowed():
+            return None
+        folder = self.session.folder
+
+        def work(progress, cancelled):
+            inputs = []
+            for path in paths:  # loose XML files are copied in, so the session owns what it shows
+                if path.is_file() and path.suffix.lower() == ".xml":
+                    copy = folder / "input" / path.name
+                    n = 1
+                    while copy.exists():
+                        n += 1
+                        copy = folder / "input" / f"{path.stem} ({n}){path.suffix}"
+                    shutil.copyfile(path, copy)
+                    inputs.append(copy)
+                else:
+                    inputs.append(path)
+            count = 0
+
+            def seen(name):
+                nonlocal count
+                count += 1
+                progress(count, 0, name)
+
+            return take_in(inputs, folder / "extracted", should_cancel=cancelled, on_progress=seen)
+
+        return self.runner.submit("import", work, self._imported)
+
+    def _imported(self, report: IntakeReport) -> None:
+        self.session.intake.documents += report.documents
+        self.session.intake.skipped += report.skipped
+        self.session.intake.limits_hit += [hit for hit in report.limits_hit if hit not in self.session.intake.limits_hit]
+        self._refresh_sources()
+        limits = f"; stopped by limits: {', '.join(report.limits_hit)}" if report.limits_hit else ""
+        self.refresh_status(f"Imported {len(report.documents)} documents, skipped {len(report.skipped)}{limits}.")
+
+    def _refresh_sources(self) -> None:
+        self.groups_view.clear()
+        intake = self.session.intake if self.session else IntakeReport()
+        self.empty_hint.setVisible(not intake.documents and not intake.skipped)
+        for group, documents in intake.groups.items():
+            item = QTreeWidgetItem([group, f"{len(documents)} documents"])
+            for document in documents:
+                why = self.session.failed.get(document.display)
+                child = QTreeWidgetItem([document.display, f"failed: {why}" if why else ""])
+                if why:
+                    child.setToolTip(1, why)
+                item.addChild(child)
+            self.groups_view.addTopLevelItem(item)
+        if intake.skipped:
+            skipped = QTreeWidgetItem(["Skipped", f"{len(intake.skipped)} entries"])
+            for entry in intake.skipped:
+                child = QTreeWidgetItem([entry.display, entry.reason])
+                child.setToolTip(1, entry.reason)
+                skipped.addChild(child)
+            self.groups_view.addTopLevelItem(skipped)
+        self.groups_view.expandToDepth(0)
+
+    # ------------------------------------------------------------------ convert
+    def convert(self, options: ConvertOptions | None = None) -> str | None:
+        if self.session is None or not self.session.intake.documents:
+            self.refresh_status("Nothing to convert yet: import ZIP or XML files first (Ctrl+O).")
+            return None
+        if not self._allowed():
+            return None
+        report = IntakeReport(list(self.session.intake.documents))
+        path = self.session.folder / "workbook.sqlite"
+        options = options if isinstance(options, ConvertOptions) else ConvertOptions()
+
+        def work(progress, cancelled):
+            with Workbook(path) as workbook:
+                return convert_documents(report, workbook, options, should_cancel=cancelled, on_progress=progress)
+
+        return self.runner.submit("convert", work, self._converted)
+
+    def _converted(self, result: ConversionResult) -> None:
+        self.session.tables = result.tables
+        self.session.failed = {f.path: f.error for f in result.files if f.status == "failed"}
+        self.session.unexported = bool(result.tables)
+        self._refresh_sources()
+        self._refresh_tables()
+        converted = sum(1 for f in result.files if f.status == "ok")
+        self.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
+                            + (f"; {len(self.session.failed)} failed (see Sources)." if self.session.failed else "."))
+
+    def _refresh_tables(self) -> None:
+        self.tables_view.clear()
+        for table in self.session.tables if self.session else []:
+            item = QListWidgetItem(f"{table.name}  ({table.rows:,} × {len(table.columns)})")
+            item.setData(Qt.ItemDataRole.UserRole, table.name)
+            self.tables_view.addItem(item)
+        if self.tables_view.count():
+            self.tables_view.setCurrentRow(0)
+        else:
+            self.table_view.setModel(None)
+
+    def _open_selected_table(self, current: QListWidgetItem | None, _previous=None) -> None:
+        if current is None or self.read_workbook is None:
+            return
+        model = WorkbookTableModel(self.read_workbook, current.data(Qt.ItemDataRole.UserRole), self.table_view)
+        self.table_view.setModel(model)
+        self.filter_box.clear()
+        self.status_size.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns")
+
+    def _apply_filter(self) -> None:
+        model = self.table_view.model()
+        if isinstance(model, WorkbookTableModel):
+            model.set_filter(self.filter_box.text())
+            self.status_size.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns")
+
+    # ------------------------------------------------------------------ export
+    def choose_export(self) -> None:
+        if self.session is None or not self.session.tables:
+            self.refresh_status("Nothing to export yet: convert first.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Export tables to folder")
+        if folder:
+            self.export_to(Path(folder))
+
+    def export_to(self, folder: Path, formats: tuple[str, ...] = ("csv", "xlsx")) -> str | None:
+        if self.session is None or not self.session.tables or not self._allowed():
+            return None
+        tables = [TableOutcome(t.name, t.group, t.record_path, t.rows, t.columns, t.parent) for t in self.session.tables]
+        path = self.session.folder / "workbook.sqlite"
+
+        def work(progress, cancelled):
+            with Workbook(path) as workbook:
+                return export_tables(workbook, tables, folder, formats, should_cancel=cancelled)
+
+        return self.runner.submit("export", work, lambda written: self._exported(folder, written))
+
+    def _exported(self, folder: Path, written: list[Path]) -> None:
+        self.session.unexported = False
+        self.refresh_status(f"Exported {len(written)} files to {folder}.")
+
+    # ------------------------------------------------------------------ jobs
+    def _job_started(self, job_id: str, kind: str) -> None:
+        self.job_label.setText(f"{kind.capitalize()}…")
+        self.job_progress.setRange(0, 0)
+        self.cancel_button.setEnabled(True)
+
+    def _job_progress(self, job_id: str, done: int, total: int, current: str) -> None:
+        if total:
+            self.job_progress.setRange(0, 1000)
+            self.job_progress.setValue(int(1000 * done / total))
+        self.job_label.setText(current[-60:])
+
+    def _job_finished(self, job_id: str, state: str, error: str) -> None:
+        record = self.services.jobs.get(job_id)
+        text = f"{record.kind}: {state}" + (f" ({error})" if error else "")
+        self.jobs_view.insertItem(0, text)
+        if not self.runner or not self.runner.busy:
+            self.job_label.setText("No job running.")
+            self.job_progress.setRange(0, 1)
+            self.job_progress.setValue(0)
+            self.cancel_button.setEnabled(False)
+        if state != "succeeded":
+            self.refresh_status(f"{record.kind.capitalize()} {state}" + (f": {error}" if error else "."))
+
+    def _cancel_jobs(self) -> None:
+        if self.runner is not None:
+            self.runner.cancel_all()

@@ -1,0 +1,254 @@
+"""The desktop app driven through its real widgets (offscreen), with the effects checked on disk."""
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QListWidget, QMessageBox, QPushButton, QTableView, \
+    QTreeWidget
+
+from ret_desktop.app import build_app
+from ret_desktop.gui.table_model import WorkbookTableModel
+
+DATA = Path(__file__).parent / "data"
+PASSWORD = "a long password 1"
+
+
+@pytest.fixture
+def app(tmp_path, qtbot):
+    built = build_app(tmp_path / "data", keyring_backend=None)
+    built.login_window.show()
+    yield built
+    built.close()
+
+
+def child(widget, kind, name):
+    found = widget.findChild(kind, name)
+    assert found is not None, name
+    return found
+
+
+def create_admin_and_sign_in(app, qtbot, name="alice"):
+    login = app.login_window
+    child(login, QLineEdit, "setupUsername").setText(name)
+    child(login, QLineEdit, "setupPassword").setText(PASSWORD)
+    child(login, QLineEdit, "setupConfirm").setText(PASSWORD)
+    qtbot.mouseClick(child(login, QPushButton, "setupCreate"), Qt.MouseButton.LeftButton)
+    sign_in(app, qtbot, name)
+
+
+def sign_in(app, qtbot, name, password=PASSWORD):
+    login = app.login_window
+    child(login, QLineEdit, "username").setText(name)
+    child(login, QLineEdit, "password").setText(password)
+    qtbot.mouseClick(child(login, QPushButton, "signIn"), Qt.MouseButton.LeftButton)
+
+
+def run_job(app, qtbot, start):
+    """Start a job through the GUI and wait until the runner reports it finished."""
+    with qtbot.waitSignal(app.main_window.runner.job_finished, timeout=60_000) as finished:
+        start()
+    return finished.args  # job id, state, error
+
+
+def import_samples(app, qtbot, monkeypatch, *paths):
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(p) for p in paths], ""))
+    return run_job(app, qtbot, app.main_window.findChild(type(app.main_window.action_import), "actionImport").trigger)
+
+
+def source_tree(window):
+    """The Sources tree as plain data: group -> number of documents; "Skipped" -> the reasons.
+    (No item objects are kept: the tree deletes them when it is cleared.)"""
+    groups = child(window, QTreeWidget, "groupsView")
+    result = {}
+    for i in range(groups.topLevelItemCount()):
+        top = groups.topLevelItem(i)
+        if top.text(0) == "Skipped":
+            result["Skipped"] = [top.child(j).text(1) for j in range(top.childCount())]
+        else:
+            result[top.text(0)] = top.childCount()
+    return result
+
+
+def session_rows(app, session_id):
+    with sqlite3.connect(app.services.settings.session_db) as conn:
+        return conn.execute("SELECT key FROM session_cache WHERE key LIKE ?", (f"session:{session_id}:%",)).fetchall()
+
+
+def test_first_start_creates_the_admin_then_signs_in(app, qtbot):
+    assert app.login_window.pages.currentIndex() == 0
+    create_admin_and_sign_in(app, qtbot)
+    assert app.main_window.isVisible() and not app.login_window.isVisible()
+    assert app.services.accounts.get_user("alice").role == "admin"
+    session = app.main_window.session
+    assert (app.services.settings.sessions_dir / session.info.session_id).is_dir()
+    assert child(app.main_window, QLabel, "emptyHint").text() == "Drop ZIP or XML files here, or press Ctrl+O"
+
+
+def test_wrong_password_and_lockout_countdown(app, qtbot):
+    app.services.accounts.create_user("alice", PASSWORD)
+    app.login_window.refresh()
+    message = child(app.login_window, QLabel, "loginMessage")
+    sign_in(app, qtbot, "alice", "wrong password")
+    assert message.text().startswith("Wrong user name or password.")
+    sign_in(app, qtbot, "nobody", "wrong password")
+    assert message.text().startswith("Wrong user name or password.")
+    for _ in range(4):
+        sign_in(app, qtbot, "alice", "wrong password")
+    assert re.search(r"Try again in 1[45] min \d\d s\.$", message.text()), message.text()
+    assert not child(app.login_window, QPushButton, "signIn").isEnabled()
+    assert not app.main_window.isVisible()
+
+
+def test_import_convert_view_export_and_sign_out_wipes(app, qtbot, monkeypatch, tmp_path):
+    other = app.services.sessions.create("bob")  # another user's session must survive
+    (app.services.sessions.folder(other.session_id) / "input" / "keep.xml").write_text("<k/>")
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    session_id = window.session.info.session_id
+    folder = app.services.sessions.folder(session_id)
+
+    _, state, error = import_samples(app, qtbot, monkeypatch, DATA / "test-examples_1.zip", DATA / "library_1mb.xml")
+    assert (state, error) == ("succeeded", "")
+    assert source_tree(window) == {
+        "TEST-EXAMPLES_1": 13, "LIBRARY": 1, "Skipped": ["RAR archives are not supported (only ZIP)"]
+    }
+    assert (folder / "input" / "library_1mb.xml").exists()  # loose files are copied into the session
+
+    _, state, _ = run_job(app, qtbot, window.action_convert.trigger)
+    assert state == "succeeded"
+    tables = child(window, QListWidget, "tablesView")
+    names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
+    assert set(names) == {"LIBRARY", "TEST-EXAMPLES_1.citation", "TEST-EXAMPLES_1.doi_batch"}
+    tables.setCurrentRow(names.index("LIBRARY"))
+    view = child(window, QTableView, "tableView")
+    model = view.model()
+    assert isinstance(model, WorkbookTableModel) and model.rowCount() == 6401
+    assert model.index(0, 2).data() == "Velit eius rerum aliquam est."
+
+    out = tmp_path / "exported"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    _, state, _ = run_job(app, qtbot, window.action_export.trigger)
+    assert state == "succeeded"
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{ext}" for n in names for ext in ("csv", "xlsx"))
+    assert not window.session.unexported
+
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
+    window.action_sign_out.trigger()
+    assert asked == []  # everything was exported: nothing to ask
+    assert not folder.exists() and session_rows(app, session_id) == []
+    assert app.login_window.isVisible() and not window.isVisible()
+    assert (app.services.sessions.folder(other.session_id) / "input" / "keep.xml").exists()
+    assert session_rows(app, other.session_id)
+
+
+def test_sign_out_with_unexported_results_asks(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip")
+    run_job(app, qtbot, window.action_convert.trigger)
+    folder = window.session.folder
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    window.action_sign_out.trigger()
+    assert folder.exists() and window.isVisible()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.close()
+    assert not folder.exists() and app.login_window.isVisible()
+
+
+def test_filter_and_sort_keep_track_of_stored_rows(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml")
+    run_job(app, qtbot, window.action_convert.trigger)
+    model = child(window, QTableView, "tableView").model()
+    title = model.columns.index("title")
+    model.sort(title, Qt.SortOrder.DescendingOrder)
+    first = model.index(0, title).data()
+    assert first >= model.index(1, title).data()
+    box = child(window, QLineEdit, "filterBox")
+    box.setText("velit eius rerum")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert 0 < model.rowCount() < 6401
+    assert all("velit eius rerum" in model.index(r, title).data().lower() for r in range(model.rowCount()))
+    assert model.row_id(0) >= 1
+
+
+def test_table_model_passes_qt_model_tester(app, qtbot, monkeypatch, qtmodeltester):
+    create_admin_and_sign_in(app, qtbot)
+    import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip")
+    run_job(app, qtbot, app.main_window.action_convert.trigger)
+    qtmodeltester.check(child(app.main_window, QTableView, "tableView").model(), force_py=True)
+
+
+def test_cancel_a_running_conversion_leaves_no_table(app, qtbot, monkeypatch, tmp_path):
+    big = tmp_path / "BIG.xml"
+    with open(big, "w") as handle:
+        handle.write("<r>" + "".join(f"<i><a>{n}</a><b>x</b></i>" for n in range(300_000)) + "</r>")
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    import_samples(app, qtbot, monkeypatch, big)
+    with qtbot.waitSignal(window.runner.job_finished, timeout=60_000) as finished:
+        window.action_convert.trigger()
+        qtbot.waitUntil(lambda: window.job_progress.maximum() == 1000 and window.job_progress.value() > 0,
+                        timeout=30_000)
+        qtbot.mouseClick(child(window, QPushButton, "cancelJob"), Qt.MouseButton.LeftButton)
+    assert finished.args[1] == "cancelled"
+    assert window.read_workbook.table_names() == []
+    assert child(window, QListWidget, "tablesView").count() == 0
+    record = app.services.jobs.get(finished.args[0])
+    assert record.state.value == "cancelled"
+
+
+CRASH = textwrap.dedent("""
+    import os, sys
+    from ret_desktop.core.config import load_settings
+    from ret_desktop.core.services import open_services
+    services = open_services(load_settings({"RET_DATA_DIR": sys.argv[1]}), keyring_backend=None)
+    info = services.sessions.create("alice")
+    (services.sessions.folder(info.session_id) / "input" / "kept.xml").write_text("<kept/>")
+    print(info.session_id, flush=True)
+    os._exit(0)
+""")
+
+
+@pytest.mark.parametrize("answer", ["Yes", "No"])
+def test_a_crashed_session_is_offered_back(app, qtbot, monkeypatch, answer):
+    app.services.accounts.create_user("alice", PASSWORD)
+    app.login_window.refresh()
+    crashed = subprocess.run([sys.executable, "-c", CRASH, str(app.services.settings.data_dir)], check=True,
+                             capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: getattr(QMessageBox.StandardButton, answer))
+    sign_in(app, qtbot, "alice")
+    session = app.main_window.session
+    if answer == "Yes":
+        assert session.info.session_id == crashed
+        assert (session.folder / "input" / "kept.xml").read_text() == "<kept/>"
+    else:
+        assert session.info.session_id != crashed
+        assert not app.services.sessions.folder(crashed).exists()
+
+
+def test_emitting_signals_keeps_reference_counts(qapp):
+    """PySide6 6.12.0 dropped a reference to True on every Signal.emit(), so a session that emitted
+    a few thousand progress signals aborted the process; pyproject.toml keeps that release out."""
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        progressed = Signal(str, int, int, str)
+
+    emitter = Emitter()
+    emitter.progressed.connect(lambda *args: None)
+    before = sys.getrefcount(True)
+    for n in range(1000):
+        emitter.progressed.emit("job", n, 1000, "file.xml")
+    assert abs(sys.getrefcount(True) - before) < 10
