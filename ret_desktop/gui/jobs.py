@@ -124,12 +124,10 @@ class JobRunner(QObject):
 
     def _on_ended(self, job_id: str, state: str, result: object, error: str) -> None:
         thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.wait()
-            pending = thread.pending
-            thread.deleteLater()
+        thread.wait()
+        thread.deleteLater()
         self.store.finish(job_id, JobState(state), error=error or None)
-        if state == JobState.SUCCEEDED.value and pending.on_done is not None:
-            pending.on_done(result)
+        if state == JobState.SUCCEEDED.value and thread.pending.on_done is not None:
+            thread.pending.on_done(result)
         self.job_finished.emit(job_id, state, error)
         self._start_next()

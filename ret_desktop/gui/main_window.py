@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open, self.choose_imports)
-        self.action_convert = self._action("actionConvert", "&Convert", "Ctrl+R", self.convert)
+        self.action_convert = self._action("actionConvert", "&Convert", "Ctrl+R", lambda: self.convert())
         self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export)
         self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q", self.sign_out_requested.emit)
         toolbar = self.addToolBar("Main")
@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
         self.groups_view.expandToDepth(0)
 
     # ------------------------------------------------------------------ convert
-    def convert(self, options: ConvertOptions | None = None) -> str | None:
+    def convert(self, options: ConvertOptions = ConvertOptions()) -> str | None:
         if self.session is None or not self.session.intake.documents:
             self.refresh_status("Nothing to convert yet: import ZIP or XML files first (Ctrl+O).")
             return None
@@ -299,7 +299,6 @@ class MainWindow(QMainWindow):
             return None
         report = IntakeReport(list(self.session.intake.documents))
         path = self.session.folder / "workbook.sqlite"
-        options = options if isinstance(options, ConvertOptions) else ConvertOptions()
 
         def work(progress, cancelled):
             with Workbook(path) as workbook:
