@@ -166,7 +166,7 @@ def test_clear_prefix_is_literal(db_path):
 
 def test_clear_prefix_with_the_highest_code_points(db_path):
     top = "\U0010ffff"
-    keys = [f"p{top}", f"p{top}{top}x", "q", f"p\ud7ff!", "p\ue000"]
+    keys = [f"p{top}", f"p{top}{top}x", "q", "p\ud7ff!", "p\ue000"]
     with SessionCache(db_path) as cache:
         for key in keys:
             cache.set(key, 1)
