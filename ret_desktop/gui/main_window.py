@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         self.table_view = QTableView(centre)
         self.table_view.setObjectName("tableView")
         self.table_view.setAccessibleName("Table")
+        self.table_view.setWordWrap(False)  # one line per row: more rows on screen; the tooltip has it all
+        self.table_view.verticalHeader().setDefaultSectionSize(self.table_view.fontMetrics().height() + 6)
         self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table_view.setSortingEnabled(True)
         centre_layout.addWidget(self.filter_box)
@@ -273,7 +275,7 @@ class MainWindow(QMainWindow):
         intake = self.session.intake if self.session else IntakeReport()
         self.empty_hint.setVisible(not intake.documents and not intake.skipped)
         for group, documents in intake.groups.items():
-            item = QTreeWidgetItem([group, f"{len(documents)} documents"])
+            item = QTreeWidgetItem([group, f"{len(documents)} document{'s' if len(documents) != 1 else ''}"])
             for document in documents:
                 why = self.session.failed.get(document.display)
                 child = QTreeWidgetItem([document.display, f"failed: {why}" if why else ""])
