@@ -209,12 +209,20 @@ def test_cancel_a_running_conversion_leaves_no_table(app, qtbot, monkeypatch, tm
 
 
 CRASH = textwrap.dedent("""
-    import os, sys
+    import json, os, sys
     from ret_desktop.core.config import load_settings
+    from ret_desktop.core.convert import convert_documents
+    from ret_desktop.core.importing import take_in
     from ret_desktop.core.services import open_services
+    from ret_desktop.core.workbook import Workbook
     services = open_services(load_settings({"RET_DATA_DIR": sys.argv[1]}), keyring_backend=None)
     info = services.sessions.create("alice")
-    (services.sessions.folder(info.session_id) / "input" / "kept.xml").write_text("<kept/>")
+    folder = services.sessions.folder(info.session_id)
+    (folder / "input" / "kept.xml").write_text("<kept/>")
+    report = take_in([__import__("pathlib").Path(sys.argv[2])], folder / "extracted")
+    (folder / "intake.json").write_text(json.dumps(report.to_json(folder)))
+    with Workbook(folder / "workbook.sqlite") as workbook:
+        convert_documents(report, workbook)
     print(info.session_id, flush=True)
     os._exit(0)
 """)
@@ -224,18 +232,25 @@ CRASH = textwrap.dedent("""
 def test_a_crashed_session_is_offered_back(app, qtbot, monkeypatch, answer):
     app.services.accounts.create_user("alice", PASSWORD)
     app.login_window.refresh()
-    crashed = subprocess.run([sys.executable, "-c", CRASH, str(app.services.settings.data_dir)], check=True,
+    crashed = subprocess.run([sys.executable, "-c", CRASH, str(app.services.settings.data_dir),
+                              str(DATA / "4_test-examples.zip")], check=True,
                              capture_output=True, text=True,
                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: getattr(QMessageBox.StandardButton, answer))
     sign_in(app, qtbot, "alice")
     session = app.main_window.session
-    if answer == "Yes":
+    if answer == "Yes":  # the session comes back with its files, sources and tables
         assert session.info.session_id == crashed
         assert (session.folder / "input" / "kept.xml").read_text() == "<kept/>"
+        assert source_tree(app.main_window) == {"TEST-EXAMPLES": 8}
+        tables = child(app.main_window, QListWidget, "tablesView")
+        names = {tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())}
+        assert names == {"TEST-EXAMPLES.citation", "TEST-EXAMPLES.doi_batch"}
+        assert child(app.main_window, QTableView, "tableView").model().rowCount() > 0
     else:
         assert session.info.session_id != crashed
         assert not app.services.sessions.folder(crashed).exists()
+        assert source_tree(app.main_window) == {}
 
 
 def test_emitting_signals_keeps_reference_counts(qapp):

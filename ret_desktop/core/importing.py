@@ -69,6 +69,31 @@ class IntakeReport:
     skipped: list[Skipped] = field(default_factory=list)
     limits_hit: list[str] = field(default_factory=list)  # which limits stopped intake, in words
 
+    def to_json(self, base: Path) -> dict:
+        """A JSON form; document paths under ``base`` are stored relative to it."""
+        def where(path: Path) -> str:
+            return str(path.relative_to(base)) if path.is_relative_to(base) else str(path)
+
+        return {
+            "documents": [{"chain": list(d.chain), "path": where(d.path), "group": d.group, "size": d.size}
+                          for d in self.documents],
+            "skipped": [{"chain": list(s.chain), "reason": s.reason} for s in self.skipped],
+            "limits_hit": list(self.limits_hit),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, base: Path) -> IntakeReport:
+        return cls(
+            [Document(tuple(d["chain"]), base / d["path"], d["group"], d["size"]) for d in data["documents"]],
+            [Skipped(tuple(s["chain"]), s["reason"]) for s in data["skipped"]],
+            list(data["limits_hit"]),
+        )
+
+    def extend(self, other: IntakeReport) -> None:
+        self.documents += other.documents
+        self.skipped += other.skipped
+        self.limits_hit += [hit for hit in other.limits_hit if hit not in self.limits_hit]
+
     @property
     def groups(self) -> dict[str, list[Document]]:
         result: dict[str, list[Document]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop import APP_NAME
+from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.convert import ConversionResult, ConvertOptions, TableOutcome, convert_documents, export_tables
 from ret_desktop.core.importing import IntakeReport, take_in
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
@@ -38,6 +40,7 @@ from ret_desktop.gui.jobs import JobRunner
 from ret_desktop.gui.table_model import WorkbookTableModel
 
 EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
+INTAKE_FILE = "intake.json"  # in the session folder: what was brought in, for a resumed session
 
 
 @dataclass
@@ -178,8 +181,16 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ session
     def start_session(self, session: SessionState) -> None:
+        """Show ``session``; a resumed one comes back with its sources and tables."""
         self.session = session
         self.read_workbook = Workbook(session.folder / "workbook.sqlite")
+        saved = session.folder / INTAKE_FILE
+        if saved.exists():
+            session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)
+        session.tables = [
+            TableOutcome(info.name, info.group, info.record_path, info.rows, info.columns, info.parent)
+            for info in map(self.read_workbook.info, self.read_workbook.table_names())
+        ]
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
         self.runner.job_started.connect(self._job_started)
         self.runner.job_progress.connect(self._job_progress)
@@ -263,9 +274,8 @@ class MainWindow(QMainWindow):
         return self.runner.submit("import", work, self._imported)
 
     def _imported(self, report: IntakeReport) -> None:
-        self.session.intake.documents += report.documents
-        self.session.intake.skipped += report.skipped
-        self.session.intake.limits_hit += [hit for hit in report.limits_hit if hit not in self.session.intake.limits_hit]
+        self.session.intake.extend(report)
+        atomic_write_json(self.session.folder / INTAKE_FILE, self.session.intake.to_json(self.session.folder))
         self._refresh_sources()
         limits = f"; stopped by limits: {', '.join(report.limits_hit)}" if report.limits_hit else ""
         self.refresh_status(f"Imported {len(report.documents)} documents, skipped {len(report.skipped)}{limits}.")
