@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from ret_desktop.core.export import safe_file_stem, write_csv, write_xlsx, write_zip
 from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
-from ret_desktop.core.workbook import Workbook, WorkbookError
+from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookError
 from ret_desktop.core.xmlflat.detect import (
     DETECT_BYTES,
     ClarkPath,
@@ -67,6 +67,10 @@ class TableOutcome:
     columns: list[str]
     parent: str | None = None
     files: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_info(cls, info: TableInfo) -> TableOutcome:
+        return cls(info.name, info.group, info.record_path, info.rows, info.columns, info.parent)
 
 
 @dataclass
@@ -172,7 +176,7 @@ def convert_documents(
     order = {d.display: i for i, d in enumerate(report.documents)}
     outcomes.sort(key=lambda o: order.get(o.path, len(order)))
     tables = []
-    for name, (group, record_display, parent) in table_meta.items():
+    for name in table_meta:
         try:
             info = workbook.info(name)
         except WorkbookError:
@@ -180,7 +184,7 @@ def convert_documents(
         if info.rows == 0:
             workbook.drop_table(name)
             continue
-        tables.append(TableOutcome(name, group, record_display, info.rows, info.columns, parent))
+        tables.append(TableOutcome.from_info(info))
     return ConversionResult(tables, outcomes)
 
 

@@ -160,19 +160,27 @@ class _Intake:
         self.created: list[Path] = []  # archive folders made by this intake, removed if it is cancelled
 
     # -- limits
-    def _limit(self, chain: tuple[str, ...], which: str, reason: str) -> None:
+    def _limit(self, chain: tuple[str, ...], kind: str) -> None:
+        """Skip ``chain`` because limit ``kind`` (files, bytes, depth, ratio) was hit, and say so."""
+        limits = self.limits
+        total = _size(limits.max_total_bytes)
+        which, reason = {
+            "files": (f"file count ({limits.max_files:,})", f"over the limit of {limits.max_files:,} files"),
+            "bytes": (f"total size ({total})", f"over the total unpacked size limit of {total}"),
+            "depth": (f"nesting depth ({limits.max_depth})", f"nested more than {limits.max_depth} archives deep"),
+            "ratio": (f"compression ratio ({limits.max_ratio:g})",
+                      f"compression ratio over {limits.max_ratio:g} (a ZIP bomb?)"),
+        }[kind]
         if which not in self.report.limits_hit:
             self.report.limits_hit.append(which)
         self.report.skipped.append(Skipped(chain, reason))
 
     def _over_count_or_bytes(self, chain: tuple[str, ...]) -> bool:
         if self.files >= self.limits.max_files:
-            self._limit(chain, f"file count ({self.limits.max_files:,})",
-                        f"over the limit of {self.limits.max_files:,} files")
+            self._limit(chain, "files")
             return True
         if self.total_bytes >= self.limits.max_total_bytes:
-            self._limit(chain, f"total size ({_size(self.limits.max_total_bytes)})",
-                        f"over the total unpacked size limit of {_size(self.limits.max_total_bytes)}")
+            self._limit(chain, "bytes")
             return True
         return False
 
@@ -237,8 +245,7 @@ class _Intake:
 
     def _add_archive(self, path: Path, chain: tuple[str, ...], depth: int, inherited_group: str | None) -> None:
         if depth > self.limits.max_depth:
-            self._limit(chain, f"nesting depth ({self.limits.max_depth})",
-                        f"nested more than {self.limits.max_depth} archives deep")
+            self._limit(chain, "depth")
             return
         name = chain[-1]
         if inherited_group is not None:
@@ -282,9 +289,8 @@ class _Intake:
         if info.flag_bits & 0x1:
             self.report.skipped.append(Skipped(member_chain, "encrypted; password-protected entries are not supported"))
             return
-        if is_zip and depth + 1 > self.limits.max_depth:
-            self._limit(member_chain, f"nesting depth ({self.limits.max_depth})",
-                        f"nested more than {self.limits.max_depth} archives deep")
+        if is_zip and depth + 1 > self.limits.max_depth:  # refused before it is even extracted
+            self._limit(member_chain, "depth")
             return
         if self._over_count_or_bytes(member_chain):
             return
@@ -323,18 +329,18 @@ class _Intake:
         """Copy one entry, counting the bytes really produced; None (and nothing left) if refused."""
         budget = self.limits.max_total_bytes - self.total_bytes
         written = 0
-        reason = None
+        limit_hit = None
         try:
             destination.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as source, open(destination, "xb") as sink:
                 while chunk := source.read(_CHUNK):
                     written += len(chunk)
                     if written > budget:
-                        reason = ("total", f"over the total unpacked size limit of {_size(self.limits.max_total_bytes)}")
+                        limit_hit = "bytes"
                         break
                     if (written > self.limits.ratio_applies_above
                             and written > self.limits.max_ratio * max(info.compress_size, 1)):
-                        reason = ("ratio", f"compression ratio over {self.limits.max_ratio:g} (a ZIP bomb?)")
+                        limit_hit = "ratio"
                         break
                     sink.write(chunk)
                     self._check_cancel()
@@ -345,12 +351,9 @@ class _Intake:
         except BaseException:
             destination.unlink(missing_ok=True)
             raise
-        if reason is not None:
+        if limit_hit is not None:
             destination.unlink(missing_ok=True)
-            which, text = reason
-            label = (f"total size ({_size(self.limits.max_total_bytes)})" if which == "total"
-                     else f"compression ratio ({self.limits.max_ratio:g})")
-            self._limit(chain, label, text)
+            self._limit(chain, limit_hit)
             return None
         return written
 

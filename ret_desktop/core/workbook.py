@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from array import array
 import time
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +114,14 @@ class TableWriter:
                 f"UPDATE {self.sql_name} SET c{slot} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
             )
 
+    def roll_back_to(self, columns: list[str], next_rowid: int) -> None:
+        """Forget what was written since the columns and next row id were these (after a rollback)."""
+        self._pending.clear()
+        self.columns[:] = columns
+        self._slots = {name: i + 1 for i, name in enumerate(columns)}
+        self._next_rowid = next_rowid
+        self._prepare()
+
     def flush(self) -> None:
         if not self._pending:
             return
@@ -180,20 +188,13 @@ class Workbook:
             for writer in self.writers.values():
                 writer.flush()
         except BaseException:
-            for writer in self.writers.values():
-                writer._pending.clear()
             self._conn.execute("ROLLBACK TO part")
             self._conn.execute("RELEASE part")
             for name in list(self.writers):
-                if name not in snapshot:
-                    del self.writers[name]
+                if name in snapshot:
+                    self.writers[name].roll_back_to(*snapshot[name])
                 else:
-                    columns, next_rowid = snapshot[name]
-                    writer = self.writers[name]
-                    writer.columns[:] = columns
-                    writer._slots = {c: i + 1 for i, c in enumerate(columns)}
-                    writer._next_rowid = next_rowid
-                    writer._prepare()
+                    del self.writers[name]
             raise
         self._conn.execute("RELEASE part")
 
@@ -212,8 +213,7 @@ class Workbook:
             columns: list[str] = []
         else:
             table_id = row[0]
-            columns = [r[0] for r in self._conn.execute(
-                "SELECT name FROM wb_columns WHERE table_id = ? ORDER BY position", (table_id,))]
+            columns = self._columns(table_id)
         writer = self.writers[name] = TableWriter(self._conn, table_id, columns)
         return writer
 
@@ -240,17 +240,11 @@ class Workbook:
             return [r[0] for r in self._conn.execute("SELECT name FROM wb_tables ORDER BY id")]
 
     def info(self, name: str) -> TableInfo:
+        """The table's description, with its row count (which counts every row: not for hot paths)."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT id, grp, record_path, parent FROM wb_tables WHERE name = ?", (name,)
-            ).fetchone()
-            if row is None:
-                raise WorkbookError(f"no table named {name!r}")
-            table_id, group, record_path, parent = row
-            columns = [r[0] for r in self._conn.execute(
-                "SELECT name FROM wb_columns WHERE table_id = ? ORDER BY position", (table_id,))]
+            table_id, group, record_path, parent = self._table(name)
             (rows,) = self._conn.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
-            return TableInfo(name, group, record_path, parent, rows, columns)
+            return TableInfo(name, group, record_path, parent, rows, self._columns(table_id))
 
     def iter_batches(self, name: str, batch: int = 5000) -> Iterator[list[tuple[str, ...]]]:
         """Every row of ``name`` as tuples of strings (empty for NULL), in stored order, in lists of
@@ -259,9 +253,9 @@ class Workbook:
         Reads through its own connection, so the export of a large table does not hold the
         workbook's lock, and sees one consistent snapshot.
         """
-        info = self.info(name)
-        table_id = self._table_id(name)
-        width = len(info.columns)
+        with self._lock:
+            table_id = self._table(name)[0]
+            width = len(self._columns(table_id))
         select = ",".join(f"COALESCE(c{i + 1}, '')" for i in range(width)) or "''"
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
@@ -275,9 +269,9 @@ class Workbook:
                 contains: str = "") -> array[int] | range:
         """The stored row ids of ``name`` in view order: sorted by a column (text order, ignoring
         case) and narrowed to rows where some cell contains ``contains`` (ignoring case)."""
-        table_id = self._table_id(name)
-        width = len(self.info(name).columns)
         with self._lock:
+            table_id = self._table(name)[0]
+            width = len(self._columns(table_id))
             if sort_column is None and not contains:
                 count, low, high = self._conn.execute(
                     f"SELECT COUNT(*), MIN(rowid), MAX(rowid) FROM t{table_id}").fetchone()
@@ -301,18 +295,24 @@ class Workbook:
 
     def rows_for_ids(self, name: str, ids: list[int]) -> dict[int, tuple]:
         """The rows with these ids, by id (NULL cells as None)."""
-        table_id = self._table_id(name)
         with self._lock:
+            table_id = self._table(name)[0]
             marks = ",".join("?" * len(ids))
             cursor = self._conn.execute(f"SELECT * FROM t{table_id} WHERE rowid IN ({marks})", ids)
             return {row[0]: row[1:] for row in cursor}
 
-    def _table_id(self, name: str) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
+    def _table(self, name: str) -> tuple[int, str, str, str | None]:
+        """(id, group, record path, parent) of table ``name``; call with the lock held."""
+        row = self._conn.execute(
+            "SELECT id, grp, record_path, parent FROM wb_tables WHERE name = ?", (name,)
+        ).fetchone()
         if row is None:
             raise WorkbookError(f"no table named {name!r}")
-        return row[0]
+        return row
+
+    def _columns(self, table_id: int) -> list[str]:
+        return [r[0] for r in self._conn.execute(
+            "SELECT name FROM wb_columns WHERE table_id = ? ORDER BY position", (table_id,))]
 
     def close(self) -> None:
         with self._lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -187,10 +187,8 @@ class MainWindow(QMainWindow):
         saved = session.folder / INTAKE_FILE
         if saved.exists():
             session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)
-        session.tables = [
-            TableOutcome(info.name, info.group, info.record_path, info.rows, info.columns, info.parent)
-            for info in map(self.read_workbook.info, self.read_workbook.table_names())
-        ]
+        session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
+                          for name in self.read_workbook.table_names()]
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
         self.runner.job_started.connect(self._job_started)
         self.runner.job_progress.connect(self._job_progress)
@@ -365,7 +363,7 @@ class MainWindow(QMainWindow):
     def export_to(self, folder: Path, formats: tuple[str, ...] = ("csv", "xlsx")) -> str | None:
         if self.session is None or not self.session.tables or not self._allowed():
             return None
-        tables = [TableOutcome(t.name, t.group, t.record_path, t.rows, t.columns, t.parent) for t in self.session.tables]
+        tables = [replace(t, files=[]) for t in self.session.tables]  # export_tables records its files there
         path = self.session.folder / "workbook.sqlite"
 
         def work(progress, cancelled):

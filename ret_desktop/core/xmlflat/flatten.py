@@ -120,7 +120,7 @@ class _Walker:
         """Pairs of ``element`` itself, at ``node``."""
         attributes = element.items()
         if attributes:
-            self._attributes(element, attributes, node.prefix + "@", out)
+            self.attributes(element, attributes, node.prefix + "@", out)
         start = len(out)
         children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
         text = element.text
@@ -136,7 +136,7 @@ class _Walker:
             out.append((node.path or TEXT_COLUMN, "".join(element.itertext()).strip()))
             self._attributes_below(element, node.prefix, out)
 
-    def _attributes(self, element: etree._Element, attributes: list[tuple[str, str]], prefix: str,
+    def attributes(self, element: etree._Element, attributes: list[tuple[str, str]], prefix: str,
                     out: Pairs) -> None:
         names = self._attribute_names
         for key, value in attributes:
@@ -180,7 +180,7 @@ class _Walker:
             else:  # a leaf: its attributes and its text
                 attributes = child.items()
                 if attributes:
-                    self._attributes(child, attributes, child_node.prefix + "@", out)
+                    self.attributes(child, attributes, child_node.prefix + "@", out)
                 text = child.text
                 append((child_node.path, text.strip() if text else ""))
         return found, mixed
@@ -194,8 +194,7 @@ class _Walker:
             name = self.element_name(child)
             n = counts[name] = counts.get(name, 0) + 1
             path = f"{prefix}{name}" if n == 1 else f"{prefix}{name}[{n}]"
-            for key, value in child.attrib.items():
-                out.append((f"{path}/@{self.names.attribute(child, key)}", value))
+            self.attributes(child, child.items(), path + "/@", out)
             self._attributes_below(child, path + "/", out)
 
 
@@ -260,8 +259,7 @@ class _Context:
 
     def _own_values(self, level: _Level) -> None:
         element = level.element
-        for key, value in element.attrib.items():
-            level.pairs.append((f"{level.display}/@{self.walker.names.attribute(element, key)}", value))
+        self.walker.attributes(element, element.items(), f"{level.display}/@", level.pairs)
         if element.text and not element.text.isspace():
             level.pairs.append((f"{level.display}/{TEXT_COLUMN}", element.text.strip()))
 
@@ -340,7 +338,7 @@ def flatten_document(
     relational = bool(child_tables)
     record_node = walker.root("", record if relational else None) if record else None
     records = 0
-    found_root = False
+    found_record = False
     same_parent = None  # the records' parent while nothing but records arrive under it
     carried: Pairs = []
     with open(path, "rb") as handle:
@@ -358,7 +356,7 @@ def flatten_document(
                             continue  # not the root
                     elif len(chain) != len(record) - 1 or any(a.tag != t for a, t in zip(chain, record)):
                         continue  # the record's tag, somewhere else
-                    found_root = True
+                    found_record = True
                     carried = context.enter(chain, element) if chain else []
                     same_parent = parent
                 records += 1
@@ -373,7 +371,7 @@ def flatten_document(
                     walker.child_rows.clear()
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference
-            if found_root:
+            if found_record:
                 context.finish()
             elif record is not None:
                 raise XmlDocumentError(f"no element at the record path {'/'.join(record)}")
