@@ -16,8 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ret_desktop import APP_NAME
 from ret_desktop.core.accounts import RememberMeUnavailable, User
-from ret_desktop.core.config import load_settings
-from ret_desktop.core.logs import configure_logging
+from ret_desktop.core.config import Settings, load_settings
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.garbage import GuiThreadGarbageCollector
@@ -117,10 +116,14 @@ class App:
 
 
 def build_app(data_dir: Path | str | None = None, keyring_backend="system") -> App:
+    """The application's windows and services on ``data_dir`` (default: the settings' data dir)."""
     env = dict(os.environ)
     if data_dir is not None:
         env["RET_DATA_DIR"] = str(data_dir)
-    settings = load_settings(env)
+    return _build(load_settings(env), keyring_backend)
+
+
+def _build(settings: Settings, keyring_backend="system") -> App:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName(APP_NAME)
     services = open_services(settings, keyring_backend=keyring_backend)
@@ -132,9 +135,8 @@ def build_app(data_dir: Path | str | None = None, keyring_backend="system") -> A
     return App(qapp, services, login_window, main_window, controller, GuiThreadGarbageCollector(qapp))
 
 
-def main() -> int:
-    settings = load_settings()
-    configure_logging(settings.log_dir)
+def main(settings: Settings) -> int:
+    """Run the window on ``settings`` (loaded, with logging set up, by the command line)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     lock = QLockFile(str(settings.data_dir / "ret-desktop.lock"))
@@ -143,7 +145,7 @@ def main() -> int:
         QMessageBox.critical(None, APP_NAME, "RET Desktop is already running for this data folder.\n"
                                              f"({settings.data_dir})")
         return 2
-    app = build_app(os.environ.get("RET_DATA_DIR"))
+    app = _build(settings)
     remembered = app.services.accounts.remembered_user_name()
     user = app.services.accounts.sign_in_remembered(remembered) if remembered else None
     if user is not None:

@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from ret_desktop.app import main as run_app  # Qt is loaded only for the window
 
-        return run_app()
+        return run_app(settings)
     try:
         if not getattr(args, "needs_services", True):
             return args.handler(args)
