@@ -169,15 +169,24 @@ def test_filter_and_sort_keep_track_of_stored_rows(app, qtbot, monkeypatch):
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml")
     run_job(app, qtbot, window.action_convert.trigger)
-    model = child(window, QTableView, "tableView").model()
+    view = child(window, QTableView, "tableView")
+    model = view.model()
     title = model.columns.index("title")
-    model.sort(title, Qt.SortOrder.DescendingOrder)
+    with qtbot.waitSignal(model.rows_reordered):  # worked out on a worker thread
+        view.horizontalHeader().setSortIndicator(title, Qt.SortOrder.DescendingOrder)
+        assert child(window, QLabel, "statusSize").text() == "sorting and filtering…"
     first = model.index(0, title).data()
     assert first >= model.index(1, title).data()
+    model.sort(title, Qt.SortOrder.AscendingOrder)
+    model.sort(title, Qt.SortOrder.DescendingOrder)  # asked while the first is still working: it wins
+    qtbot.waitUntil(lambda: not model.busy)
+    assert model.index(0, title).data() == first
     box = child(window, QLineEdit, "filterBox")
     box.setText("velit eius rerum")
-    qtbot.keyClick(box, Qt.Key.Key_Return)
+    with qtbot.waitSignal(model.rows_reordered):
+        qtbot.keyClick(box, Qt.Key.Key_Return)
     assert 0 < model.rowCount() < 6401
+    assert child(window, QLabel, "statusSize").text() == f"{model.rowCount():,} rows × {len(model.columns)} columns"
     assert all("velit eius rerum" in model.index(r, title).data().lower() for r in range(model.rowCount()))
     assert model.row_id(0) >= 1
 

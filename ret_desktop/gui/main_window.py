@@ -43,6 +43,17 @@ EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
 INTAKE_FILE = "intake.json"  # in the session folder: what was brought in, for a resumed session
 
 
+def _amount(n: int, kind: str) -> str:
+    """A job's progress count in words: conversion counts bytes, the others count files."""
+    if kind != "Convert":
+        return f"{n:,} files"
+    for unit in ("B", "KB", "MB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.2f} GB"
+
+
 @dataclass
 class SessionState:
     """What the signed-in person has brought in and made in this session."""
@@ -67,6 +78,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.session: SessionState | None = None
         self.runner: JobRunner | None = None
+        self._running_kind = ""
         self.read_workbook: Workbook | None = None
         # Asked before the window closes with a session open (signs out); False keeps it open.
         self.confirm_close: Callable[[], bool] = lambda: True
@@ -167,10 +179,15 @@ class MainWindow(QMainWindow):
         jobs_layout.addWidget(self.jobs_view)
         self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
 
+        self.status_user = QLabel("")
         self.status_session = QLabel("")
         self.status_size = QLabel("")
         self.status_cache = QLabel("")
-        for label in (self.status_session, self.status_size, self.status_cache):
+        self.status_job = QLabel("")
+        for name, label in (("statusUser", self.status_user), ("statusSession", self.status_session),
+                            ("statusSize", self.status_size), ("statusCache", self.status_cache),
+                            ("statusJob", self.status_job)):
+            label.setObjectName(name)
             self.statusBar().addPermanentWidget(label)
 
     def closeEvent(self, event) -> None:
@@ -194,6 +211,7 @@ class MainWindow(QMainWindow):
         self.runner.job_progress.connect(self._job_progress)
         self.runner.job_finished.connect(self._job_finished)
         self.user_label.setText(f"  {session.user_name}  ")
+        self.status_user.setText(session.user_name)
         self.status_session.setText(f"session {session.info.session_id[:8]}")
         self.jobs_view.clear()
         self._refresh_sources()
@@ -207,7 +225,7 @@ class MainWindow(QMainWindow):
             self.runner.wait()
             self.runner.deleteLater()
             self.runner = None
-        self.table_view.setModel(None)
+        self._set_table_model(None)
         if self.read_workbook is not None:
             self.read_workbook.close()
             self.read_workbook = None
@@ -335,21 +353,40 @@ class MainWindow(QMainWindow):
         if self.tables_view.count():
             self.tables_view.setCurrentRow(0)
         else:
-            self.table_view.setModel(None)
+            self._set_table_model(None)
+
+    def _set_table_model(self, model: WorkbookTableModel | None) -> None:
+        old = self.table_view.model()
+        self.table_view.setModel(model)
+        if isinstance(old, WorkbookTableModel):
+            old.wait()
+            old.deleteLater()
+        if model is not None:
+            model.busy_changed.connect(self._table_busy)
+            model.rows_reordered.connect(self._show_table_size)
+            model.query_failed.connect(lambda error: self.refresh_status(f"Sorting or filtering failed: {error}"))
+        self._show_table_size()
+
+    def _table_busy(self, busy: bool) -> None:
+        self.status_size.setText("sorting and filtering…" if busy else "")
+        if not busy:
+            self._show_table_size()
+
+    def _show_table_size(self) -> None:
+        model = self.table_view.model()
+        self.status_size.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns" if model else "")
 
     def _open_selected_table(self, current: QListWidgetItem | None, _previous=None) -> None:
         if current is None or self.read_workbook is None:
             return
-        model = WorkbookTableModel(self.read_workbook, current.data(Qt.ItemDataRole.UserRole), self.table_view)
-        self.table_view.setModel(model)
         self.filter_box.clear()
-        self.status_size.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns")
+        self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self._set_table_model(WorkbookTableModel(self.read_workbook, current.data(Qt.ItemDataRole.UserRole)))
 
     def _apply_filter(self) -> None:
         model = self.table_view.model()
         if isinstance(model, WorkbookTableModel):
             model.set_filter(self.filter_box.text())
-            self.status_size.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns")
 
     # ------------------------------------------------------------------ export
     def choose_export(self) -> None:
@@ -378,15 +415,21 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ jobs
     def _job_started(self, job_id: str, kind: str) -> None:
-        self.job_label.setText(f"{kind.capitalize()}…")
+        self._running_kind = kind.capitalize()
+        self.job_label.setText(f"{self._running_kind}…")
+        self.status_job.setText(f"{self._running_kind}…")
         self.job_progress.setRange(0, 0)
         self.cancel_button.setEnabled(True)
 
     def _job_progress(self, job_id: str, done: int, total: int, current: str) -> None:
+        counted = f"{_amount(done, self._running_kind)}" + (f" / {_amount(total, self._running_kind)}" if total else "")
         if total:
-            self.job_progress.setRange(0, 1000)
-            self.job_progress.setValue(int(1000 * done / total))
-        self.job_label.setText(current[-60:])
+            self.job_progress.setRange(0, 1000)  # bytes overflow the bar's int
+            self.job_progress.setValue(min(1000, 1000 * done // total))
+            self.job_progress.setFormat(counted)
+        self.job_label.setText(f"{self._running_kind} {counted}: {current[-60:]}")
+        self.job_label.setToolTip(current)
+        self.status_job.setText(f"{self._running_kind} {counted}")
 
     def _job_finished(self, job_id: str, state: str, error: str) -> None:
         record = self.services.jobs.get(job_id)
@@ -394,6 +437,8 @@ class MainWindow(QMainWindow):
         self.jobs_view.insertItem(0, text)
         if not self.runner or not self.runner.busy:
             self.job_label.setText("No job running.")
+            self.status_job.setText("")
+            self.job_progress.setFormat("%p%")
             self.job_progress.setRange(0, 1)
             self.job_progress.setValue(0)
             self.cancel_button.setEnabled(False)
