@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ret_desktop.core.config import Settings, load_settings
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.garbage import GuiThreadGarbageCollector
+from ret_desktop.gui.idle_lock import IdleWatch
 from ret_desktop.gui.login import LoginWindow
 from ret_desktop.gui.main_window import MainWindow, SessionState
 
@@ -40,6 +42,11 @@ class AppController(QObject):
         self.sweeper.setInterval(SWEEP_INTERVAL_MS)
         self.sweeper.timeout.connect(self.sweep)
         self.sweeper.start()
+        self._last_sweep = time.monotonic()
+        self.idle = IdleWatch(services.settings.session_cache_ttl_seconds, self)
+        self.idle.idle.connect(main_window.lock)
+        main_window.unlocked.connect(self.idle.start)
+        main_window.settings_applied.connect(lambda s: self.idle.set_limit(s.session_cache_ttl_seconds))
 
     def start_session(self, user: User, remember: bool = False) -> None:
         sessions = self.services.sessions
@@ -65,6 +72,7 @@ class AppController(QObject):
         self.main_window.start_session(state)
         self.login_window.hide()
         self.main_window.show()
+        self.idle.start()
 
     def sign_out(self, ask: bool = True) -> bool:
         """Wipe the session and go back to the sign-in window; False if the person said no."""
@@ -78,6 +86,7 @@ class AppController(QObject):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return False
+        self.idle.stop()
         self.main_window.end_session()
         try:
             self.services.sessions.wipe(state.info.session_id, reason="sign_out")
@@ -93,8 +102,12 @@ class AppController(QObject):
         """The periodic clean-up: expired cache entries, and crashed sessions past their TTL."""
         self.services.cache.sweep_expired()
         self.services.sessions.wipe_expired_leftovers()
-        if self.main_window.session is not None:
+        session = self.main_window.session
+        if session is not None:
+            if self.idle.active_since(self._last_sweep) and not self.main_window.locked:
+                self.services.sessions.touch(session.info.session_id)  # its cache rows live on too
             self.main_window.refresh_status()
+        self._last_sweep = time.monotonic()
 
 
 @dataclass

@@ -16,9 +16,9 @@ from ret_desktop import __version__
 from ret_desktop.core.accounts import ROLES, AccountError
 from ret_desktop.core.appdb import AppDatabaseError
 from ret_desktop.core.cache import CacheError
-from ret_desktop.core.config import SettingsError, load_settings
+from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
-from ret_desktop.core.importing import GROUP_BY_CHOICES
+from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
@@ -127,7 +127,7 @@ def cache_sweep(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_convert(args: argparse.Namespace) -> int:
+def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CommandError(f"no such file or folder: {', '.join(missing)}")
@@ -136,6 +136,7 @@ def run_convert(args: argparse.Namespace) -> int:
     progress = _ProgressBar() if sys.stderr.isatty() else None
     try:
         result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
+                                   limits=IntakeLimits.from_settings(settings),
                                    on_progress=progress.update if progress else lambda *a: None)
     finally:
         if progress:
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(settings)
     try:
         if not getattr(args, "needs_services", True):
-            return args.handler(args)
+            return args.handler(settings, args)
         handler: Callable[[Services, argparse.Namespace], int] = args.handler
         with open_services(settings) as services:
             return handler(services, args)

@@ -384,3 +384,22 @@ def test_after_reopen_expired_rows_are_not_returned_and_make_room_first(db_path,
         cache.set("d", 1)
         assert [cache.get(k) for k in ("old", "b", "c", "d")] == [None, 1, 1, 1]
     assert disk_keys(db_path) == {"b", "c", "d"}
+
+
+def test_resize_evicts_expired_then_least_recently_used_and_keeps_the_bound(db_path, clock):
+    with SessionCache(db_path, max_size=5, clock=clock, default_ttl=1000) as cache:
+        for key in "abcde":
+            cache.set(key, key)
+        cache.set("x", 1, ttl_seconds=5)  # evicts a (the least recently used) to make room
+        assert cache.get("b") == "b"  # b is now the most recent
+        clock.advance(10)  # x has expired
+        assert cache.resize(3) == 2  # x (expired), then c (least recently used)
+        assert {k for k in "bcdex" if cache.get(k) is not None} == {"b", "d", "e"}
+        assert cache.stats()["max_size"] == 3 and cache.stats()["memory_size"] == 3
+        cache.set("f", "f")
+        assert cache.stats()["entries"] == 3
+        cache.resize(10)
+        for key in "ghij":
+            cache.set(key, key)
+        assert cache.stats()["entries"] == 7
+    assert disk_keys(db_path) == set("defghij")

@@ -4,7 +4,14 @@ import stat
 
 import pytest
 
-from ret_desktop.core.config import SettingsError, bundled_path, load_settings, prepare_data_dirs
+from ret_desktop.core.config import (
+    SettingsError,
+    bundled_path,
+    environment_overrides,
+    load_settings,
+    prepare_data_dirs,
+    save_settings,
+)
 
 
 def write_settings(data_dir, values):
@@ -107,3 +114,35 @@ def test_prepare_copies_the_runtime_template_without_overwriting(tmp_path):
     (s.jobs_dir / "keep.json").write_text("{}")
     prepare_data_dirs(s)
     assert readme.read_text() == "edited" and (s.jobs_dir / "keep.json").exists()
+
+
+def test_save_settings_writes_the_file_keeps_other_keys_and_applies(tmp_path):
+    write_settings(tmp_path, {"runtime_root": "elsewhere", "login_max_failures": 7})
+    s = load_settings({"RET_DATA_DIR": str(tmp_path)})
+    saved = save_settings(s, {"session_cache_max_size": "250", "intake_max_ratio": 50.5}, env={})
+    assert (saved.session_cache_max_size, saved.intake_max_ratio, saved.login_max_failures) == (250, 50.5, 7)
+    assert json.loads(s.settings_file.read_text()) == {
+        "runtime_root": "elsewhere", "login_max_failures": 7, "session_cache_max_size": 250, "intake_max_ratio": 50.5}
+    assert load_settings({"RET_DATA_DIR": str(tmp_path)}) == saved
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"session_cache_max_size": 0}, "'session_cache_max_size' is 0: must be at least 1"),
+    ({"intake_max_files": "many"}, "'intake_max_files' is 'many'"),
+    ({"data_dir": "/tmp"}, "unknown settings: data_dir"),
+])
+def test_save_settings_refuses_bad_values_and_writes_nothing(tmp_path, changes, message):
+    s = load_settings({"RET_DATA_DIR": str(tmp_path)})
+    with pytest.raises(SettingsError, match=message):
+        save_settings(s, {"session_cache_ttl_seconds": 60, **changes}, env={})
+    assert not s.settings_file.exists()
+
+
+def test_a_setting_fixed_by_the_environment_cannot_be_saved(tmp_path):
+    env = {"RET_DATA_DIR": str(tmp_path), "RET_INTAKE_MAX_DEPTH": "3"}
+    s = load_settings(env)
+    assert environment_overrides(env) == {"intake_max_depth": "RET_INTAKE_MAX_DEPTH"}
+    with pytest.raises(SettingsError, match="fixed by environment variable RET_INTAKE_MAX_DEPTH"):
+        save_settings(s, {"intake_max_depth": 4}, env=env)
+    assert save_settings(s, {"intake_max_depth": 3, "intake_max_files": 9}, env=env).intake_max_files == 9
+    assert json.loads(s.settings_file.read_text()) == {"intake_max_files": 9}

@@ -106,3 +106,15 @@ def test_a_cancelled_export_leaves_no_file(tmp_path):
     with pytest.raises(ExportCancelled):
         write_xlsx(tmp_path / "t.xlsx", ["n"], batches(), should_cancel=lambda: True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_intake_limits_come_from_the_settings(tmp_path):
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "ret_desktop", "convert", str(DATA / "test-examples_1.zip"),
+                             "--out", str(out)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+                                 "RET_DATA_DIR": str(tmp_path / "data"), "RET_INTAKE_MAX_FILES": "3"})
+    assert result.returncode == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["limits_hit"] == ["file count (3)"]
+    assert sum(f["status"] == "ok" for f in manifest["files"]) == 3

@@ -1,5 +1,6 @@
 """The desktop app driven through its real widgets (offscreen), with the effects checked on disk."""
 
+import json
 import os
 import re
 import sqlite3
@@ -10,8 +11,20 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QLabel, QLineEdit, QListWidget, QMessageBox, QPushButton, QTableView, \
-    QTreeWidget
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QTableView,
+    QTreeWidget,
+    QWidget,
+)
 
 from ret_desktop.app import build_app
 from ret_desktop.gui.table_model import WorkbookTableModel
@@ -276,3 +289,68 @@ def test_emitting_signals_keeps_reference_counts(qapp):
     for n in range(1000):
         emitter.progressed.emit("job", n, 1000, "file.xml")
     assert abs(sys.getrefcount(True) - before) < 10
+
+
+def test_settings_dialog_saves_and_applies_without_restart(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    window.findChild(type(window.action_import), "actionSettings").trigger()
+    dialog = child(window, QDialog, "settingsDialog")
+    child(dialog, QSpinBox, "session_cache_max_size").setValue(40)
+    child(dialog, QSpinBox, "session_cache_ttl_seconds").setValue(600)
+    child(dialog, QSpinBox, "intake_max_files").setValue(3)
+    child(dialog, QSpinBox, "operations_per_minute").setValue(2)
+    child(dialog, QDialogButtonBox, "settingsButtons").button(QDialogButtonBox.StandardButton.Ok).click()
+    assert not dialog.isVisible()
+    settings = app.services.settings
+    assert json.loads(settings.settings_file.read_text()) == {
+        "session_cache_max_size": 40, "session_cache_ttl_seconds": 600, "intake_max_files": 3,
+        "operations_per_minute": 2}
+    assert app.services.cache.stats()["max_size"] == 40 and app.services.cache.default_ttl == 600
+    assert app.controller.idle.limit_s == 600
+    # the intake limit and the rate limit hold from the next operation on
+    _, state, _ = import_samples(app, qtbot, monkeypatch, DATA / "test-examples_1.zip")
+    assert state == "succeeded"
+    assert sum(source_tree(window)[g] for g in source_tree(window) if g != "Skipped") == 3
+    run_job(app, qtbot, window.action_convert.trigger)
+    window.action_convert.trigger()  # the third operation in this minute
+    assert "Too many operations in a minute. Try again in" in window.statusBar().currentMessage()
+
+
+def test_a_bad_setting_is_refused_in_the_dialog_and_nothing_is_saved(app, qtbot, monkeypatch):
+    monkeypatch.setenv("RET_INTAKE_MAX_DEPTH", "4")
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    window.action_settings.trigger()
+    dialog = child(window, QDialog, "settingsDialog")
+    assert not child(dialog, QSpinBox, "intake_max_depth").isEnabled()
+    assert "RET_INTAKE_MAX_DEPTH" in child(dialog, QSpinBox, "intake_max_depth").toolTip()
+    app.services.settings.config_dir.mkdir(parents=True, exist_ok=True)
+    app.services.settings.settings_file.mkdir()  # cannot be written
+    child(dialog, QSpinBox, "intake_max_files").setValue(5)
+    child(dialog, QDialogButtonBox, "settingsButtons").button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.isVisible()
+    assert child(dialog, QLabel, "settingsError").text().startswith("Not saved:")
+    assert app.services.settings.intake_max_files == 20_000
+
+
+def test_idle_window_locks_and_asks_for_the_password(app, qtbot):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    app.controller.idle.set_limit(0.3)
+    app.controller.idle.start()
+    qtbot.waitUntil(lambda: window.locked, timeout=5000)
+    assert not child(window, QTableView, "tableView").isVisible()
+    assert not window.action_import.isEnabled()
+    page = child(window, QWidget, "lockPage")
+    password = child(page, QLineEdit, "unlockPassword")
+    password.setText("wrong password")
+    qtbot.keyClick(password, Qt.Key.Key_Return)
+    assert window.locked
+    assert child(page, QLabel, "unlockMessage").text().startswith("Wrong user name or password.")
+    app.controller.idle.set_limit(60)
+    password.setText(PASSWORD)
+    qtbot.mouseClick(child(page, QPushButton, "unlock"), Qt.MouseButton.LeftButton)
+    assert not window.locked and window.action_import.isEnabled()
+    assert child(window, QTableView, "tableView").isVisible()
+    assert window.session is not None

@@ -149,6 +149,29 @@ class SessionCache:
                 raise KeyError(key)
             return None if expires_at is None else expires_at - now
 
+    def resize(self, max_size: int) -> int:
+        """Change how many entries the cache holds (memory tier too); returns how many were evicted
+        to fit the new size, expired ones first."""
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1, not {max_size}")
+        with self._lock:
+            self._require_open()
+            victims = self._victims(self._clock(), len(self._index) - max_size) if len(self._index) > max_size else []
+            if victims:
+                with self._transaction():
+                    self._conn.executemany("DELETE FROM session_cache WHERE key = ?", ((v,) for v in victims))
+                self._forget(victims)
+                self._counts["evictions"] += len(victims)
+            follows_max_size = self._memory.maxsize == self.max_size
+            memory: LRUCache[str, Any] = LRUCache(
+                maxsize=max_size if follows_max_size else min(int(self._memory.maxsize), max_size))
+            for key in self._index:  # least recently used first, so the most recent stay
+                if key in self._memory:
+                    memory[key] = self._memory[key]
+            self._memory = memory
+            self.max_size = max_size
+            return len(victims)
+
     def sweep_expired(self) -> int:
         """Remove every expired entry from both tiers and return how many there were."""
         with self._lock:

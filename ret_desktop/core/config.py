@@ -12,14 +12,14 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import platformdirs
 
 from ret_desktop import APP_NAME
-from ret_desktop.core.fsutil import make_private_dir
+from ret_desktop.core.fsutil import atomic_write_json, make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 900
     operations_per_minute: int = 100
+    intake_max_bytes: int = 2 * 1024**3
+    intake_max_files: int = 20_000
+    intake_max_ratio: float = 200.0
+    intake_max_depth: int = 10
 
     @property
     def settings_file(self) -> Path:
@@ -94,7 +98,12 @@ _TUNABLES = (
     _Tunable("login_max_failures", "RET_LOGIN_MAX_FAILURES", _positive_int),
     _Tunable("login_window_seconds", "RET_LOGIN_WINDOW_SECONDS", _positive_int),
     _Tunable("operations_per_minute", "RET_OPERATIONS_PER_MINUTE", _positive_int),
+    _Tunable("intake_max_bytes", "RET_INTAKE_MAX_BYTES", _positive_int),
+    _Tunable("intake_max_files", "RET_INTAKE_MAX_FILES", _positive_int),
+    _Tunable("intake_max_ratio", "RET_INTAKE_MAX_RATIO", _positive_float),
+    _Tunable("intake_max_depth", "RET_INTAKE_MAX_DEPTH", _positive_int),
 )
+TUNABLE_NAMES = tuple(t.name for t in _TUNABLES)
 _PATH_SETTINGS = {"runtime_root": "RET_RUNTIME_ROOT", "session_db": "RET_SESSION_DB"}
 _FILE_KEYS = {t.name for t in _TUNABLES} | set(_PATH_SETTINGS)
 
@@ -151,6 +160,41 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         app_db=data_dir / "ret_app.db",
         **tunables,
     )
+
+
+def environment_overrides(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Tunable settings fixed by an environment variable: name -> variable."""
+    env = os.environ if env is None else env
+    return {t.name: t.env for t in _TUNABLES if env.get(t.env, "").strip()}
+
+
+def save_settings(settings: Settings, changes: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+    """Check ``changes`` (tunable name -> value), write them into the settings file atomically
+    (keeping what else it holds) and return the settings with them applied.
+
+    Raises SettingsError, and writes nothing, when a value is not valid or a setting is fixed by an
+    environment variable (which would win over the file anyway).
+    """
+    fixed = environment_overrides(env)
+    parsed: dict[str, Any] = {}
+    for tunable in _TUNABLES:
+        if tunable.name not in changes:
+            continue
+        raw = changes[tunable.name]
+        if tunable.name in fixed and raw != getattr(settings, tunable.name):
+            raise SettingsError(f"setting {tunable.name!r} is fixed by environment variable {fixed[tunable.name]}")
+        try:
+            parsed[tunable.name] = tunable.parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"setting {tunable.name!r} is {raw!r}: {exc}") from None
+    unknown = set(changes) - set(TUNABLE_NAMES)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+    stored = _read_settings_file(settings.settings_file)
+    stored.update({name: value for name, value in parsed.items() if name not in fixed})
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(settings.settings_file, stored)
+    return replace(settings, **parsed)
 
 
 def _read_settings_file(path: Path) -> dict[str, Any]:

@@ -40,6 +40,12 @@ class IntakeLimits:
     ratio_applies_above: int = 1024**2
     max_depth: int = 10
 
+    @classmethod
+    def from_settings(cls, settings) -> IntakeLimits:
+        """The limits of a ``config.Settings``."""
+        return cls(max_total_bytes=settings.intake_max_bytes, max_files=settings.intake_max_files,
+                   max_ratio=settings.intake_max_ratio, max_depth=settings.intake_max_depth)
+
 
 @dataclass(frozen=True)
 class Document:

@@ -43,6 +43,10 @@ class RateLimiter:
         self._cache = cache
         self._limits = dict(limits)
 
+    def set_limits(self, limits: Mapping[str, Limit]) -> None:
+        """New limits; counters in their windows carry on against them."""
+        self._limits = dict(limits)
+
     def hit(self, scope: str, key: str) -> Decision:
         limit = self._limit(scope)
         count = self._cache.incr(self._key(scope, key), ttl_seconds=limit.window_seconds)

@@ -27,6 +27,14 @@ class Services:
     sessions: SessionManager
     jobs: JobStore
 
+    def apply_settings(self, settings: Settings) -> None:
+        """Use changed tunables at once; the lock timeout and paths wait for the next start."""
+        self.cache.resize(settings.session_cache_max_size)
+        self.cache.default_ttl = settings.session_cache_ttl_seconds
+        self.sessions.ttl_seconds = settings.session_cache_ttl_seconds
+        self.limiter.set_limits(default_limits(settings))
+        self.settings = settings
+
     def close(self) -> None:
         self.cache.close()
         self.app_db.close()

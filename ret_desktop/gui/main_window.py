@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QStackedWidget,
     QTableView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -31,12 +32,14 @@ from PySide6.QtWidgets import (
 from ret_desktop import APP_NAME
 from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.convert import ConversionResult, ConvertOptions, TableOutcome, convert_documents, export_tables
-from ret_desktop.core.importing import IntakeReport, take_in
+from ret_desktop.core.importing import IntakeLimits, IntakeReport, take_in
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
 from ret_desktop.core.services import Services
 from ret_desktop.core.sessions import SessionInfo
 from ret_desktop.core.workbook import Workbook
+from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
+from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.table_model import WorkbookTableModel
 
 EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
@@ -69,6 +72,8 @@ class SessionState:
 
 class MainWindow(QMainWindow):
     sign_out_requested = Signal()
+    settings_applied = Signal(object)  # the new Settings
+    unlocked = Signal()
 
     def __init__(self, services: Services, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -101,6 +106,8 @@ class MainWindow(QMainWindow):
         self.action_convert = self._action("actionConvert", "&Convert", "Ctrl+R", lambda: self.convert())
         self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export)
         self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q", self.sign_out_requested.emit)
+        self.action_settings = self._action("actionSettings", "&Settings…", QKeySequence.StandardKey.Preferences,
+                                            self.open_settings)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         for action in (self.action_import, self.action_convert, self.action_export):
@@ -110,8 +117,11 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.user_label)
         toolbar.addAction(self.action_sign_out)
         menu = self.menuBar().addMenu("&File")
-        for action in (self.action_import, self.action_convert, self.action_export, self.action_sign_out):
+        for action in (self.action_import, self.action_convert, self.action_export):
             menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.action_settings)
+        menu.addAction(self.action_sign_out)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -156,7 +166,14 @@ class MainWindow(QMainWindow):
         self.table_view.setSortingEnabled(True)
         centre_layout.addWidget(self.filter_box)
         centre_layout.addWidget(self.table_view)
-        self.setCentralWidget(centre)
+        self.lock_page = LockPage(self.services.accounts, self)
+        self.lock_page.sign_out_requested.connect(self.sign_out_requested.emit)
+        self.lock_page.unlocked.connect(self.unlock)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(centre)
+        self.pages.addWidget(self.lock_page)
+        self.setCentralWidget(self.pages)
+        self._docks_before_lock: list[QDockWidget] = []
 
         jobs = QWidget(self)
         jobs_layout = QVBoxLayout(jobs)
@@ -230,8 +247,45 @@ class MainWindow(QMainWindow):
             self.read_workbook.close()
             self.read_workbook = None
         self.session = None
+        if self.locked:
+            self.unlock()
         self.groups_view.clear()
         self.tables_view.clear()
+
+    @property
+    def locked(self) -> bool:
+        return self.pages.currentWidget() is self.lock_page
+
+    def lock(self) -> None:
+        """Hide the session's data until the password is given again (jobs go on)."""
+        if self.session is None or self.locked:
+            return
+        self._docks_before_lock = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
+        for dock in self._docks_before_lock:
+            dock.hide()
+        for action in (self.action_import, self.action_convert, self.action_export, self.action_settings):
+            action.setEnabled(False)
+        self.pages.setCurrentWidget(self.lock_page)
+        self.lock_page.show_for(self.session.user_name)
+        self.services.audit.record("idle_lock", self.session.user_name, session_id=self.session.info.session_id)
+
+    def unlock(self) -> None:
+        for dock in self._docks_before_lock:
+            dock.show()
+        for action in (self.action_import, self.action_convert, self.action_export, self.action_settings):
+            action.setEnabled(True)
+        self.pages.setCurrentIndex(0)
+        self.unlocked.emit()
+
+    def open_settings(self) -> None:
+        def apply(settings) -> None:
+            self.services.apply_settings(settings)
+            self.settings_applied.emit(settings)
+            self.refresh_status("Settings saved and applied.")
+
+        dialog = SettingsDialog(self.services.settings, apply, self)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
 
     def refresh_status(self, message: str = "") -> None:
         self.status_cache.setText(f"cache {self.services.cache.stats()['entries']} entries")
@@ -264,6 +318,7 @@ class MainWindow(QMainWindow):
         if self.session is None or not self._allowed():
             return None
         folder = self.session.folder
+        limits = IntakeLimits.from_settings(self.services.settings)
 
         def work(progress, cancelled):
             inputs = []
@@ -285,7 +340,7 @@ class MainWindow(QMainWindow):
                 count += 1
                 progress(count, 0, name)
 
-            return take_in(inputs, folder / "extracted", should_cancel=cancelled, on_progress=seen)
+            return take_in(inputs, folder / "extracted", limits=limits, should_cancel=cancelled, on_progress=seen)
 
         return self.runner.submit("import", work, self._imported)
 
