@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ret_desktop.core.convert import ConversionCancelled, ConvertOptions, convert_documents
+from ret_desktop.core.convert import ConversionCancelled, ConvertOptions, convert_documents, describe_groups, export_zip
+from ret_desktop.core.export import ExportCancelled
 from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
 
@@ -49,3 +50,37 @@ def test_record_path_per_group(tmp_path, intake):
         result = convert_documents(intake, workbook, options)
     paths = {t.name: t.record_path for t in result.tables}
     assert paths == {"LIBRARY": "/library/book", "TEST-EXAMPLES": "/doi_batch/head/depositor"}
+
+
+def test_describe_groups_gives_element_paths_with_counts_and_the_detected_record(intake):
+    described = describe_groups(intake)
+    library = described["LIBRARY"]
+    assert library.detected == "/library/book" and library.documents == 1
+    book = next(p for p in library.paths if p.display == "/library/book")
+    assert (book.count, book.max_siblings, round(book.share, 2)) == (6401, 6401, 1.0)
+    assert [p.display for p in library.paths][:2] == ["/library", "/library/book"]  # parents first
+    crossref = described["TEST-EXAMPLES"]
+    assert crossref.documents == 8 and not crossref.failed
+    assert any(p.display == "/doi_batch/head/doi_batch_id" and p.count == 5 for p in crossref.paths)
+    assert list(describe_groups(intake, groups=["LIBRARY", "NO SUCH"])) == ["LIBRARY"]
+
+
+def test_a_cancelled_zip_export_leaves_nothing_behind(tmp_path, intake):
+    out = tmp_path / "out"
+    out.mkdir()
+    with Workbook(tmp_path / "w.sqlite") as workbook:
+        result = convert_documents(intake, workbook)
+        calls = []
+        with pytest.raises(ExportCancelled):
+            export_zip(workbook, result.tables, out / "all.zip", ("csv", "xlsx"),
+                       should_cancel=lambda: calls.append(1) or len(calls) > 3)
+        assert list(out.iterdir()) == []
+        export_zip(workbook, result.tables, out / "all.zip", ("csv",))
+    assert [p.name for p in out.iterdir()] == ["all.zip"]
+
+
+def test_renaming_a_group_onto_another_merges_them(intake):
+    assert intake.rename_group("LIBRARY", " TEST-EXAMPLES ") == 1
+    assert list(intake.groups) == ["TEST-EXAMPLES"] and len(intake.groups["TEST-EXAMPLES"]) == 9
+    with pytest.raises(ValueError):
+        intake.rename_group("TEST-EXAMPLES", "  ")

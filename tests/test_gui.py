@@ -7,14 +7,17 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -73,6 +76,21 @@ def run_job(app, qtbot, start):
 def import_samples(app, qtbot, monkeypatch, *paths):
     monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(p) for p in paths], ""))
     return run_job(app, qtbot, app.main_window.findChild(type(app.main_window.action_import), "actionImport").trigger)
+
+
+def open_convert_dialog(app, qtbot):
+    """Convert (Ctrl+R): the structure is read as a job, then the dialog asks."""
+    window = app.main_window
+    _, state, error = run_job(app, qtbot, window.action_convert.trigger)
+    assert (state, error) == ("succeeded", "")
+    return child(window, QDialog, "convertDialog")
+
+
+def convert_all(app, qtbot, dialog=None):
+    """Convert through the dialog, accepting what it proposes (or what the test set in ``dialog``)."""
+    dialog = dialog or open_convert_dialog(app, qtbot)
+    return run_job(app, qtbot, child(dialog, QDialogButtonBox, "convertButtons")
+                   .button(QDialogButtonBox.StandardButton.Ok).click)
 
 
 def source_tree(window):
@@ -134,7 +152,7 @@ def test_import_convert_view_export_and_sign_out_wipes(app, qtbot, monkeypatch, 
     }
     assert (folder / "input" / "library_1mb.xml").exists()  # loose files are copied into the session
 
-    _, state, _ = run_job(app, qtbot, window.action_convert.trigger)
+    _, state, _ = convert_all(app, qtbot)
     assert state == "succeeded"
     tables = child(window, QListWidget, "tablesView")
     names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
@@ -167,7 +185,7 @@ def test_sign_out_with_unexported_results_asks(app, qtbot, monkeypatch):
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip")
-    run_job(app, qtbot, window.action_convert.trigger)
+    convert_all(app, qtbot)
     folder = window.session.folder
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
     window.action_sign_out.trigger()
@@ -181,7 +199,7 @@ def test_filter_and_sort_keep_track_of_stored_rows(app, qtbot, monkeypatch):
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml")
-    run_job(app, qtbot, window.action_convert.trigger)
+    convert_all(app, qtbot)
     view = child(window, QTableView, "tableView")
     model = view.model()
     title = model.columns.index("title")
@@ -207,7 +225,7 @@ def test_filter_and_sort_keep_track_of_stored_rows(app, qtbot, monkeypatch):
 def test_table_model_passes_qt_model_tester(app, qtbot, monkeypatch, qtmodeltester):
     create_admin_and_sign_in(app, qtbot)
     import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip")
-    run_job(app, qtbot, app.main_window.action_convert.trigger)
+    convert_all(app, qtbot)
     qtmodeltester.check(child(app.main_window, QTableView, "tableView").model(), force_py=True)
 
 
@@ -218,8 +236,9 @@ def test_cancel_a_running_conversion_leaves_no_table(app, qtbot, monkeypatch, tm
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, big)
+    dialog = open_convert_dialog(app, qtbot)
     with qtbot.waitSignal(window.runner.job_finished, timeout=60_000) as finished:
-        window.action_convert.trigger()
+        child(dialog, QDialogButtonBox, "convertButtons").button(QDialogButtonBox.StandardButton.Ok).click()
         qtbot.waitUntil(lambda: window.job_progress.maximum() == 1000 and window.job_progress.value() > 0,
                         timeout=30_000)
         qtbot.mouseClick(child(window, QPushButton, "cancelJob"), Qt.MouseButton.LeftButton)
@@ -312,8 +331,8 @@ def test_settings_dialog_saves_and_applies_without_restart(app, qtbot, monkeypat
     _, state, _ = import_samples(app, qtbot, monkeypatch, DATA / "test-examples_1.zip")
     assert state == "succeeded"
     assert sum(source_tree(window)[g] for g in source_tree(window) if g != "Skipped") == 3
-    run_job(app, qtbot, window.action_convert.trigger)
-    window.action_convert.trigger()  # the third operation in this minute
+    convert_all(app, qtbot)
+    assert window.convert() is None  # the third operation in this minute
     assert "Too many operations in a minute. Try again in" in window.statusBar().currentMessage()
 
 
@@ -354,3 +373,67 @@ def test_idle_window_locks_and_asks_for_the_password(app, qtbot):
     assert not window.locked and window.action_import.isEnabled()
     assert child(window, QTableView, "tableView").isVisible()
     assert window.session is not None
+
+
+def group_item(window, name):
+    groups = child(window, QTreeWidget, "groupsView")
+    return next(groups.topLevelItem(i) for i in range(groups.topLevelItemCount())
+                if groups.topLevelItem(i).text(0) == name)
+
+
+def test_convert_dialog_picks_groups_record_path_and_export_formats(app, qtbot, monkeypatch, tmp_path):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip", DATA / "library_1mb.xml")
+    group_item(window, "LIBRARY").setSelected(True)
+    dialog = open_convert_dialog(app, qtbot)
+    groups = child(dialog, QListWidget, "convertGroups")
+    ticked = {groups.item(i).text().split()[0]: groups.item(i).checkState() == Qt.CheckState.Checked
+              for i in range(groups.count())}
+    assert ticked == {"LIBRARY": True, "TEST-EXAMPLES": False}  # the selection in Sources
+    groups.setCurrentRow(0)
+    tree = child(dialog, QTreeWidget, "recordPathTree")
+    root = tree.topLevelItem(0)
+    book = root.child(0)
+    assert [root.text(0), book.text(0), book.text(1), book.text(2)] == ["library", "book", "6,401", "yes"]
+    assert book.font(0).bold()  # the detected record path
+    assert child(dialog, QLabel, "recordPathLabel").text() == "Record path (detected): /library/book"
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(book.child(0)).center())
+    assert child(dialog, QLabel, "recordPathLabel").text() == "Record path (picked): /library/book/title"
+    child(dialog, QCheckBox, "formatXlsx").setChecked(False)
+    child(dialog, QCheckBox, "formatZip").setChecked(True)
+    _, state, _ = convert_all(app, qtbot, dialog)
+    assert state == "succeeded"
+    assert [t.name for t in window.session.tables] == ["LIBRARY"]
+    assert window.session.tables[0].rows == 6401 and window.session.tables[0].record_path == "/library/book/title"
+    assert window.format_actions["zip"].isChecked() and not window.format_actions["xlsx"].isChecked()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
+    run_job(app, qtbot, window.action_export.trigger)
+    (exported,) = out.iterdir()  # one ZIP, nothing else beside it
+    assert exported.suffix == ".zip" and exported.name.startswith("alice ")
+    with zipfile.ZipFile(exported) as archive:
+        assert archive.namelist() == ["LIBRARY.csv"]
+        assert archive.read("LIBRARY.csv").decode().splitlines()[1].startswith("library_1mb.xml,")
+
+
+def test_rename_and_merge_groups(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip", DATA / "library_1mb.xml")
+    group_item(window, "LIBRARY").setSelected(True)
+    group_item(window, "TEST-EXAMPLES").setSelected(True)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  ALL  ", True))
+    window.findChild(type(window.action_import), "actionMergeGroups").trigger()
+    assert source_tree(window) == {"ALL": 9}
+    saved = json.loads((window.session.folder / "intake.json").read_text())
+    assert {d["group"] for d in saved["documents"]} == {"ALL"}
+    group_item(window, "ALL").setSelected(True)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Everything", True))
+    qtbot.keyClick(child(window, QTreeWidget, "groupsView"), Qt.Key.Key_F2)
+    assert source_tree(window) == {"Everything": 9}
+    _, state, _ = convert_all(app, qtbot)
+    assert state == "succeeded"
+    assert all(t.group == "Everything" for t in window.session.tables)

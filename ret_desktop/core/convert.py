@@ -269,10 +269,13 @@ def export_tables(
     formats: Iterable[str] = ("csv",),
     bom: bool = False,
     should_cancel: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
 ) -> list[Path]:
     """Write each table in each format into ``out_dir``; returns the files written."""
     written = []
-    for table in tables:
+    tables = list(tables)
+    for number, table in enumerate(tables):
+        on_progress(number, len(tables), table.name)
         stem = safe_file_stem(table.name)
         for fmt in formats:
             path = Path(out_dir) / f"{stem}.{fmt}"
@@ -284,6 +287,83 @@ def export_tables(
             table.files.append(path.name)
             written.append(path)
     return written
+
+
+def export_zip(
+    workbook: Workbook,
+    tables: Iterable[TableOutcome],
+    zip_path: Path,
+    formats: Iterable[str] = ("csv",),
+    bom: bool = False,
+    should_cancel: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
+) -> Path:
+    """One ZIP holding every table in every format; nothing else is left beside it."""
+    zip_path = Path(zip_path)
+    with tempfile.TemporaryDirectory(prefix=".ret-export-", dir=zip_path.parent) as scratch:
+        files = export_tables(workbook, tables, Path(scratch), formats, bom, should_cancel, on_progress)
+        write_zip(zip_path, files)
+    return zip_path
+
+
+@dataclass
+class ElementPath:
+    """One element path of a group's documents, as the record-path chooser shows it."""
+
+    display: str  # "/doi_batch/body/journal", prefixes as written
+    count: int  # elements seen (in the part of each document that was read)
+    max_siblings: int  # the most under one parent: 2 or more means it repeats
+    share: float  # of the group's text and attribute content, 0..1
+
+
+@dataclass
+class GroupStructure:
+    group: str
+    documents: int
+    paths: list[ElementPath]  # in document order, parents before children
+    detected: str | None  # the record path conversion would choose; None: one record per document
+    failed: dict[str, str] = field(default_factory=dict)  # document -> why it could not be read
+
+
+def describe_groups(
+    report: IntakeReport,
+    groups: Iterable[str] | None = None,
+    detect_bytes: int = DETECT_BYTES,
+    should_cancel: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
+) -> dict[str, GroupStructure]:
+    """The element paths of each group (all, or ``groups``) with counts and the detected record path,
+    from the first ``detect_bytes`` of each document: what a person picks a record path from."""
+    wanted = report.groups if groups is None else {g: report.groups[g] for g in groups if g in report.groups}
+    total = sum(len(documents) for documents in wanted.values())
+    done = 0
+    result: dict[str, GroupStructure] = {}
+    for group, documents in wanted.items():
+        structures: list[DocumentStructure] = []
+        failed: dict[str, str] = {}
+        for document in documents:
+            if should_cancel():
+                raise ConversionCancelled()
+            on_progress(done, total, document.display)
+            done += 1
+            try:
+                structures.append(scan_structure(document.path, detect_bytes))
+            except XmlDocumentError as error:
+                failed[document.display] = str(error)
+            except OSError as error:
+                failed[document.display] = f"cannot read: {error}"
+        merged: dict[ClarkPath, ElementPath] = {}
+        content_total = sum(s.total_content for s in structures) or 1
+        for structure in structures:
+            for clark, stats in structure.paths.items():
+                path = merged.setdefault(clark, ElementPath(stats.display, 0, 0, 0.0))
+                path.count += stats.count
+                path.max_siblings = max(path.max_siblings, stats.max_siblings)
+                path.share += stats.content / content_total
+        detected = choose_record_path(structures)
+        result[group] = GroupStructure(group, len(documents), list(merged.values()),
+                                       merged[detected].display if detected else None, failed)
+    return result
 
 
 def convert_to_folder(

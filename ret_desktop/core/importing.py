@@ -13,7 +13,7 @@ import re
 import shutil
 import stat
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
@@ -99,6 +99,19 @@ class IntakeReport:
         self.documents += other.documents
         self.skipped += other.skipped
         self.limits_hit += [hit for hit in other.limits_hit if hit not in self.limits_hit]
+
+    def rename_group(self, old: str, new: str) -> int:
+        """Move the documents of group ``old`` into group ``new`` (a merge when ``new`` exists);
+        returns how many moved."""
+        new = new.strip()
+        if not new:
+            raise ValueError("a group needs a name")
+        moved = 0
+        for i, document in enumerate(self.documents):
+            if document.group == old:
+                self.documents[i] = replace(document, group=new)
+                moved += 1
+        return moved
 
     @property
     def groups(self) -> dict[str, list[Document]]:

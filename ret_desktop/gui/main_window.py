@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -11,7 +12,9 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDockWidget,
+    QInputDialog,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QProgressBar,
     QPushButton,
     QStackedWidget,
@@ -30,13 +34,23 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop import APP_NAME
+from ret_desktop.core.export import safe_file_stem
 from ret_desktop.core.fsutil import atomic_write_json
-from ret_desktop.core.convert import ConversionResult, ConvertOptions, TableOutcome, convert_documents, export_tables
+from ret_desktop.core.convert import (
+    ConversionResult,
+    ConvertOptions,
+    TableOutcome,
+    convert_documents,
+    describe_groups,
+    export_tables,
+    export_zip,
+)
 from ret_desktop.core.importing import IntakeLimits, IntakeReport, take_in
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
 from ret_desktop.core.services import Services
 from ret_desktop.core.sessions import SessionInfo
 from ret_desktop.core.workbook import Workbook
+from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
 from ret_desktop.gui.settings_dialog import SettingsDialog
@@ -68,6 +82,8 @@ class SessionState:
     tables: list[TableOutcome] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it did not convert
     unexported: bool = False
+    options: ConvertOptions = field(default_factory=ConvertOptions)  # the last conversion's choices
+    formats: tuple[str, ...] = ("csv", "xlsx")  # what Export writes ("zip": all in one ZIP)
 
 
 class MainWindow(QMainWindow):
@@ -103,11 +119,21 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open, self.choose_imports)
-        self.action_convert = self._action("actionConvert", "&Convert", "Ctrl+R", lambda: self.convert())
+        self.action_convert = self._action("actionConvert", "&Convert…", "Ctrl+R", self.choose_conversion)
         self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export)
         self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q", self.sign_out_requested.emit)
         self.action_settings = self._action("actionSettings", "&Settings…", QKeySequence.StandardKey.Preferences,
                                             self.open_settings)
+        self.format_actions: dict[str, QAction] = {}
+        format_menu = QMenu("Export &formats", self)
+        for name, text in (("csv", "CSV"), ("xlsx", "XLSX"), ("zip", "All in one ZIP")):
+            action = format_menu.addAction(text)
+            action.setObjectName(f"actionFormat{name.capitalize()}")
+            action.setCheckable(True)
+            action.setChecked(name in ("csv", "xlsx"))
+            action.toggled.connect(self._set_formats)
+            self.format_actions[name] = action
+        self.action_export.setMenu(format_menu)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         for action in (self.action_import, self.action_convert, self.action_export):
@@ -119,6 +145,7 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&File")
         for action in (self.action_import, self.action_convert, self.action_export):
             menu.addAction(action)
+        menu.addMenu(format_menu)
         menu.addSeparator()
         menu.addAction(self.action_settings)
         menu.addAction(self.action_sign_out)
@@ -135,6 +162,12 @@ class MainWindow(QMainWindow):
         self.groups_view.setObjectName("groupsView")
         self.groups_view.setAccessibleName("Sources")
         self.groups_view.setHeaderLabels(["Source", "Status"])
+        self.groups_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.groups_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.action_rename_group = self._action("actionRenameGroup", "&Rename group…", "F2", self.rename_group)
+        self.action_merge_groups = self._action("actionMergeGroups", "&Merge groups…", "Ctrl+M", self.merge_groups)
+        self.groups_view.addAction(self.action_rename_group)
+        self.groups_view.addAction(self.action_merge_groups)
         sources = QWidget(self)
         sources_layout = QVBoxLayout(sources)
         self.empty_hint = QLabel(EMPTY_HINT)
@@ -223,6 +256,7 @@ class MainWindow(QMainWindow):
             session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)
         session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
                           for name in self.read_workbook.table_names()]
+        self._show_formats()
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
         self.runner.job_started.connect(self._job_started)
         self.runner.job_progress.connect(self._job_progress)
@@ -346,7 +380,7 @@ class MainWindow(QMainWindow):
 
     def _imported(self, report: IntakeReport) -> None:
         self.session.intake.extend(report)
-        atomic_write_json(self.session.folder / INTAKE_FILE, self.session.intake.to_json(self.session.folder))
+        self._save_intake()
         self._refresh_sources()
         limits = f"; stopped by limits: {', '.join(report.limits_hit)}" if report.limits_hit else ""
         self.refresh_status(f"Imported {len(report.documents)} documents, skipped {len(report.skipped)}{limits}.")
@@ -357,6 +391,7 @@ class MainWindow(QMainWindow):
         self.empty_hint.setVisible(not intake.documents and not intake.skipped)
         for group, documents in intake.groups.items():
             item = QTreeWidgetItem([group, f"{len(documents)} document{'s' if len(documents) != 1 else ''}"])
+            item.setData(0, Qt.ItemDataRole.UserRole, group)
             for document in documents:
                 why = self.session.failed.get(document.display)
                 child = QTreeWidgetItem([document.display, f"failed: {why}" if why else ""])
@@ -373,14 +408,91 @@ class MainWindow(QMainWindow):
             self.groups_view.addTopLevelItem(skipped)
         self.groups_view.expandToDepth(0)
 
+    def selected_groups(self) -> set[str]:
+        """The groups selected in Sources (a selected document counts for its group)."""
+        groups = set()
+        for item in self.groups_view.selectedItems():
+            top = item if item.parent() is None else item.parent()
+            group = top.data(0, Qt.ItemDataRole.UserRole)
+            if group:
+                groups.add(group)
+        return groups
+
+    def rename_group(self) -> None:
+        groups = sorted(self.selected_groups())
+        if self.session is None or len(groups) != 1:
+            self.refresh_status("Select one group in Sources to rename it.")
+            return
+        name, ok = QInputDialog.getText(self, "Rename group", f"New name for {groups[0]}:", text=groups[0])
+        if ok:
+            self._regroup(groups, name)
+
+    def merge_groups(self) -> None:
+        groups = sorted(self.selected_groups())
+        if self.session is None or len(groups) < 2:
+            self.refresh_status("Select two or more groups in Sources to merge them.")
+            return
+        name, ok = QInputDialog.getText(self, "Merge groups", f"Name of the merged group ({', '.join(groups)}):",
+                                        text=groups[0])
+        if ok:
+            self._regroup(groups, name)
+
+    def _regroup(self, groups: list[str], name: str) -> None:
+        """Put the documents of ``groups`` into group ``name``; they convert into its table from then on."""
+        name = name.strip()
+        if not name:
+            self.refresh_status("A group needs a name.")
+            return
+        for group in groups:
+            self.session.intake.rename_group(group, name)
+        self._save_intake()
+        self._refresh_sources()
+        self.refresh_status(f"{' + '.join(groups)} → {name}. Convert again to update the tables.")
+
+    def _save_intake(self) -> None:
+        atomic_write_json(self.session.folder / INTAKE_FILE, self.session.intake.to_json(self.session.folder))
+
     # ------------------------------------------------------------------ convert
-    def convert(self, options: ConvertOptions = ConvertOptions()) -> str | None:
+    def _has_documents(self) -> bool:
         if self.session is None or not self.session.intake.documents:
             self.refresh_status("Nothing to convert yet: import ZIP or XML files first (Ctrl+O).")
-            return None
-        if not self._allowed():
+            return False
+        return True
+
+    def choose_conversion(self) -> str | None:
+        """Read the structure of the groups (a job), then ask how to convert them."""
+        if not self._has_documents():
             return None
         report = IntakeReport(list(self.session.intake.documents))
+        chosen = self.selected_groups() or set(report.groups)
+
+        def work(progress, cancelled):
+            return describe_groups(report, should_cancel=cancelled, on_progress=progress)
+
+        return self.runner.submit("read structure", work, lambda structures: self._ask_conversion(structures, chosen))
+
+    def _ask_conversion(self, structures, chosen: set[str]) -> None:
+        session = self.session
+        dialog = ConvertDialog(structures, chosen, session.options.mode, session.options.record_paths,
+                               session.formats, self)
+
+        def accepted() -> None:
+            session.options = dialog.options()
+            session.formats = dialog.formats()
+            self._show_formats()
+            self.convert(session.options, dialog.chosen_groups())
+
+        dialog.accepted.connect(accepted)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def convert(self, options: ConvertOptions = ConvertOptions(), groups: list[str] | None = None) -> str | None:
+        """Convert the documents of ``groups`` (default: all) into the workbook; the tables of other
+        groups stay."""
+        if not self._has_documents() or not self._allowed():
+            return None
+        wanted = None if groups is None else set(groups)
+        report = IntakeReport([d for d in self.session.intake.documents if wanted is None or d.group in wanted])
         path = self.session.folder / "workbook.sqlite"
 
         def work(progress, cancelled):
@@ -390,20 +502,30 @@ class MainWindow(QMainWindow):
         return self.runner.submit("convert", work, self._converted)
 
     def _converted(self, result: ConversionResult) -> None:
-        self.session.tables = result.tables
-        self.session.failed = {f.path: f.error for f in result.files if f.status == "failed"}
-        self.session.unexported = bool(result.tables)
+        session = self.session
+        session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
+                          for name in self.read_workbook.table_names()]
+        for outcome in result.files:
+            if outcome.status == "failed":
+                session.failed[outcome.path] = outcome.error
+            else:
+                session.failed.pop(outcome.path, None)
+        session.unexported = bool(session.tables)
         self._refresh_sources()
         self._refresh_tables()
         converted = sum(1 for f in result.files if f.status == "ok")
+        failed = sum(1 for f in result.files if f.status == "failed")
         self.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
-                            + (f"; {len(self.session.failed)} failed (see Sources)." if self.session.failed else "."))
+                            + (f"; {failed} failed (see Sources)." if failed else "."))
 
     def _refresh_tables(self) -> None:
         self.tables_view.clear()
         for table in self.session.tables if self.session else []:
             item = QListWidgetItem(f"{table.name}  ({table.rows:,} × {len(table.columns)})")
             item.setData(Qt.ItemDataRole.UserRole, table.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            item.setToolTip(f"{table.name}: from {table.record_path} in group {table.group}. Ticked tables are exported.")
             self.tables_view.addItem(item)
         if self.tables_view.count():
             self.tables_view.setCurrentRow(0)
@@ -452,21 +574,56 @@ class MainWindow(QMainWindow):
         if folder:
             self.export_to(Path(folder))
 
-    def export_to(self, folder: Path, formats: tuple[str, ...] = ("csv", "xlsx")) -> str | None:
+    def checked_tables(self) -> list[str]:
+        """The tables ticked in the Tables list (all are, until someone unticks them)."""
+        return [self.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.tables_view.count())
+                if self.tables_view.item(i).checkState() == Qt.CheckState.Checked]
+
+    def _show_formats(self) -> None:
+        for name, action in self.format_actions.items():
+            action.blockSignals(True)
+            action.setChecked(name in self.session.formats)
+            action.blockSignals(False)
+
+    def _set_formats(self) -> None:
+        chosen = tuple(name for name, action in self.format_actions.items() if action.isChecked())
+        if not set(chosen) & {"csv", "xlsx"}:  # keep one table format at least
+            self.format_actions["csv"].setChecked(True)
+            chosen = ("csv", *chosen)
+        if self.session is not None:
+            self.session.formats = chosen
+
+    def export_to(self, folder: Path, formats: tuple[str, ...] | None = None,
+                  tables: list[str] | None = None) -> str | None:
+        """Export ``tables`` (default: the ticked ones) in ``formats`` (default: the session's; "zip"
+        puts everything into one ZIP) into ``folder``."""
         if self.session is None or not self.session.tables or not self._allowed():
             return None
-        tables = [replace(t, files=[]) for t in self.session.tables]  # export_tables records its files there
+        formats = self.session.formats if formats is None else formats
+        names = set(self.checked_tables() if tables is None else tables)
+        chosen = [replace(t, files=[]) for t in self.session.tables if t.name in names]  # files get recorded
+        if not chosen:
+            self.refresh_status("No table is ticked in the Tables list: nothing to export.")
+            return None
+        table_formats = [f for f in formats if f != "zip"]
         path = self.session.folder / "workbook.sqlite"
+        zip_path = folder / f"{safe_file_stem(self.session.user_name)} {time.strftime('%Y-%m-%d %H%M%S')}.zip"
 
         def work(progress, cancelled):
             with Workbook(path) as workbook:
-                return export_tables(workbook, tables, folder, formats, should_cancel=cancelled)
+                if "zip" in formats:
+                    return [export_zip(workbook, chosen, zip_path, table_formats, should_cancel=cancelled,
+                                       on_progress=progress)]
+                return export_tables(workbook, chosen, folder, table_formats, should_cancel=cancelled,
+                                     on_progress=progress)
 
-        return self.runner.submit("export", work, lambda written: self._exported(folder, written))
+        return self.runner.submit("export", work, lambda written: self._exported(folder, written, len(chosen)))
 
-    def _exported(self, folder: Path, written: list[Path]) -> None:
-        self.session.unexported = False
-        self.refresh_status(f"Exported {len(written)} files to {folder}.")
+    def _exported(self, folder: Path, written: list[Path], tables: int) -> None:
+        if tables == len(self.session.tables):
+            self.session.unexported = False
+        self.refresh_status(f"Exported {tables} tables to {', '.join(p.name for p in written[:3])}"
+                            f"{'…' if len(written) > 3 else ''} in {folder}.")
 
     # ------------------------------------------------------------------ jobs
     def _job_started(self, job_id: str, kind: str) -> None:
