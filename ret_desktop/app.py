@@ -24,6 +24,7 @@ from ret_desktop.gui.garbage import GuiThreadGarbageCollector
 from ret_desktop.gui.idle_lock import IdleWatch
 from ret_desktop.gui.login import LoginWindow
 from ret_desktop.gui.main_window import MainWindow, SessionState
+from ret_desktop.gui.theme import apply_theme
 
 SWEEP_INTERVAL_MS = 60_000
 
@@ -139,6 +140,7 @@ def build_app(data_dir: Path | str | None = None, keyring_backend="system") -> A
 def _build(settings: Settings, keyring_backend="system") -> App:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName(APP_NAME)
+    apply_theme(qapp)
     services = open_services(settings, keyring_backend=keyring_backend)
     services.jobs.mark_interrupted()
     login_window = LoginWindow(services.accounts)

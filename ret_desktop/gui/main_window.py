@@ -54,6 +54,7 @@ from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
 from ret_desktop.gui.settings_dialog import SettingsDialog
+from ret_desktop.gui.theme import icon
 from ret_desktop.gui.table_model import WorkbookTableModel
 
 EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
@@ -107,8 +108,9 @@ class MainWindow(QMainWindow):
         self._build_views()
 
     # ------------------------------------------------------------------ building
-    def _action(self, name: str, text: str, shortcut: QKeySequence | str | None, slot) -> QAction:
-        action = QAction(text, self)
+    def _action(self, name: str, text: str, shortcut: QKeySequence | str | None, slot,
+                icon_name: str | None = None) -> QAction:
+        action = QAction(icon(icon_name), text, self) if icon_name else QAction(text, self)
         action.setObjectName(name)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -118,12 +120,14 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
-        self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open, self.choose_imports)
-        self.action_convert = self._action("actionConvert", "&Convert…", "Ctrl+R", self.choose_conversion)
-        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export)
-        self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q", self.sign_out_requested.emit)
+        self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open,
+                                          self.choose_imports, "import")
+        self.action_convert = self._action("actionConvert", "&Convert…", "Ctrl+R", self.choose_conversion, "convert")
+        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export, "export")
+        self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q",
+                                            self.sign_out_requested.emit, "sign-out")
         self.action_settings = self._action("actionSettings", "&Settings…", QKeySequence.StandardKey.Preferences,
-                                            self.open_settings)
+                                            self.open_settings, "settings")
         self.format_actions: dict[str, QAction] = {}
         format_menu = QMenu("Export &formats", self)
         for name, text in (("csv", "CSV"), ("xlsx", "XLSX"), ("zip", "All in one ZIP")):
@@ -136,6 +140,7 @@ class MainWindow(QMainWindow):
         self.action_export.setMenu(format_menu)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.action_import, self.action_convert, self.action_export):
             toolbar.addAction(action)
         toolbar.addSeparator()
@@ -215,7 +220,7 @@ class MainWindow(QMainWindow):
         self.job_label.setObjectName("jobLabel")
         self.job_progress = QProgressBar(jobs)
         self.job_progress.setObjectName("jobProgress")
-        self.cancel_button = QPushButton("Cancel", jobs)
+        self.cancel_button = QPushButton(icon("cancel"), "Cancel", jobs)
         self.cancel_button.setObjectName("cancelJob")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self._cancel_jobs)
