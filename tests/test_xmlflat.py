@@ -256,7 +256,7 @@ def test_entity_expansion_bomb_is_refused_quickly_and_small(tmp_path):
                             env={"PYTHONPATH": ":".join(sys.path)}).stdout.split(maxsplit=3)
     assert output[0] == "failed"
     assert "declares entities" in output[3] or "amplification" in output[3]  # ours, or libxml2's own guard
-    assert float(output[1]) < 2 and time.monotonic() - started < 20
+    assert float(output[1]) < 5 and time.monotonic() - started < 30  # generous: a noisy machine, not a benchmark
     assert int(output[2]) < 300  # MB of peak memory for the whole process
 
 

@@ -239,6 +239,10 @@ class Workbook:
         with self._lock:
             return [r[0] for r in self._conn.execute("SELECT name FROM wb_tables ORDER BY id")]
 
+    def columns(self, name: str) -> list[str]:
+        with self._lock:
+            return self._columns(self._table(name)[0])
+
     def info(self, name: str) -> TableInfo:
         """The table's description, with its row count (which counts every row: not for hot paths)."""
         with self._lock:
@@ -273,8 +277,10 @@ class Workbook:
             table_id = self._table(name)[0]
             width = len(self._columns(table_id))
             if sort_column is None and not contains:
-                count, low, high = self._conn.execute(
-                    f"SELECT COUNT(*), MIN(rowid), MAX(rowid) FROM t{table_id}").fetchone()
+                # Three queries: MIN and MAX alone are index look-ups, together with COUNT a second scan.
+                (count,) = self._conn.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
+                (low,) = self._conn.execute(f"SELECT MIN(rowid) FROM t{table_id}").fetchone()
+                (high,) = self._conn.execute(f"SELECT MAX(rowid) FROM t{table_id}").fetchone()
                 if not count:
                     return range(0)
                 if high - low + 1 == count:

@@ -49,7 +49,7 @@ class WorkbookTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.workbook = workbook
         self.table = table
-        self._columns = workbook.info(table).columns
+        self._columns = workbook.columns(table)
         self._sort: tuple[int | None, bool] = (None, False)
         self._contains = ""
         self._ids = workbook.row_ids(table)
