@@ -38,7 +38,7 @@ class AppController(QObject):
         self.login_window = login_window
         self.main_window = main_window
         login_window.signed_in.connect(self.start_session)
-        main_window.sign_out_requested.connect(self.sign_out)
+        main_window.sign_out_requested.connect(lambda: self.sign_out(forget=True))
         self.sweeper = QTimer(self)
         self.sweeper.setInterval(SWEEP_INTERVAL_MS)
         self.sweeper.timeout.connect(self.sweep)
@@ -75,8 +75,19 @@ class AppController(QObject):
         self.main_window.show()
         self.idle.start()
 
-    def sign_out(self, ask: bool = True) -> bool:
-        """Wipe the session and go back to the sign-in window; False if the person said no."""
+    def sign_in_remembered(self) -> bool:
+        """At start: sign in the user whose remember-me token is in the keyring, if any."""
+        accounts = self.services.accounts
+        remembered = accounts.remembered_user_name()
+        user = accounts.sign_in_remembered(remembered) if remembered else None
+        if user is None:
+            return False
+        self.start_session(user)
+        return True
+
+    def sign_out(self, ask: bool = True, forget: bool = False) -> bool:
+        """Wipe the session and go back to the sign-in window; False if the person said no.
+        ``forget`` also drops a remember-me token (an explicit sign-out; closing the app keeps it)."""
         state = self.main_window.session
         if state is None:
             return True
@@ -93,6 +104,8 @@ class AppController(QObject):
             self.services.sessions.wipe(state.info.session_id, reason="sign_out")
         except SessionError as error:
             self.login_window.message.setText(f"Signed out; some files could not be deleted yet: {error}")
+        if forget:
+            self.services.accounts.forget(state.user_name)
         self.services.audit.record("sign_out", state.user_name, session_id=state.info.session_id)
         self.main_window.hide()
         self.login_window.refresh()
@@ -161,11 +174,7 @@ def main(settings: Settings) -> int:
                                              f"({settings.data_dir})")
         return 2
     app = _build(settings)
-    remembered = app.services.accounts.remembered_user_name()
-    user = app.services.accounts.sign_in_remembered(remembered) if remembered else None
-    if user is not None:
-        app.controller.start_session(user)
-    else:
+    if not app.controller.sign_in_remembered():
         app.login_window.show()
     try:
         return qapp.exec()

@@ -11,11 +11,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from keyrings.alt.file import PlaintextKeyring
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDialog,
     QDialogButtonBox,
+    QDockWidget,
     QFileDialog,
     QInputDialog,
     QLabel,
@@ -437,3 +441,76 @@ def test_rename_and_merge_groups(app, qtbot, monkeypatch):
     _, state, _ = convert_all(app, qtbot)
     assert state == "succeeded"
     assert all(t.group == "Everything" for t in window.session.tables)
+
+
+def test_dock_layout_is_remembered_per_user_outside_the_session(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    jobs_dock = child(window, QDockWidget, "jobsDock")
+    assert jobs_dock.isVisible()
+    jobs_dock.hide()
+    folder = window.session.folder
+    window.action_sign_out.trigger()
+    assert not folder.exists()
+    assert (app.services.settings.config_dir / "window.ini").exists()
+    sign_in(app, qtbot, "alice")
+    assert window.isVisible() and not child(window, QDockWidget, "jobsDock").isVisible()
+
+
+def test_dropping_files_on_the_window_imports_them(app, qtbot):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(DATA / "4_test-examples.zip"))])
+    position = QPointF(window.rect().center())
+    enter = QDragEnterEvent(position.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    with qtbot.waitSignal(window.runner.job_finished, timeout=60_000) as finished:
+        QApplication.sendEvent(window, QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                                  Qt.KeyboardModifier.NoModifier))
+    assert finished.args[1] == "succeeded"
+    assert source_tree(window) == {"TEST-EXAMPLES": 8}
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  import: succeeded( in \d+\.\d s)?",
+                        child(window, QListWidget, "jobsView").item(0).text())
+
+
+def test_remember_me_signs_in_at_the_next_start_until_an_explicit_sign_out(tmp_path, qtbot):
+    keyring_file = PlaintextKeyring()
+    keyring_file.file_path = str(tmp_path / "keyring.cfg")
+    first = build_app(tmp_path / "data", keyring_backend=keyring_file)
+    try:
+        first.services.accounts.create_user("alice", PASSWORD)
+        first.login_window.refresh()
+        first.login_window.show()
+        remember = child(first.login_window, QCheckBox, "rememberMe")
+        assert remember.isVisibleTo(first.login_window)
+        remember.setChecked(True)
+        sign_in(first, qtbot, "alice")
+        assert first.main_window.session is not None
+    finally:
+        first.close()  # quitting keeps the token
+
+    second = build_app(tmp_path / "data", keyring_backend=keyring_file)
+    try:
+        assert second.controller.sign_in_remembered()
+        assert second.main_window.isVisible() and second.main_window.session.user_name == "alice"
+        second.main_window.action_sign_out.trigger()  # an explicit sign-out forgets it
+        assert second.login_window.isVisible()
+    finally:
+        second.close()
+
+    third = build_app(tmp_path / "data", keyring_backend=keyring_file)
+    try:
+        assert not third.controller.sign_in_remembered()
+    finally:
+        third.close()
+
+
+def test_remember_me_is_hidden_with_a_reason_without_a_keyring(app):
+    app.services.accounts.create_user("alice", PASSWORD)
+    app.login_window.refresh()
+    assert not child(app.login_window, QCheckBox, "rememberMe").isVisibleTo(app.login_window)
+    reason = child(app.login_window, QLabel, "rememberMeReason")
+    assert reason.isVisibleTo(app.login_window) and reason.text().startswith("Remember me is unavailable:")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QStyle,
     QTableView,
     QTreeWidget,
     QTreeWidgetItem,
@@ -262,6 +263,7 @@ class MainWindow(QMainWindow):
         session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
                           for name in self.read_workbook.table_names()]
         self._show_formats()
+        self._restore_layout(session.user_name)
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
         self.runner.job_started.connect(self._job_started)
         self.runner.job_progress.connect(self._job_progress)
@@ -274,8 +276,29 @@ class MainWindow(QMainWindow):
         self._refresh_tables()
         self.refresh_status()
 
+    def _layout_store(self, user_name: str) -> tuple[QSettings, str]:
+        """Where the window's layout is kept: per user, beside settings.json, never in the session."""
+        store = QSettings(str(self.services.settings.config_dir / "window.ini"), QSettings.Format.IniFormat)
+        return store, f"{user_name.casefold()}/"
+
+    def _restore_layout(self, user_name: str) -> None:
+        store, key = self._layout_store(user_name)
+        geometry, state = store.value(key + "geometry"), store.value(key + "state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def _save_layout(self, user_name: str) -> None:
+        store, key = self._layout_store(user_name)
+        store.setValue(key + "geometry", self.saveGeometry())
+        store.setValue(key + "state", self.saveState())
+        store.sync()
+
     def end_session(self) -> None:
         """Stop the session's jobs and let go of its files (before the session folder is wiped)."""
+        if self.session is not None and not self.locked:
+            self._save_layout(self.session.user_name)
         if self.runner is not None:
             self.runner.cancel_all()
             self.runner.wait()
@@ -401,6 +424,7 @@ class MainWindow(QMainWindow):
                 why = self.session.failed.get(document.display)
                 child = QTreeWidgetItem([document.display, f"failed: {why}" if why else ""])
                 if why:
+                    child.setIcon(0, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
                     child.setToolTip(1, why)
                 item.addChild(child)
             self.groups_view.addTopLevelItem(item)
@@ -650,8 +674,16 @@ class MainWindow(QMainWindow):
 
     def _job_finished(self, job_id: str, state: str, error: str) -> None:
         record = self.services.jobs.get(job_id)
-        text = f"{record.kind}: {state}" + (f" ({error})" if error else "")
-        self.jobs_view.insertItem(0, text)
+        took = (record.finished_at - record.started_at) if record.started_at and record.finished_at else 0
+        when = time.strftime("%H:%M:%S", time.localtime(record.finished_at or time.time()))
+        text = f"{when}  {record.kind}: {state}" + (f" in {took:.1f} s" if took else "") + (f" ({error})" if error else "")
+        item = QListWidgetItem(text)
+        item.setToolTip(error or text)
+        if state != "succeeded":
+            pixmap = QStyle.StandardPixmap.SP_MessageBoxWarning if state == "failed" \
+                else QStyle.StandardPixmap.SP_DialogCancelButton
+            item.setIcon(self.style().standardIcon(pixmap))
+        self.jobs_view.insertItem(0, item)
         if not self.runner or not self.runner.busy:
             self.job_label.setText("No job running.")
             self.status_job.setText("")
