@@ -321,7 +321,7 @@ class GroupStructure:
     group: str
     documents: int
     paths: list[ElementPath]  # in document order, parents before children
-    detected: str | None  # the record path conversion would choose; None: one record per document
+    detected: str | None  # the record path conversion would choose; None: each document's own
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it could not be read
 
 
@@ -352,17 +352,17 @@ def describe_groups(
                 failed[document.display] = str(error)
             except OSError as error:
                 failed[document.display] = f"cannot read: {error}"
-        merged: dict[ClarkPath, ElementPath] = {}
+        merged: dict[str, ElementPath] = {}  # by path as written: what a person picks and sees
         content_total = sum(s.total_content for s in structures) or 1
         for structure in structures:
-            for clark, stats in structure.paths.items():
-                path = merged.setdefault(clark, ElementPath(stats.display, 0, 0, 0.0))
+            for stats in structure.paths.values():
+                path = merged.setdefault(stats.display, ElementPath(stats.display, 0, 0, 0.0))
                 path.count += stats.count
                 path.max_siblings = max(path.max_siblings, stats.max_siblings)
                 path.share += stats.content / content_total
         detected = choose_record_path(structures)
-        result[group] = GroupStructure(group, len(documents), list(merged.values()),
-                                       merged[detected].display if detected else None, failed)
+        detected_display = next((s.paths[detected].display for s in structures if detected in s.paths), None)
+        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed)
     return result
 
 

@@ -40,7 +40,8 @@ class ConvertDialog(QDialog):
         self.groups.setObjectName("convertGroups")
         self.groups.setAccessibleName("Groups to convert")
         for group, structure in structures.items():
-            item = QListWidgetItem(f"{group}  ({structure.documents} documents)")
+            plural = "s" if structure.documents != 1 else ""
+            item = QListWidgetItem(f"{group}  ({structure.documents} document{plural})")
             item.setData(_PATH, group)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if group in chosen_groups else Qt.CheckState.Unchecked)
@@ -158,7 +159,8 @@ class ConvertDialog(QDialog):
             self.paths.resizeColumnToContents(column)
         how = "picked" if group in self.record_paths else "detected"
         self.path_label.setText(f"Record path ({how}): {chosen}" if chosen
-                                else "Each document is one record (nothing repeats enough).")
+                                else "No one record path fits the whole group: each document's own is detected "
+                                     "when it converts. Click an element to use it for all.")
         if structure.failed:
             self.path_label.setText(self.path_label.text() + f"\n{len(structure.failed)} documents could not be read.")
 

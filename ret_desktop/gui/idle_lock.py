@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from ret_desktop.core.accounts import Accounts, SignInError
+from ret_desktop.gui.theme import icon
 
 _INPUT_EVENTS = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
                  QEvent.Type.TouchBegin}
@@ -84,12 +85,22 @@ class LockPage(QWidget):
         self.message = QLabel("")
         self.message.setObjectName("unlockMessage")
         self.message.setWordWrap(True)
+        panel = QWidget(self)
+        panel.setFixedWidth(420)
+        panel_layout = QVBoxLayout(panel)
+        padlock = QLabel(self)
+        padlock.setPixmap(icon("lock").pixmap(48, 48))
+        panel_layout.addWidget(padlock, 0, Qt.AlignmentFlag.AlignHCenter)
+        for widget in (self.title, self.password, self.unlock_button, self.message, self.sign_out_button):
+            panel_layout.addWidget(widget)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(panel)
+        row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        for widget in (self.title, self.password, self.unlock_button, self.message, self.sign_out_button):
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addLayout(row)
         layout.addStretch(2)
-        self.password.setMinimumWidth(260)
 
     def show_for(self, user_name: str) -> None:
         self.user_name = user_name

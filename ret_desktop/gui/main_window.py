@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -169,6 +170,11 @@ class MainWindow(QMainWindow):
         self.groups_view.setAccessibleName("Sources")
         self.groups_view.setHeaderLabels(["Source", "Status"])
         self.groups_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.groups_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # archive chains: keep both ends
+        header = self.groups_view.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.resizeSection(1, 110)
         self.groups_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.action_rename_group = self._action("actionRenameGroup", "&Rename group…", "F2", self.rename_group)
         self.action_merge_groups = self._action("actionMergeGroups", "&Merge groups…", "Ctrl+M", self.merge_groups)
@@ -187,7 +193,7 @@ class MainWindow(QMainWindow):
         self.tables_view.currentItemChanged.connect(self._open_selected_table)
         sources_layout.addWidget(QLabel("Tables"))
         sources_layout.addWidget(self.tables_view)
-        self._dock("Sources", "sourcesDock", sources, Qt.DockWidgetArea.LeftDockWidgetArea)
+        sources_dock = self._dock("Sources", "sourcesDock", sources, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         centre = QWidget(self)
         centre_layout = QVBoxLayout(centre)
@@ -220,6 +226,8 @@ class MainWindow(QMainWindow):
         self.job_label = QLabel("No job running.")
         self.job_label.setObjectName("jobLabel")
         self.job_progress = QProgressBar(jobs)
+        self.job_progress.setFormat("")
+        self.job_progress.setRange(0, 1)
         self.job_progress.setObjectName("jobProgress")
         self.cancel_button = QPushButton(icon("cancel"), "Cancel", jobs)
         self.cancel_button.setObjectName("cancelJob")
@@ -233,7 +241,9 @@ class MainWindow(QMainWindow):
         self.jobs_view.setObjectName("jobsView")
         self.jobs_view.setAccessibleName("Jobs")
         jobs_layout.addWidget(self.jobs_view)
-        self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        jobs_dock = self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._default_dock_sizes = lambda: (self.resizeDocks([sources_dock], [380], Qt.Orientation.Horizontal),
+                                            self.resizeDocks([jobs_dock], [150], Qt.Orientation.Vertical))
 
         self.status_user = QLabel("")
         self.status_session = QLabel("")
@@ -286,8 +296,8 @@ class MainWindow(QMainWindow):
         geometry, state = store.value(key + "geometry"), store.value(key + "state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not self.restoreState(state):
+            QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
 
     def _save_layout(self, user_name: str) -> None:
         store, key = self._layout_store(user_name)
@@ -422,7 +432,8 @@ class MainWindow(QMainWindow):
             item.setData(0, Qt.ItemDataRole.UserRole, group)
             for document in documents:
                 why = self.session.failed.get(document.display)
-                child = QTreeWidgetItem([document.display, f"failed: {why}" if why else ""])
+                child = QTreeWidgetItem([document.chain[-1].rsplit("/", 1)[-1], f"failed: {why}" if why else ""])
+                child.setToolTip(0, document.display)
                 if why:
                     child.setIcon(0, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
                     child.setToolTip(1, why)
@@ -687,7 +698,7 @@ class MainWindow(QMainWindow):
         if not self.runner or not self.runner.busy:
             self.job_label.setText("No job running.")
             self.status_job.setText("")
-            self.job_progress.setFormat("%p%")
+            self.job_progress.setFormat("")
             self.job_progress.setRange(0, 1)
             self.job_progress.setValue(0)
             self.cancel_button.setEnabled(False)

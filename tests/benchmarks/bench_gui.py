@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
 from bench_convert import generate_flat  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer  # noqa: E402
