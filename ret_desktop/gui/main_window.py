@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
         self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export, "export")
         self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q",
                                             self.sign_out_requested.emit, "sign-out")
-        self.action_settings = self._action("actionSettings", "&Settings…", QKeySequence.StandardKey.Preferences,
+        self.action_settings = self._action("actionSettings", "&Settings…", "Ctrl+,",
                                             self.open_settings, "settings")
         self.format_actions: dict[str, QAction] = {}
         format_menu = QMenu("Export &formats", self)
