@@ -360,9 +360,12 @@ def test_a_bad_setting_is_refused_in_the_dialog_and_nothing_is_saved(app, qtbot,
 def test_idle_window_locks_and_asks_for_the_password(app, qtbot):
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
-    app.controller.idle.set_limit(0.3)
-    app.controller.idle.start()
-    qtbot.waitUntil(lambda: window.locked, timeout=5000)
+    window.action_settings.trigger()
+    dialog = child(window, QDialog, "settingsDialog")
+    with qtbot.waitSignal(dialog.finished):  # open dialogs close with the lock: they show the session too
+        app.controller.idle.set_limit(0.3)
+        app.controller.idle.start()
+        qtbot.waitUntil(lambda: window.locked, timeout=5000)
     assert not child(window, QTableView, "tableView").isVisible()
     assert not window.action_import.isEnabled()
     page = child(window, QWidget, "lockPage")

@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
     QDockWidget,
     QInputDialog,
     QFileDialog,
@@ -193,7 +194,7 @@ class MainWindow(QMainWindow):
         self.tables_view.currentItemChanged.connect(self._open_selected_table)
         sources_layout.addWidget(QLabel("Tables"))
         sources_layout.addWidget(self.tables_view)
-        sources_dock = self._dock("Sources", "sourcesDock", sources, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.sources_dock = self._dock("Sources", "sourcesDock", sources, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         centre = QWidget(self)
         centre_layout = QVBoxLayout(centre)
@@ -241,9 +242,7 @@ class MainWindow(QMainWindow):
         self.jobs_view.setObjectName("jobsView")
         self.jobs_view.setAccessibleName("Jobs")
         jobs_layout.addWidget(self.jobs_view)
-        jobs_dock = self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self._default_dock_sizes = lambda: (self.resizeDocks([sources_dock], [380], Qt.Orientation.Horizontal),
-                                            self.resizeDocks([jobs_dock], [150], Qt.Orientation.Vertical))
+        self.jobs_dock = self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
 
         self.status_user = QLabel("")
         self.status_session = QLabel("")
@@ -299,6 +298,10 @@ class MainWindow(QMainWindow):
         if state is None or not self.restoreState(state):
             QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
 
+    def _default_dock_sizes(self) -> None:
+        self.resizeDocks([self.sources_dock], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
+
     def _save_layout(self, user_name: str) -> None:
         store, key = self._layout_store(user_name)
         store.setValue(key + "geometry", self.saveGeometry())
@@ -320,7 +323,7 @@ class MainWindow(QMainWindow):
             self.read_workbook = None
         self.session = None
         if self.locked:
-            self.unlock()
+            self._show_data()
         self.groups_view.clear()
         self.tables_view.clear()
 
@@ -332,6 +335,9 @@ class MainWindow(QMainWindow):
         """Hide the session's data until the password is given again (jobs go on)."""
         if self.session is None or self.locked:
             return
+        for dialog in self.findChildren(QDialog):
+            if dialog.isVisible():
+                dialog.reject()  # what it showed is the session's too
         self._docks_before_lock = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
         for dock in self._docks_before_lock:
             dock.hide()
@@ -342,12 +348,15 @@ class MainWindow(QMainWindow):
         self.services.audit.record("idle_lock", self.session.user_name, session_id=self.session.info.session_id)
 
     def unlock(self) -> None:
+        self._show_data()
+        self.unlocked.emit()
+
+    def _show_data(self) -> None:
         for dock in self._docks_before_lock:
             dock.show()
         for action in (self.action_import, self.action_convert, self.action_export, self.action_settings):
             action.setEnabled(True)
         self.pages.setCurrentIndex(0)
-        self.unlocked.emit()
 
     def open_settings(self) -> None:
         def apply(settings) -> None:
