@@ -517,3 +517,32 @@ def test_remember_me_is_hidden_with_a_reason_without_a_keyring(app):
     assert not child(app.login_window, QCheckBox, "rememberMe").isVisibleTo(app.login_window)
     reason = child(app.login_window, QLabel, "rememberMeReason")
     assert reason.isVisibleTo(app.login_window) and reason.text().startswith("Remember me is unavailable:")
+
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from PySide6.QtCore import QLockFile
+    lock = QLockFile(str(Path(sys.argv[1]) / "ret-desktop.lock"))
+    assert lock.tryLock(100)
+    print("locked", flush=True)
+    sys.stdin.readline()
+""")
+
+
+def test_a_second_copy_on_the_same_data_folder_is_refused(tmp_path, qapp, monkeypatch):
+    from ret_desktop.app import main as run_app
+    from ret_desktop.core.config import load_settings
+
+    settings = load_settings({"RET_DATA_DIR": str(tmp_path / "data")})
+    settings.data_dir.mkdir(parents=True)
+    first = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(settings.data_dir)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "locked"
+        shown = []
+        monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append(text))
+        assert run_app(settings) == 2
+        assert shown == [f"RET Desktop is already running for this data folder.\n({settings.data_dir})"]
+    finally:
+        first.communicate("\n", timeout=30)
