@@ -4,6 +4,7 @@ so a failed or cancelled export never leaves a half-written file under the real 
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timezone
 import io
 import os
 import re
@@ -95,6 +96,23 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer) -> str:
             lines.append(fallback.getvalue()[:-2])
     lines.append("")
     return "\r\n".join(lines)
+
+
+def write_patch_log(path: Path, entries: Iterable) -> int:
+    """The edits (``Workbook.journal()``) as CSV: time, table, row, column, old value, new value, and
+    what kind of change it was; returns how many."""
+    count = 0
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(["time", "table", "row", "column", "old value", "new value", "change"])
+            for entry in entries:
+                when = datetime.fromtimestamp(entry.at, timezone.utc).isoformat(timespec="milliseconds")
+                writer.writerow([when, entry.table, "" if entry.row_id is None else entry.row_id,
+                                 entry.column or "", "" if entry.old is None else entry.old,
+                                 "" if entry.new is None else entry.new, entry.op])
+                count += 1
+    return count
 
 
 def write_xlsx(

@@ -7,6 +7,7 @@ Every value is text; a cell no record filled is NULL and exports as empty.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -31,6 +32,26 @@ CREATE TABLE IF NOT EXISTS wb_columns (
     name TEXT NOT NULL,
     PRIMARY KEY (table_id, position)
 );
+-- Tables whose rows have a position of their own (a row was inserted between others): column pos.
+CREATE TABLE IF NOT EXISTS wb_ordered (
+    table_id INTEGER PRIMARY KEY REFERENCES wb_tables(id) ON DELETE CASCADE
+);
+-- Every edit, committed with the change itself. One step is one action of a person (a paste, a
+-- fill); undone steps stay until a new edit replaces them (redo).
+CREATE TABLE IF NOT EXISTS wb_journal (
+    seq INTEGER PRIMARY KEY,
+    step INTEGER NOT NULL,
+    at REAL NOT NULL,
+    table_name TEXT NOT NULL,
+    op TEXT NOT NULL,
+    row_id INTEGER,
+    col INTEGER,
+    col_name TEXT,
+    old TEXT,
+    new TEXT,
+    undone INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS wb_journal_step ON wb_journal (step);
 """
 _BATCH = 2000
 _ROWS_PER_INSERT = 100
@@ -39,6 +60,27 @@ _MAX_VARIABLES = 32766  # SQLite's bound-parameter limit (3.32 and newer)
 
 class WorkbookError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an undo or redo changed, so a view can follow."""
+
+    step: int
+    table: str
+    row_ids: list[int]
+    op: str
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    at: float
+    table: str
+    op: str  # cell | insert | delete | add_column | rename_column | create_table
+    row_id: int | None
+    column: str | None
+    old: str | None
+    new: str | None
 
 
 @dataclass(frozen=True)
@@ -218,13 +260,15 @@ class Workbook:
         return writer
 
     def drop_table(self, name: str) -> None:
-        """Remove table ``name`` if it exists (inside the current transaction, or in its own)."""
+        """Remove table ``name`` if it exists, with its edits (inside the current transaction, or in
+        its own): a table made again is a new table."""
         with self._lock:
             if self._conn.in_transaction:
                 self._drop(name)
+                self._conn.execute("DELETE FROM wb_journal WHERE table_name = ?", (name,))
             else:
                 with self.transaction():
-                    self._drop(name)
+                    self.drop_table(name)
 
     def _drop(self, name: str) -> None:
         self.writers.pop(name, None)
@@ -232,6 +276,225 @@ class Workbook:
         if row is not None:
             self._conn.execute(f"DROP TABLE t{row[0]}")
             self._conn.execute("DELETE FROM wb_tables WHERE id = ?", (row[0],))
+
+    # ------------------------------------------------------------------ editing (journaled)
+
+    def set_cells(self, name: str, changes: list[tuple[int, int, str | None]]) -> int:
+        """Set cells ``(row id, column position, value or None)`` as one step; returns the step."""
+        with self._edit() as step:
+            table_id = self._table(name)[0]
+            columns = self._columns(table_id)
+            for row_id, col, value in changes:
+                if not 0 <= col < len(columns):
+                    raise WorkbookError(f"{name} has no column {col + 1}")
+                row = self._conn.execute(f"SELECT c{col + 1} FROM t{table_id} WHERE rowid = ?", (row_id,)).fetchone()
+                if row is None:
+                    raise WorkbookError(f"{name} has no row {row_id}")
+                if row[0] == value:
+                    continue
+                self._conn.execute(f"UPDATE t{table_id} SET c{col + 1} = ? WHERE rowid = ?", (value, row_id))
+                self._journal(step, name, "cell", row_id, col, columns[col], row[0], value)
+            return step
+
+    def insert_rows(self, name: str, count: int = 1, after: int | None = None) -> list[int]:
+        """``count`` empty rows after the row with id ``after`` (None: at the end), as one step;
+        returns their ids."""
+        with self._edit() as step:
+            table_id = self._table(name)[0]
+            (top,) = self._conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM t{table_id}").fetchone()
+            positions: list[float | None] = [None] * count
+            if after is not None:
+                low, high = self._gap_after(table_id, after)
+                if high is not None or self._order(table_id) != "rowid":
+                    self._make_ordered(table_id)
+                    low, high = self._gap_after(table_id, after)
+                    upper = high if high is not None else low + count + 1
+                    positions = [low + (upper - low) * (i + 1) / (count + 1) for i in range(count)]
+            ids = []
+            for i, position in enumerate(positions):
+                row_id = top + 1 + i
+                self._insert_row(table_id, row_id, position, {})
+                self._journal(step, name, "insert", row_id, None, None, None, json.dumps([position, {}]))
+                ids.append(row_id)
+            return ids
+
+    def delete_rows(self, name: str, row_ids: list[int]) -> int:
+        """Delete rows as one step (each kept in the journal, so undo brings it back); returns the step."""
+        with self._edit() as step:
+            table_id = self._table(name)[0]
+            ordered = self._order(table_id) != "rowid"
+            names = [d[0] for d in self._conn.execute(f"SELECT * FROM t{table_id} LIMIT 0").description]
+            for row_id in row_ids:
+                row = self._conn.execute(f"SELECT * FROM t{table_id} WHERE rowid = ?", (row_id,)).fetchone()
+                if row is None:
+                    continue
+                saved = {n: v for n, v in zip(names, row) if n.startswith("c") and v is not None}
+                position = row[names.index("pos")] if ordered else None
+                self._conn.execute(f"DELETE FROM t{table_id} WHERE rowid = ?", (row_id,))
+                self._journal(step, name, "delete", row_id, None, None, json.dumps([position, saved]), None)
+            return step
+
+    def add_column(self, name: str, column: str) -> int:
+        """A new empty column at the end; returns its position."""
+        column = column.strip()
+        if not column:
+            raise WorkbookError("a column needs a name")
+        with self._edit() as step:
+            table_id = self._table(name)[0]
+            columns = self._columns(table_id)
+            if column in columns:
+                raise WorkbookError(f"{name} already has a column {column!r}")
+            position = len(columns)
+            self._conn.execute(f"ALTER TABLE t{table_id} ADD COLUMN c{position + 1} TEXT")
+            self._conn.execute("INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)",
+                               (table_id, position, column))
+            self._journal(step, name, "add_column", None, position, column, None, column)
+            return position
+
+    def rename_column(self, name: str, position: int, new_name: str) -> None:
+        new_name = new_name.strip()
+        with self._edit() as step:
+            table_id = self._table(name)[0]
+            columns = self._columns(table_id)
+            if not new_name or new_name in columns:
+                raise WorkbookError(f"{new_name!r} cannot be a new column name in {name}")
+            self._conn.execute("UPDATE wb_columns SET name = ? WHERE table_id = ? AND position = ?",
+                               (new_name, table_id, position))
+            self._journal(step, name, "rename_column", None, position, new_name, columns[position], new_name)
+
+    def create_table(self, name: str, columns: list[str]) -> None:
+        """A new empty table with these column names, as one step."""
+        name = name.strip()
+        columns = [c.strip() for c in columns]
+        if not name or not columns or any(not c for c in columns) or len(set(columns)) != len(columns):
+            raise WorkbookError("a new table needs a name and distinct, non-empty column names")
+        with self._edit() as step:
+            if self._conn.execute("SELECT 1 FROM wb_tables WHERE name = ?", (name,)).fetchone():
+                raise WorkbookError(f"there is already a table named {name!r}")
+            self._create_table(name, columns)
+            self._journal(step, name, "create_table", None, None, None, None, json.dumps(columns))
+
+    def undo(self) -> Edit | None:
+        """Take back the latest step; None when there is nothing to undo."""
+        with self._lock, self.transaction():
+            row = self._conn.execute("SELECT MAX(step) FROM wb_journal WHERE undone = 0").fetchone()
+            if row[0] is None:
+                return None
+            entries = self._conn.execute(
+                "SELECT table_name, op, row_id, col, col_name, old, new FROM wb_journal WHERE step = ? "
+                "ORDER BY seq DESC", (row[0],)).fetchall()
+            for entry in entries:
+                self._apply(*entry, backwards=True)
+            self._conn.execute("UPDATE wb_journal SET undone = 1 WHERE step = ?", (row[0],))
+            return Edit(row[0], entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
+
+    def redo(self) -> Edit | None:
+        """Do again the step undone last; None when there is nothing to redo."""
+        with self._lock, self.transaction():
+            row = self._conn.execute("SELECT MIN(step) FROM wb_journal WHERE undone = 1").fetchone()
+            if row[0] is None:
+                return None
+            entries = self._conn.execute(
+                "SELECT table_name, op, row_id, col, col_name, old, new FROM wb_journal WHERE step = ? "
+                "ORDER BY seq", (row[0],)).fetchall()
+            for entry in entries:
+                self._apply(*entry, backwards=False)
+            self._conn.execute("UPDATE wb_journal SET undone = 0 WHERE step = ?", (row[0],))
+            return Edit(row[0], entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
+
+    def journal(self) -> list[JournalEntry]:
+        """The edits in effect, oldest first (undone ones are not)."""
+        with self._lock:
+            return [JournalEntry(*row) for row in self._conn.execute(
+                "SELECT at, table_name, op, row_id, col_name, old, new FROM wb_journal WHERE undone = 0 "
+                "ORDER BY seq")]
+
+    @contextmanager
+    def _edit(self) -> Iterator[int]:
+        """One step: a transaction that also clears what could be redone."""
+        with self._lock, self.transaction():
+            self._conn.execute("DELETE FROM wb_journal WHERE undone = 1")
+            (last,) = self._conn.execute("SELECT COALESCE(MAX(step), 0) FROM wb_journal").fetchone()
+            yield last + 1
+
+    def _journal(self, step: int, table: str, op: str, row_id: int | None, col: int | None,
+                 col_name: str | None, old: str | None, new: str | None) -> None:
+        self._conn.execute(
+            "INSERT INTO wb_journal (step, at, table_name, op, row_id, col, col_name, old, new) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (step, time.time(), table, op, row_id, col, col_name, old, new))
+
+    def _apply(self, table: str, op: str, row_id: int | None, col: int | None, col_name: str | None,
+               old: str | None, new: str | None, backwards: bool) -> None:
+        """Replay one journal entry forwards (redo) or backwards (undo)."""
+        if op == "create_table":
+            if backwards:
+                self._drop(table)
+            else:
+                self._create_table(table, json.loads(new))
+            return
+        table_id = self._table(table)[0]
+        if op == "cell":
+            value = old if backwards else new
+            self._conn.execute(f"UPDATE t{table_id} SET c{col + 1} = ? WHERE rowid = ?", (value, row_id))
+        elif op in ("insert", "delete"):
+            removing = (op == "insert") == backwards
+            if removing:
+                self._conn.execute(f"DELETE FROM t{table_id} WHERE rowid = ?", (row_id,))
+            else:
+                position, values = json.loads(new if op == "insert" else old)
+                if position is not None:
+                    self._make_ordered(table_id)
+                self._insert_row(table_id, row_id, position, values)
+        elif op == "add_column":
+            if backwards:
+                self._conn.execute(f"ALTER TABLE t{table_id} DROP COLUMN c{col + 1}")
+                self._conn.execute("DELETE FROM wb_columns WHERE table_id = ? AND position = ?", (table_id, col))
+            else:
+                self._conn.execute(f"ALTER TABLE t{table_id} ADD COLUMN c{col + 1} TEXT")
+                self._conn.execute("INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)",
+                                   (table_id, col, new))
+        elif op == "rename_column":
+            self._conn.execute("UPDATE wb_columns SET name = ? WHERE table_id = ? AND position = ?",
+                               (old if backwards else new, table_id, col))
+
+    def _create_table(self, name: str, columns: list[str]) -> None:
+        table_id = self._conn.execute(
+            "INSERT INTO wb_tables (name, grp, record_path, parent, created_at) VALUES (?, '', '', NULL, ?)",
+            (name, time.time())).lastrowid
+        self._conn.execute(f"CREATE TABLE t{table_id} (rowid INTEGER PRIMARY KEY"
+                           + "".join(f", c{i + 1} TEXT" for i in range(len(columns))) + ")")
+        self._conn.executemany("INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)",
+                               [(table_id, i, c) for i, c in enumerate(columns)])
+
+    def _insert_row(self, table_id: int, row_id: int, position: float | None, values: dict[str, str]) -> None:
+        names, args = ["rowid", *values], [row_id, *values.values()]
+        if self._order(table_id) != "rowid":
+            names.append("pos")
+            args.append(row_id if position is None else position)
+        self._conn.execute(f"INSERT INTO t{table_id} ({', '.join(names)}) VALUES ({', '.join('?' * len(args))})",
+                           args)
+
+    def _make_ordered(self, table_id: int) -> None:
+        """Give every row a position of its own (its id), so rows can go between others."""
+        if self._order(table_id) != "rowid":
+            return
+        self._conn.execute(f"ALTER TABLE t{table_id} ADD COLUMN pos REAL")
+        self._conn.execute(f"UPDATE t{table_id} SET pos = rowid")
+        self._conn.execute(f"CREATE INDEX t{table_id}_pos ON t{table_id} (pos, rowid)")
+        self._conn.execute("INSERT INTO wb_ordered (table_id) VALUES (?)", (table_id,))
+
+    def _gap_after(self, table_id: int, row_id: int) -> tuple[float, float | None]:
+        """The position of row ``row_id`` and of the row after it in stored order (None: it is last)."""
+        if self._order(table_id) == "rowid":
+            (next_id,) = self._conn.execute(f"SELECT MIN(rowid) FROM t{table_id} WHERE rowid > ?",
+                                            (row_id,)).fetchone()
+            return float(row_id), (float(next_id) if next_id is not None else None)
+        row = self._conn.execute(f"SELECT pos FROM t{table_id} WHERE rowid = ?", (row_id,)).fetchone()
+        if row is None:
+            raise WorkbookError(f"no row {row_id}")
+        (following,) = self._conn.execute(
+            f"SELECT MIN(pos) FROM t{table_id} WHERE pos > ?", (row[0],)).fetchone()
+        return row[0], following
 
     # ------------------------------------------------------------------ reading
 
@@ -260,10 +523,11 @@ class Workbook:
         with self._lock:
             table_id = self._table(name)[0]
             width = len(self._columns(table_id))
+            order = self._order(table_id)
         select = ",".join(f"COALESCE(c{i + 1}, '')" for i in range(width)) or "''"
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
-            cursor = reader.execute(f"SELECT {select} FROM t{table_id} ORDER BY rowid")
+            cursor = reader.execute(f"SELECT {select} FROM t{table_id} ORDER BY {order}")
             while rows := cursor.fetchmany(batch):
                 yield rows
         finally:
@@ -276,7 +540,8 @@ class Workbook:
         with self._lock:
             table_id = self._table(name)[0]
             width = len(self._columns(table_id))
-            if sort_column is None and not contains:
+            stored_order = self._order(table_id)
+            if sort_column is None and not contains and stored_order == "rowid":
                 # Three queries: MIN and MAX alone are index look-ups, together with COUNT a second scan.
                 (count,) = self._conn.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
                 (low,) = self._conn.execute(f"SELECT MIN(rowid) FROM t{table_id}").fetchone()
@@ -290,9 +555,9 @@ class Workbook:
                 pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 where = "WHERE " + " OR ".join(f"c{i + 1} LIKE ? ESCAPE '\\'" for i in range(width))
                 args = [pattern] * width
-            order = "rowid"
+            order = stored_order
             if sort_column is not None:
-                order = f"c{sort_column + 1} COLLATE NOCASE {'DESC' if descending else 'ASC'}, rowid"
+                order = f"c{sort_column + 1} COLLATE NOCASE {'DESC' if descending else 'ASC'}, {stored_order}"
             cursor = self._conn.execute(f"SELECT rowid FROM t{table_id} {where} ORDER BY {order}", args)
             ids = array("q")
             while batch := cursor.fetchmany(50_000):
@@ -315,6 +580,12 @@ class Workbook:
         if row is None:
             raise WorkbookError(f"no table named {name!r}")
         return row
+
+    def _order(self, table_id: int) -> str:
+        """How the rows of a table are ordered when nothing else is asked: by insertion (rowid), or by
+        their own position once a row has been inserted between others."""
+        ordered = self._conn.execute("SELECT 1 FROM wb_ordered WHERE table_id = ?", (table_id,)).fetchone()
+        return "pos, rowid" if ordered else "rowid"
 
     def _columns(self, table_id: int) -> list[str]:
         return [r[0] for r in self._conn.execute(
