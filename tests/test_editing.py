@@ -128,3 +128,27 @@ def test_the_patch_log_lists_every_edit_in_effect(tmp_path, workbook):
     assert [line[1:] for line in lines[1:]] == [["T", "1", "id", "001", "007", "cell"],
                                                 ["T", "2", "name", "name 2", 'a "quoted", value', "cell"]]
     assert lines[1][0].endswith("+00:00")
+
+
+def test_a_deleted_column_comes_back_with_its_values(workbook):
+    workbook.add_column("T", "note")
+    workbook.set_cells("T", [(2, 2, "kept")])
+    workbook.delete_column("T", 0)
+    assert workbook.columns("T") == ["name", "note"]
+    assert rows(workbook)[1] == ["name 2", "kept"]
+    workbook.set_cells("T", [(1, 1, "after")])  # positions moved left: "note" is column 1 now
+    workbook.undo()
+    workbook.undo()
+    assert workbook.columns("T") == ["id", "name", "note"]
+    assert rows(workbook)[:2] == [["001", "name 1", ""], ["002", "name 2", "kept"]]
+    workbook.redo()
+    assert workbook.columns("T") == ["name", "note"] and rows(workbook)[1] == ["name 2", "kept"]
+    with pytest.raises(WorkbookError):
+        workbook.delete_column("T", 5)
+
+
+def test_rows_read_by_id_follow_the_columns_after_positions_were_added(workbook):
+    workbook.insert_rows("T", 1, after=1)  # the table gets its pos column
+    workbook.add_column("T", "note")  # a column after pos
+    workbook.set_cells("T", [(1, 2, "n1")])
+    assert workbook.rows_for_ids("T", [1, 6]) == {1: ("001", "name 1", "n1"), 6: (None, None, None)}

@@ -4,13 +4,13 @@ so a failed or cancelled export never leaves a half-written file under the real 
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timezone
 import io
 import os
 import re
 import tempfile
 import zipfile
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 

@@ -76,7 +76,7 @@ class Edit:
 class JournalEntry:
     at: float
     table: str
-    op: str  # cell | insert | delete | add_column | rename_column | create_table
+    op: str  # cell | insert | delete | add_column | delete_column | rename_column | create_table
     row_id: int | None
     column: str | None
     old: str | None
@@ -351,6 +351,19 @@ class Workbook:
             self._journal(step, name, "add_column", None, position, column, None, column)
             return position
 
+    def delete_column(self, name: str, position: int) -> None:
+        """Remove a column as one step; its values are kept in the journal for undo."""
+        with self._edit() as step:
+            table_id = self._table(name)[0]
+            columns = self._columns(table_id)
+            if not 0 <= position < len(columns) or len(columns) == 1:
+                raise WorkbookError(f"{name} cannot lose column {position + 1}")
+            values = dict(self._conn.execute(
+                f"SELECT rowid, c{position + 1} FROM t{table_id} WHERE c{position + 1} IS NOT NULL"))
+            self._remove_column(table_id, position, len(columns))
+            self._journal(step, name, "delete_column", None, position, columns[position],
+                          json.dumps(values), None)
+
     def rename_column(self, name: str, position: int, new_name: str) -> None:
         new_name = new_name.strip()
         with self._edit() as step:
@@ -453,9 +466,40 @@ class Workbook:
                 self._conn.execute(f"ALTER TABLE t{table_id} ADD COLUMN c{col + 1} TEXT")
                 self._conn.execute("INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)",
                                    (table_id, col, new))
+        elif op == "delete_column":
+            width = len(self._columns(table_id))
+            if backwards:
+                self._insert_column(table_id, col, col_name, width, json.loads(old))
+            else:
+                self._remove_column(table_id, col, width)
         elif op == "rename_column":
             self._conn.execute("UPDATE wb_columns SET name = ? WHERE table_id = ? AND position = ?",
                                (old if backwards else new, table_id, col))
+
+    def _remove_column(self, table_id: int, position: int, width: int) -> None:
+        """Drop column ``position``; the later ones move one place left (c<n> is always position n-1)."""
+        self._conn.execute(f"ALTER TABLE t{table_id} DROP COLUMN c{position + 1}")
+        for n in range(position + 2, width + 1):
+            self._conn.execute(f"ALTER TABLE t{table_id} RENAME COLUMN c{n} TO c{n - 1}")
+        self._conn.execute("DELETE FROM wb_columns WHERE table_id = ? AND position = ?", (table_id, position))
+        self._conn.execute("UPDATE wb_columns SET position = -position WHERE table_id = ? AND position > ?",
+                           (table_id, position))  # two moves: (table_id, position) stays unique throughout
+        self._conn.execute("UPDATE wb_columns SET position = -position - 1 WHERE table_id = ? AND position < 0",
+                           (table_id,))
+
+    def _insert_column(self, table_id: int, position: int, name: str, width: int, values: dict[str, str]) -> None:
+        """Put a column back at ``position`` with its values (the undo of _remove_column)."""
+        for n in range(width, position, -1):
+            self._conn.execute(f"ALTER TABLE t{table_id} RENAME COLUMN c{n} TO c{n + 1}")
+        self._conn.execute(f"ALTER TABLE t{table_id} ADD COLUMN c{position + 1} TEXT")
+        self._conn.execute("UPDATE wb_columns SET position = -position - 1 WHERE table_id = ? AND position >= ?",
+                           (table_id, position))
+        self._conn.execute("UPDATE wb_columns SET position = -position WHERE table_id = ? AND position < 0",
+                           (table_id,))
+        self._conn.execute("INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)",
+                           (table_id, position, name))
+        self._conn.executemany(f"UPDATE t{table_id} SET c{position + 1} = ? WHERE rowid = ?",
+                               [(value, int(row_id)) for row_id, value in values.items()])
 
     def _create_table(self, name: str, columns: list[str]) -> None:
         table_id = self._conn.execute(
@@ -569,7 +613,8 @@ class Workbook:
         with self._lock:
             table_id = self._table(name)[0]
             marks = ",".join("?" * len(ids))
-            cursor = self._conn.execute(f"SELECT * FROM t{table_id} WHERE rowid IN ({marks})", ids)
+            select = "".join(f", c{i + 1}" for i in range(len(self._columns(table_id))))
+            cursor = self._conn.execute(f"SELECT rowid{select} FROM t{table_id} WHERE rowid IN ({marks})", ids)
             return {row[0]: row[1:] for row in cursor}
 
     def _table(self, name: str) -> tuple[int, str, str, str | None]:
