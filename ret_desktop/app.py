@@ -91,7 +91,20 @@ class AppController(QObject):
         state = self.main_window.session
         if state is None:
             return True
-        if ask and state.unexported:
+        if ask and state.edited:
+            buttons = QMessageBox.StandardButton
+            answer = QMessageBox.question(
+                self.main_window, APP_NAME,
+                "You have edits that are not exported. Export them before signing out?\n"
+                "Discard signs out and deletes them.",
+                buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
+            )
+            if answer == buttons.Save:  # sign out once the export has succeeded
+                self.main_window.choose_export(then=lambda: self.sign_out(ask=False, forget=forget))
+                return False
+            if answer != buttons.Discard:
+                return False
+        elif ask and state.unexported:
             answer = QMessageBox.question(
                 self.main_window, APP_NAME,
                 "Some results have not been exported. Sign out and delete them?",
@@ -136,6 +149,8 @@ class App:
     def close(self) -> None:
         """Sign out without asking, close the windows and the databases."""
         self.controller.sign_out(ask=False)
+        self.controller.sweeper.stop()
+        self.controller.idle.stop()
         self.main_window.close()
         self.login_window.close()
         self.services.close()

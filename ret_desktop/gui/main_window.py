@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QStackedWidget,
     QStyle,
-    QTableView,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -58,7 +57,9 @@ from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
 from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.theme import icon
+from ret_desktop.gui.table_editing import TableEditor
 from ret_desktop.gui.table_model import WorkbookTableModel
+from ret_desktop.gui.table_view import EntryTableView
 
 EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
 INTAKE_FILE = "intake.json"  # in the session folder: what was brought in, for a resumed session
@@ -88,6 +89,7 @@ class SessionState:
     unexported: bool = False
     options: ConvertOptions = field(default_factory=ConvertOptions)  # the last conversion's choices
     formats: tuple[str, ...] = ("csv", "xlsx")  # what Export writes ("zip": all in one ZIP)
+    edited: bool = False  # tables were changed by hand since the last export
 
 
 class MainWindow(QMainWindow):
@@ -109,6 +111,7 @@ class MainWindow(QMainWindow):
         self.confirm_close: Callable[[], bool] = lambda: True
         self._build_actions()
         self._build_views()
+        self._build_edit_menu()
 
     # ------------------------------------------------------------------ building
     def _action(self, name: str, text: str, shortcut: QKeySequence | str | None, slot,
@@ -126,7 +129,7 @@ class MainWindow(QMainWindow):
         self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open,
                                           self.choose_imports, "import")
         self.action_convert = self._action("actionConvert", "&Convert…", "Ctrl+R", self.choose_conversion, "convert")
-        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", self.choose_export, "export")
+        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", lambda: self.choose_export(), "export")
         self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q",
                                             self.sign_out_requested.emit, "sign-out")
         self.action_settings = self._action("actionSettings", "&Settings…", "Ctrl+,",
@@ -158,6 +161,22 @@ class MainWindow(QMainWindow):
         menu.addAction(self.action_settings)
         menu.addAction(self.action_sign_out)
 
+    def _build_edit_menu(self) -> None:
+        self.table_editor = TableEditor(self)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        editor = self.table_editor
+        for group in ((editor.undo, editor.redo), (editor.copy, editor.paste, editor.fill_down),
+                      (editor.insert_row, editor.append_row, editor.delete_rows),
+                      (editor.add_column, editor.rename_column, editor.delete_column),
+                      (editor.new_table, editor.export_patch_log)):
+            for action in group:
+                edit_menu.addAction(action)
+            edit_menu.addSeparator()
+        self.table_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        header = self.table_view.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        header.addActions([editor.add_column, editor.rename_column, editor.delete_column])
+
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
@@ -179,8 +198,10 @@ class MainWindow(QMainWindow):
         self.groups_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.action_rename_group = self._action("actionRenameGroup", "&Rename group…", "F2", self.rename_group)
         self.action_merge_groups = self._action("actionMergeGroups", "&Merge groups…", "Ctrl+M", self.merge_groups)
-        self.groups_view.addAction(self.action_rename_group)
-        self.groups_view.addAction(self.action_merge_groups)
+        for action in (self.action_rename_group, self.action_merge_groups):  # F2 in the table edits a cell
+            self.removeAction(action)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.groups_view.addAction(action)
         sources = QWidget(self)
         sources_layout = QVBoxLayout(sources)
         self.empty_hint = QLabel(EMPTY_HINT)
@@ -203,7 +224,7 @@ class MainWindow(QMainWindow):
         self.filter_box.setPlaceholderText("Filter rows (any cell contains…)")
         self.filter_box.setAccessibleName("Filter rows")
         self.filter_box.returnPressed.connect(self._apply_filter)
-        self.table_view = QTableView(centre)
+        self.table_view = EntryTableView(centre)
         self.table_view.setObjectName("tableView")
         self.table_view.setAccessibleName("Table")
         self.table_view.setWordWrap(False)  # one line per row: more rows on screen; the tooltip has it all
@@ -271,6 +292,8 @@ class MainWindow(QMainWindow):
             session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)
         session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
                           for name in self.read_workbook.table_names()]
+        session.unexported = bool(session.tables)  # a resumed session's tables
+        session.edited = bool(self.read_workbook.journal())
         self._show_formats()
         self._restore_layout(session.user_name)
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
@@ -341,11 +364,16 @@ class MainWindow(QMainWindow):
         self._docks_before_lock = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
         for dock in self._docks_before_lock:
             dock.hide()
-        for action in (self.action_import, self.action_convert, self.action_export, self.action_settings):
+        for action in self._session_actions():
             action.setEnabled(False)
         self.pages.setCurrentWidget(self.lock_page)
         self.lock_page.show_for(self.session.user_name)
         self.services.audit.record("idle_lock", self.session.user_name, session_id=self.session.info.session_id)
+
+    def _session_actions(self) -> list[QAction]:
+        """What the lock disables: everything that shows or changes the session's data."""
+        return [self.action_import, self.action_convert, self.action_export, self.action_settings,
+                *self.table_editor.actions]
 
     def unlock(self) -> None:
         self._show_data()
@@ -354,7 +382,7 @@ class MainWindow(QMainWindow):
     def _show_data(self) -> None:
         for dock in self._docks_before_lock:
             dock.show()
-        for action in (self.action_import, self.action_convert, self.action_export, self.action_settings):
+        for action in self._session_actions():
             action.setEnabled(True)
         self.pages.setCurrentIndex(0)
 
@@ -567,7 +595,28 @@ class MainWindow(QMainWindow):
         self.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
                             + (f"; {failed} failed (see Sources)." if failed else "."))
 
-    def _refresh_tables(self) -> None:
+    def tables_changed(self, select: str | None = None) -> None:
+        """The workbook's tables changed (an edit, undo or redo): list them again and show ``select``;
+        the table on screen keeps its sort and filter."""
+        session = self.session
+        if session is None:
+            return
+        session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
+                          for name in self.read_workbook.table_names()]
+        session.unexported = True
+        names = self.read_workbook.table_names()
+        model = self.table_view.model()
+        showing = model.table if isinstance(model, WorkbookTableModel) else None
+        wanted = next((name for name in (select, showing) if name in names), None)
+        self.tables_view.blockSignals(True)
+        self._refresh_tables(select=wanted)
+        self.tables_view.blockSignals(False)
+        if wanted is not None and wanted == showing:
+            model.reload()
+        else:
+            self._open_selected_table(self.tables_view.currentItem())
+
+    def _refresh_tables(self, select: str | None = None) -> None:
         self.tables_view.clear()
         for table in self.session.tables if self.session else []:
             item = QListWidgetItem(f"{table.name}  ({table.rows:,} × {len(table.columns)})")
@@ -576,8 +625,9 @@ class MainWindow(QMainWindow):
             item.setCheckState(Qt.CheckState.Checked)
             item.setToolTip(f"{table.name}: from {table.record_path} in group {table.group}. Ticked tables are exported.")
             self.tables_view.addItem(item)
-        if self.tables_view.count():
-            self.tables_view.setCurrentRow(0)
+        names = [t.name for t in self.session.tables] if self.session else []
+        if names:
+            self.tables_view.setCurrentRow(names.index(select) if select in names else 0)
         else:
             self._set_table_model(None)
 
@@ -591,6 +641,14 @@ class MainWindow(QMainWindow):
             model.busy_changed.connect(self._table_busy)
             model.rows_reordered.connect(self._show_table_size)
             model.query_failed.connect(lambda error: self.refresh_status(f"Sorting or filtering failed: {error}"))
+            model.edited.connect(self._table_edited)
+            model.edit_failed.connect(lambda error: self.refresh_status(f"Not changed: {error}"))
+        self._show_table_size()
+
+    def _table_edited(self) -> None:
+        if self.session is not None:
+            self.session.unexported = True
+            self.session.edited = True
         self._show_table_size()
 
     def _table_busy(self, busy: bool) -> None:
@@ -615,13 +673,13 @@ class MainWindow(QMainWindow):
             model.set_filter(self.filter_box.text())
 
     # ------------------------------------------------------------------ export
-    def choose_export(self) -> None:
+    def choose_export(self, then: Callable[[], object] | None = None) -> str | None:
+        """Ask for a folder and export into it; ``then`` runs once the export has succeeded."""
         if self.session is None or not self.session.tables:
             self.refresh_status("Nothing to export yet: convert first.")
-            return
+            return None
         folder = QFileDialog.getExistingDirectory(self, "Export tables to folder")
-        if folder:
-            self.export_to(Path(folder))
+        return self.export_to(Path(folder), then=then) if folder else None
 
     def checked_tables(self) -> list[str]:
         """The tables ticked in the Tables list (all are, until someone unticks them)."""
@@ -643,7 +701,7 @@ class MainWindow(QMainWindow):
             self.session.formats = chosen
 
     def export_to(self, folder: Path, formats: tuple[str, ...] | None = None,
-                  tables: list[str] | None = None) -> str | None:
+                  tables: list[str] | None = None, then: Callable[[], object] | None = None) -> str | None:
         """Export ``tables`` (default: the ticked ones) in ``formats`` (default: the session's; "zip"
         puts everything into one ZIP) into ``folder``."""
         if self.session is None or not self.session.tables or not self._allowed():
@@ -666,11 +724,17 @@ class MainWindow(QMainWindow):
                 return export_tables(workbook, chosen, folder, table_formats, should_cancel=cancelled,
                                      on_progress=progress)
 
-        return self.runner.submit("export", work, lambda written: self._exported(folder, written, len(chosen)))
+        def done(written: list[Path]) -> None:
+            self._exported(folder, written, len(chosen))
+            if then is not None:
+                then()
+
+        return self.runner.submit("export", work, done)
 
     def _exported(self, folder: Path, written: list[Path], tables: int) -> None:
         if tables == len(self.session.tables):
             self.session.unexported = False
+            self.session.edited = False
         self.refresh_status(f"Exported {tables} tables to {', '.join(p.name for p in written[:3])}"
                             f"{'…' if len(written) > 3 else ''} in {folder}.")
 

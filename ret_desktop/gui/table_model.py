@@ -6,12 +6,14 @@ a connection of their own; the view keeps showing the previous order until the n
 
 from __future__ import annotations
 
+import sqlite3
+from array import array
 from pathlib import Path
 
 from cachetools import LRUCache
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QThread, Signal
 
-from ret_desktop.core.workbook import Workbook
+from ret_desktop.core.workbook import Workbook, WorkbookError
 
 PAGE_ROWS = 200
 
@@ -44,6 +46,8 @@ class WorkbookTableModel(QAbstractTableModel):
     busy_changed = Signal(bool)  # a sort or filter is being worked out
     rows_reordered = Signal()  # the rows now follow the latest sort and filter
     query_failed = Signal(str)
+    edited = Signal()  # a change was stored (and journaled)
+    edit_failed = Signal(str)
 
     def __init__(self, workbook: Workbook, table: str, parent=None) -> None:
         super().__init__(parent)
@@ -71,14 +75,25 @@ class WorkbookTableModel(QAbstractTableModel):
             return self._columns[section] if 0 <= section < len(self._columns) else None
         return str(section + 1)
 
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        flags = super().flags(index)
+        return flags | Qt.ItemFlag.ItemIsEditable if index.isValid() else flags
+
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
+                                               Qt.ItemDataRole.EditRole):
             return None
         row = self._row(index.row())
         if row is None:
             return None
         value = row[index.column()] if index.column() < len(row) else None
         return "" if value is None else value
+
+    def setData(self, index: Index, value, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        """An edit like a typed one: stored, journaled and undoable before the view shows it."""
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole:
+            return False
+        return self.set_values([(index.row(), index.column(), value)])
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self._sort = (column if 0 <= column < len(self._columns) else None,
@@ -102,6 +117,79 @@ class WorkbookTableModel(QAbstractTableModel):
     def row_id(self, row: int) -> int:
         """The stored id of the row shown at ``row``: sorting or filtering never loses track of it."""
         return self._ids[row]
+
+    # -- editing: each call is one step of the workbook's journal
+    def set_values(self, cells: list[tuple[int, int, object]]) -> bool:
+        """Set cells ``(view row, column, value)`` (None clears) as one step."""
+        if not cells:
+            return True
+        changes = [(self._ids[row], column, None if value is None else str(value)) for row, column, value in cells]
+        if not self._store(lambda: self.workbook.set_cells(self.table, changes)):
+            return False
+        self._pages.clear()
+        rows = [row for row, _, _ in cells]
+        columns = [column for _, column, _ in cells]
+        self.dataChanged.emit(self.index(min(rows), min(columns)), self.index(max(rows), max(columns)))
+        self.edited.emit()
+        return True
+
+    def insert_rows(self, view_row: int | None, count: int = 1) -> int | None:
+        """``count`` empty rows below ``view_row`` (None: at the end); returns the first one's view row."""
+        after = self._ids[view_row] if view_row is not None and 0 <= view_row < len(self._ids) else None
+        ids: list[int] = []
+        if not self._store(lambda: ids.extend(self.workbook.insert_rows(self.table, count, after))):
+            return None
+        at = len(self._ids) if after is None else view_row + 1
+        self.beginInsertRows(QModelIndex(), at, at + count - 1)
+        self._ids = self._editable_ids()
+        self._ids[at:at] = array("q", ids)
+        self._pages.clear()
+        self.endInsertRows()
+        self.edited.emit()
+        return at
+
+    def delete_rows(self, view_rows: list[int]) -> bool:
+        rows = sorted(set(view_rows))
+        if not rows or not self._store(lambda: self.workbook.delete_rows(self.table, [self._ids[r] for r in rows])):
+            return False
+        self._ids = self._editable_ids()
+        for row in reversed(rows):
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._ids[row]
+            self.endRemoveRows()
+        self._pages.clear()
+        self.edited.emit()
+        return True
+
+    def change_columns(self, change) -> bool:
+        """Run ``change()`` (add, rename or delete a column of this table) and show the new columns."""
+        if not self._store(change):
+            return False
+        self.beginResetModel()
+        self._columns = self.workbook.columns(self.table)
+        self._pages.clear()
+        self.endResetModel()
+        self.edited.emit()
+        return True
+
+    def reload(self) -> None:
+        """After an undo or redo: read columns and rows again (the sort and filter stay)."""
+        self.beginResetModel()
+        self._columns = self.workbook.columns(self.table)
+        self._pages.clear()
+        self.endResetModel()
+        self._reorder()
+
+    def _editable_ids(self) -> array:
+        return self._ids if isinstance(self._ids, array) else array("q", self._ids)
+
+    def _store(self, change) -> bool:
+        try:
+            change()
+        except (WorkbookError, sqlite3.Error) as error:
+            self.edit_failed.emit(str(error))
+            return False
+        return True
 
     def wait(self) -> None:
         """Block until running sort or filter queries end (before the workbook goes away)."""

@@ -1,0 +1,226 @@
+"""Editing actions of the main window: undo/redo, rows, fill down, copy/paste, columns, new tables,
+the patch log. Every change goes through the workbook model, so it is journaled before it shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+from ret_desktop.core.export import write_patch_log
+from ret_desktop.core.workbook import WorkbookError
+from ret_desktop.gui.table_model import WorkbookTableModel
+
+if TYPE_CHECKING:
+    from ret_desktop.gui.main_window import MainWindow
+
+
+class TableEditor(QObject):
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.view = window.table_view
+        self.view.clear_requested = self.clear_selection
+        self.actions: list[QAction] = []
+        self.undo = self._action("actionUndo", "&Undo", [QKeySequence.StandardKey.Undo], self.undo_step)
+        self.redo = self._action("actionRedo", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo_step)
+        # Keys that other widgets use too (Ctrl+C in the filter box) work while the table has the focus.
+        self.insert_row = self._action("actionInsertRow", "&Insert row below", ["Ctrl+I"], self.insert_below,
+                                       in_table=True)
+        self.append_row = self._action("actionAppendRow", "Add row at the &end", ["Ctrl+Shift+I"],
+                                       self.insert_at_end, in_table=True)
+        self.delete_rows = self._action("actionDeleteRows", "&Delete rows", ["Ctrl+-"], self.delete_selected_rows,
+                                        in_table=True)
+        self.fill_down = self._action("actionFillDown", "&Fill down", ["Ctrl+D"], self.fill_selection_down,
+                                      in_table=True)
+        self.copy = self._action("actionCopy", "&Copy", [QKeySequence.StandardKey.Copy], self.copy_selection,
+                                 in_table=True)
+        self.paste = self._action("actionPaste", "&Paste", [QKeySequence.StandardKey.Paste], self.paste_clipboard,
+                                  in_table=True)
+        self.add_column = self._action("actionAddColumn", "Add &column…", [], self.ask_add_column)
+        self.rename_column = self._action("actionRenameColumn", "Re&name column…", [], self.ask_rename_column)
+        self.delete_column = self._action("actionDeleteColumn", "Delete co&lumn", [], self.remove_column)
+        self.new_table = self._action("actionNewTable", "&New table…", ["Ctrl+Shift+N"], self.ask_new_table)
+        self.export_patch_log = self._action("actionExportPatchLog", "Export &patch log…", [], self.ask_patch_log)
+
+    def _action(self, name: str, text: str, shortcuts: list, slot, in_table: bool = False) -> QAction:
+        action = QAction(text, self.window)
+        action.setObjectName(name)
+        keys = [QKeySequence(k) for k in shortcuts]
+        action.setShortcuts(keys)
+        if keys:
+            action.setToolTip(f"{text.replace('&', '').rstrip('…')} ({keys[0].toString()})")
+        action.triggered.connect(slot)
+        if in_table:  # also the table's context menu
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.view.addAction(action)
+        else:
+            self.window.addAction(action)
+        self.actions.append(action)
+        return action
+
+    # -- what is being edited
+    def _model(self) -> WorkbookTableModel | None:
+        model = self.view.model()
+        if not isinstance(model, WorkbookTableModel):
+            self.window.refresh_status("Open a table first.")
+            return None
+        return model
+
+    def _selected_cells(self) -> list[tuple[int, int]]:
+        return sorted((i.row(), i.column()) for i in self.view.selectionModel().selectedIndexes())
+
+    # -- rows and cells
+    def clear_selection(self) -> None:
+        model = self._model()
+        if model is not None:
+            model.set_values([(row, column, None) for row, column in self._selected_cells()])
+
+    def insert_below(self) -> None:
+        model = self._model()
+        if model is None:
+            return
+        current = self.view.currentIndex()
+        at = model.insert_rows(current.row() if current.isValid() else None)
+        if at is not None:
+            self.view.setCurrentIndex(model.index(at, max(current.column(), 0)))
+
+    def insert_at_end(self) -> None:
+        model = self._model()
+        if model is None:
+            return
+        at = model.insert_rows(None)
+        if at is not None:
+            self.view.setCurrentIndex(model.index(at, 0))
+            self.view.scrollTo(model.index(at, 0))
+
+    def delete_selected_rows(self) -> None:
+        model = self._model()
+        if model is not None:
+            rows = sorted({row for row, _ in self._selected_cells()})
+            if rows and model.delete_rows(rows):
+                self.window.refresh_status(f"Deleted {len(rows)} row{'s' if len(rows) != 1 else ''} (Ctrl+Z brings "
+                                           "them back).")
+
+    def fill_selection_down(self) -> None:
+        """Each selected column takes the value of its top selected cell (one row selected: of the row above)."""
+        model = self._model()
+        if model is None:
+            return
+        cells = self._selected_cells()
+        by_column: dict[int, list[int]] = {}
+        for row, column in cells:
+            by_column.setdefault(column, []).append(row)
+        changes = []
+        for column, rows in by_column.items():
+            source = rows[0] - 1 if len(rows) == 1 else rows[0]
+            if source < 0:
+                continue
+            value = model.index(source, column).data(Qt.ItemDataRole.EditRole)
+            changes += [(row, column, value) for row in rows if row != source]
+        model.set_values(changes)
+
+    def copy_selection(self) -> None:
+        model = self._model()
+        cells = self._selected_cells()
+        if model is None or not cells:
+            return
+        rows = sorted({r for r, _ in cells})
+        columns = sorted({c for _, c in cells})
+        lines = ["\t".join(model.index(r, c).data() or "" for c in columns) for r in rows]
+        QGuiApplication.clipboard().setText("\n".join(lines) + "\n")
+
+    def paste_clipboard(self) -> None:
+        """Tab-separated text (from a spreadsheet) into the cells from the current one on, as one step;
+        rows past the end of the table are added."""
+        model = self._model()
+        text = QGuiApplication.clipboard().text()
+        current = self.view.currentIndex()
+        if model is None or not text or not current.isValid():
+            return
+        grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
+        missing = current.row() + len(grid) - model.rowCount()
+        if missing > 0 and model.insert_rows(None, missing) is None:
+            return
+        changes = [(current.row() + r, current.column() + c, value)
+                   for r, line in enumerate(grid) for c, value in enumerate(line)
+                   if current.column() + c < model.columnCount()]
+        if model.set_values(changes):
+            self.window.refresh_status(f"Pasted {len(changes):,} cells.")
+
+    # -- columns and tables
+    def _current_column(self) -> int | None:
+        current = self.view.currentIndex()
+        return current.column() if current.isValid() else None
+
+    def ask_add_column(self) -> None:
+        model = self._model()
+        if model is None:
+            return
+        name, ok = QInputDialog.getText(self.window, "Add column", "Name of the new column:")
+        if ok:
+            model.change_columns(lambda: model.workbook.add_column(model.table, name))
+
+    def ask_rename_column(self) -> None:
+        model, column = self._model(), self._current_column()
+        if model is None or column is None:
+            return
+        old = model.columns[column]
+        name, ok = QInputDialog.getText(self.window, "Rename column", f"New name for {old}:", text=old)
+        if ok:
+            model.change_columns(lambda: model.workbook.rename_column(model.table, column, name))
+
+    def remove_column(self) -> None:
+        model, column = self._model(), self._current_column()
+        if model is not None and column is not None:
+            model.change_columns(lambda: model.workbook.delete_column(model.table, column))
+
+    def ask_new_table(self) -> None:
+        workbook = self.window.read_workbook
+        if workbook is None:
+            return
+        name, ok = QInputDialog.getText(self.window, "New table", "Name of the new table:")
+        if not ok:
+            return
+        headers, ok = QInputDialog.getText(self.window, "New table", "Column names, separated by commas:")
+        if not ok:
+            return
+        try:
+            workbook.create_table(name, headers.split(","))
+        except WorkbookError as error:
+            self.window.refresh_status(f"No new table: {error}")
+            return
+        self.window.tables_changed(select=name.strip())
+
+    # -- history
+    def undo_step(self) -> None:
+        self._travel(self.window.read_workbook.undo if self.window.read_workbook else None, "Undid", "undo")
+
+    def redo_step(self) -> None:
+        self._travel(self.window.read_workbook.redo if self.window.read_workbook else None, "Redid", "redo")
+
+    def _travel(self, move, verb: str, noun: str) -> None:
+        if move is None:
+            return
+        try:
+            edit = move()
+        except (WorkbookError, OSError) as error:
+            self.window.refresh_status(f"Could not {noun}: {error}")
+            return
+        if edit is None:
+            self.window.refresh_status(f"Nothing to {noun}.")
+            return
+        self.window.tables_changed(select=edit.table)
+        self.window.refresh_status(f"{verb} a change of {edit.table}.")
+
+    def ask_patch_log(self) -> None:
+        workbook = self.window.read_workbook
+        if workbook is None:
+            return
+        path, _filter = QFileDialog.getSaveFileName(self.window, "Export patch log", "patch-log.csv", "CSV (*.csv)")
+        if path:
+            count = write_patch_log(Path(path), workbook.journal())
+            self.window.refresh_status(f"Wrote {count} edits to {path}.")
