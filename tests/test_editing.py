@@ -152,3 +152,17 @@ def test_rows_read_by_id_follow_the_columns_after_positions_were_added(workbook)
     workbook.add_column("T", "note")  # a column after pos
     workbook.set_cells("T", [(1, 2, "n1")])
     assert workbook.rows_for_ids("T", [1, 6]) == {1: ("001", "name 1", "n1"), 6: (None, None, None)}
+
+
+def test_one_step_groups_several_edits_into_one_undo(workbook):
+    with workbook.one_step():
+        new = workbook.insert_rows("T", 2)
+        workbook.set_cells("T", [(new[0], 0, "a"), (new[1], 0, "b"), (1, 1, "x")])
+    assert len(rows(workbook)) == 7
+    workbook.undo()
+    assert rows(workbook) == [[f"00{n}", f"name {n}"] for n in range(1, 6)]
+    with pytest.raises(WorkbookError):
+        with workbook.one_step():
+            workbook.set_cells("T", [(1, 0, "kept?")])
+            workbook.set_cells("T", [(99, 0, "no such row")])
+    assert rows(workbook)[0] == ["001", "name 1"]  # the whole step was rolled back

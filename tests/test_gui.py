@@ -639,6 +639,13 @@ def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, mo
     action(window, "actionUndo").trigger()  # the whole paste at once
     qtbot.waitUntil(lambda: not model.busy)
     assert model.index(0, author).data() == "Norma Haley"
+    last = model.rowCount() - 1
+    view.setCurrentIndex(model.index(last, author))
+    qtbot.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)  # past the end: rows are added
+    assert model.rowCount() == 6403 and model.index(last + 2, author + 1).data() == "b3"
+    action(window, "actionUndo").trigger()  # rows and cells: one step
+    qtbot.waitUntil(lambda: not model.busy)
+    assert model.rowCount() == 6401
 
 
 def test_columns_new_table_and_patch_log(app, qtbot, monkeypatch, tmp_path):

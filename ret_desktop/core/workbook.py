@@ -201,6 +201,7 @@ class Workbook:
         self._conn.executescript(_SCHEMA)
         # The table writers open in the current transaction, by table name.
         self.writers: dict[str, TableWriter] = {}
+        self._step: int | None = None  # the edit step under way
 
     # ------------------------------------------------------------------ writing
 
@@ -423,12 +424,27 @@ class Workbook:
                 "ORDER BY seq")]
 
     @contextmanager
+    def one_step(self) -> Iterator[int]:
+        """Edits made inside are one step (one undo), committed together."""
+        with self._edit() as step:
+            yield step
+
+    @contextmanager
     def _edit(self) -> Iterator[int]:
-        """One step: a transaction that also clears what could be redone."""
-        with self._lock, self.transaction():
-            self._conn.execute("DELETE FROM wb_journal WHERE undone = 1")
-            (last,) = self._conn.execute("SELECT COALESCE(MAX(step), 0) FROM wb_journal").fetchone()
-            yield last + 1
+        """One step: a transaction that also clears what could be redone. Inside another step, the
+        same step."""
+        with self._lock:
+            if self._step is not None:
+                yield self._step
+                return
+            with self.transaction():
+                self._conn.execute("DELETE FROM wb_journal WHERE undone = 1")
+                (last,) = self._conn.execute("SELECT COALESCE(MAX(step), 0) FROM wb_journal").fetchone()
+                self._step = last + 1
+                try:
+                    yield self._step
+                finally:
+                    self._step = None
 
     def _journal(self, step: int, table: str, op: str, row_id: int | None, col: int | None,
                  col_name: str | None, old: str | None, new: str | None) -> None:

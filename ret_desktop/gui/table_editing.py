@@ -142,14 +142,9 @@ class TableEditor(QObject):
         if model is None or not text or not current.isValid():
             return
         grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
-        missing = current.row() + len(grid) - model.rowCount()
-        if missing > 0 and model.insert_rows(None, missing) is None:
-            return
-        changes = [(current.row() + r, current.column() + c, value)
-                   for r, line in enumerate(grid) for c, value in enumerate(line)
-                   if current.column() + c < model.columnCount()]
-        if model.set_values(changes):
-            self.window.refresh_status(f"Pasted {len(changes):,} cells.")
+        pasted = model.paste(current.row(), current.column(), grid)
+        if pasted:
+            self.window.refresh_status(f"Pasted {pasted:,} cells.")
 
     # -- columns and tables
     def _current_column(self) -> int | None:

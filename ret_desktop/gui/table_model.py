@@ -133,6 +133,34 @@ class WorkbookTableModel(QAbstractTableModel):
         self.edited.emit()
         return True
 
+    def paste(self, top: int, left: int, grid: list[list[str]]) -> int:
+        """``grid`` into the cells from (``top``, ``left``) on, as one step; rows past the end are
+        added, columns past the last are left out. Returns how many cells were set."""
+        added: list[int] = []
+        changes: list[tuple[int, int, str]] = []
+
+        def change() -> None:
+            with self.workbook.one_step():
+                missing = top + len(grid) - len(self._ids)
+                if missing > 0:
+                    added.extend(self.workbook.insert_rows(self.table, missing))
+                ids = list(self._ids[top:top + len(grid)]) + added
+                changes.extend((ids[r], left + c, value) for r, line in enumerate(grid)
+                               for c, value in enumerate(line) if left + c < len(self._columns))
+                self.workbook.set_cells(self.table, changes)
+
+        if not grid or not self._store(change):
+            return 0
+        if added:
+            self.beginInsertRows(QModelIndex(), len(self._ids), len(self._ids) + len(added) - 1)
+            self._ids = self._editable_ids()
+            self._ids.extend(added)
+            self.endInsertRows()
+        self._pages.clear()
+        self.dataChanged.emit(self.index(top, left), self.index(top + len(grid) - 1, len(self._columns) - 1))
+        self.edited.emit()
+        return len(changes)
+
     def insert_rows(self, view_row: int | None, count: int = 1) -> int | None:
         """``count`` empty rows below ``view_row`` (None: at the end); returns the first one's view row."""
         after = self._ids[view_row] if view_row is not None and 0 <= view_row < len(self._ids) else None
