@@ -72,10 +72,14 @@ def sign_in(app, qtbot, name, password=PASSWORD):
 
 
 def run_job(app, qtbot, start):
-    """Start a job through the GUI and wait until the runner reports it finished."""
-    with qtbot.waitSignal(app.main_window.runner.job_finished, timeout=60_000) as finished:
-        start()
-    return finished.args  # job id, state, error
+    """Start a job through the GUI, wait until every job it led to has finished (a conversion is
+    followed by indexing for search) and return how the first one ended: job id, state, error."""
+    runner = app.main_window.runner
+    finished = []
+    runner.job_finished.connect(lambda *args: finished.append(args))
+    start()
+    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    return finished[0]
 
 
 def import_samples(app, qtbot, monkeypatch, *paths):
@@ -440,6 +444,9 @@ def test_rename_and_merge_groups(app, qtbot, monkeypatch):
     assert {d["group"] for d in saved["documents"]} == {"ALL"}
     group_item(window, "ALL").setSelected(True)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Everything", True))
+    with qtbot.waitActive(window):  # F2 renames while Sources has the focus (in the table it edits a cell)
+        window.activateWindow()
+    child(window, QTreeWidget, "groupsView").setFocus()
     qtbot.keyClick(child(window, QTreeWidget, "groupsView"), Qt.Key.Key_F2)
     assert source_tree(window) == {"Everything": 9}
     _, state, _ = convert_all(app, qtbot)
@@ -763,3 +770,43 @@ def test_every_edit_is_there_after_the_app_is_killed_and_the_session_resumed(app
     assert model.index(0, title).data() == "edit 0" and model.index(1, title).data() == "inserted"
     assert [model.index(row, title).data() for row in range(2, 51)] == [f"edit {n}" for n in range(1, 50)]
     assert len(window.read_workbook.journal()) == 52 and window.session.edited
+
+
+def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    window = app.main_window
+    import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml", DATA / "4_test-examples.zip")
+    convert_all(app, qtbot)  # waits for the index job too
+    assert (window.session.folder / "ai_index" / "search.sqlite").exists()
+    with qtbot.waitActive(window):
+        window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    box = child(window, QLineEdit, "searchBox")
+    assert box.hasFocus()
+    results = child(window, QTreeWidget, "searchResults")
+    box.setText("Velit eius rerum")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    found = [(results.topLevelItem(i).text(0), results.topLevelItem(i).text(2), results.topLevelItem(i).text(3))
+             for i in range(results.topLevelItemCount())]
+    assert ("LIBRARY", "title", "Velit eius rerum aliquam est.") in found
+    box.setText("Haley")  # a word from an author
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert results.topLevelItemCount() >= 1
+
+    view = child(window, QTableView, "tableView")
+    names = [window.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(window.tables_view.count())]
+    window.tables_view.setCurrentRow(names.index("LIBRARY"))
+    model = view.model()
+    model.setData(model.index(41, model.columns.index("genre")), "quixotic")  # the index follows the edit
+    box.setText("quixotic")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert results.topLevelItemCount() == 1
+    window.tables_view.setCurrentRow(0 if names[0] != "LIBRARY" else 1)  # another table on screen
+    item = results.topLevelItem(0)
+    results.itemActivated.emit(item, 0)
+    assert view.model().table == "LIBRARY"
+    assert (view.currentIndex().row(), view.currentIndex().column()) == (41, view.model().columns.index("genre"))
+    window.findChild(QAction, "actionUndo").trigger()
+    box.setText("quixotic")
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert results.topLevelItemCount() == 0

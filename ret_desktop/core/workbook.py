@@ -593,6 +593,21 @@ class Workbook:
         finally:
             reader.close()
 
+    def iter_rows(self, name: str, batch: int = 5000) -> Iterator[list[tuple]]:
+        """Every row of ``name`` as ``(row id, value, ...)`` (NULL cells as None), in lists of up to
+        ``batch``; through its own connection, like ``iter_batches``."""
+        with self._lock:
+            table_id = self._table(name)[0]
+            width = len(self._columns(table_id))
+        select = "".join(f", c{i + 1}" for i in range(width))
+        reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            cursor = reader.execute(f"SELECT rowid{select} FROM t{table_id}")
+            while rows := cursor.fetchmany(batch):
+                yield rows
+        finally:
+            reader.close()
+
     def row_ids(self, name: str, sort_column: int | None = None, descending: bool = False,
                 contains: str = "") -> array[int] | range:
         """The stored row ids of ``name`` in view order: sorted by a column (text order, ignoring

@@ -20,12 +20,14 @@ from ret_desktop.core.convert import ConversionCancelled
 from ret_desktop.core.export import ExportCancelled
 from ret_desktop.core.importing import IntakeCancelled
 from ret_desktop.core.jobs import JobState, JobStore
+from ret_desktop.core.search import SearchCancelled
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 Work = Callable[[Progress, Callable[[], bool]], Any]
-CANCELLED = (ConversionCancelled, ExportCancelled, IntakeCancelled)
+CANCELLED = (ConversionCancelled, ExportCancelled, IntakeCancelled, SearchCancelled)
+_UNFINISHED: list[QThread] = []  # job threads that outlived their runner's shutdown
 
 
 @dataclass
@@ -96,10 +98,20 @@ class JobRunner(QObject):
             self.job_finished.emit(pending.job_id, JobState.CANCELLED.value, "")
         self._cancel.set()
 
-    def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Block until the running job's thread ends (for shutdown); True if it did."""
-        thread = self._thread
-        return thread is None or thread.wait(timeout_ms)
+    def shutdown(self, timeout_ms: int = 30_000) -> bool:
+        """Cancel everything and wait for the running job's thread (at sign-out); what it still
+        reports is dropped, its result too. True if the thread ended in time."""
+        self.cancel_all()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        ended = thread.wait(timeout_ms)
+        self.store.finish(thread.pending.job_id, JobState.CANCELLED, message="stopped at sign-out")
+        if ended:
+            thread.deleteLater()
+        else:
+            _UNFINISHED.append(thread)  # a QThread destroyed while running takes the process down
+        return ended
 
     def _start_next(self) -> None:
         if self._thread is not None or not self._queue:
@@ -116,6 +128,8 @@ class JobRunner(QObject):
         thread.start()
 
     def _on_progress(self, job_id: str, done: int, total: int, message: str) -> None:
+        if self._thread is None or self._thread.pending.job_id != job_id:
+            return  # reported after shutdown(): dropped
         percent = 100 * done // total if total else 0
         if percent != self._recorded_percent:  # the record on disk follows in whole percents
             self._recorded_percent = percent
@@ -123,6 +137,8 @@ class JobRunner(QObject):
         self.job_progress.emit(job_id, done, total, message)
 
     def _on_ended(self, job_id: str, state: str, result: object, error: str) -> None:
+        if self._thread is None or self._thread.pending.job_id != job_id:
+            return  # reported after shutdown(): dropped
         thread, self._thread = self._thread, None
         thread.wait()
         thread.deleteLater()

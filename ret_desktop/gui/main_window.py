@@ -55,6 +55,7 @@ from ret_desktop.core.workbook import Workbook
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
+from ret_desktop.gui.search_panel import SearchPanel
 from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.theme import icon
 from ret_desktop.gui.table_editing import TableEditor
@@ -149,6 +150,9 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         for action in (self.action_import, self.action_convert, self.action_export):
             toolbar.addAction(action)
+        toolbar.addSeparator()
+        self.search = SearchPanel(self, self)
+        toolbar.addWidget(self.search.box)
         toolbar.addSeparator()
         self.user_label = QLabel("")
         toolbar.addWidget(self.user_label)
@@ -264,6 +268,12 @@ class MainWindow(QMainWindow):
         self.jobs_view.setAccessibleName("Jobs")
         jobs_layout.addWidget(self.jobs_view)
         self.jobs_dock = self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.search_dock = self._dock("Search results", "searchDock", self.search.results,
+                                      Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.jobs_dock, self.search_dock)
+        self.jobs_dock.raise_()
+        self.search.hit_activated.connect(self.show_hit)
+        self.search.box.returnPressed.connect(self.search_dock.raise_)
 
         self.status_user = QLabel("")
         self.status_session = QLabel("")
@@ -300,6 +310,8 @@ class MainWindow(QMainWindow):
         self.runner.job_started.connect(self._job_started)
         self.runner.job_progress.connect(self._job_progress)
         self.runner.job_finished.connect(self._job_finished)
+        self.search.open(session.folder)
+        self.search.build([t.name for t in session.tables])  # a resumed session's tables
         self.user_label.setText(f"  {session.user_name}  ")
         self.status_user.setText(session.user_name)
         self.status_session.setText(f"session {session.info.session_id[:8]}")
@@ -336,10 +348,10 @@ class MainWindow(QMainWindow):
         if self.session is not None and not self.locked:
             self._save_layout(self.session.user_name)
         if self.runner is not None:
-            self.runner.cancel_all()
-            self.runner.wait()
+            self.runner.shutdown()
             self.runner.deleteLater()
             self.runner = None
+        self.search.close()
         self._set_table_model(None)
         if self.read_workbook is not None:
             self.read_workbook.close()
@@ -366,6 +378,7 @@ class MainWindow(QMainWindow):
             dock.hide()
         for action in self._session_actions():
             action.setEnabled(False)
+        self.search.box.setEnabled(False)
         self.pages.setCurrentWidget(self.lock_page)
         self.lock_page.show_for(self.session.user_name)
         self.services.audit.record("idle_lock", self.session.user_name, session_id=self.session.info.session_id)
@@ -373,7 +386,7 @@ class MainWindow(QMainWindow):
     def _session_actions(self) -> list[QAction]:
         """What the lock disables: everything that shows or changes the session's data."""
         return [self.action_import, self.action_convert, self.action_export, self.action_settings,
-                *self.table_editor.actions]
+                self.search.focus_action, *self.table_editor.actions]
 
     def unlock(self) -> None:
         self._show_data()
@@ -384,6 +397,7 @@ class MainWindow(QMainWindow):
             dock.show()
         for action in self._session_actions():
             action.setEnabled(True)
+        self.search.box.setEnabled(True)
         self.pages.setCurrentIndex(0)
 
     def open_settings(self) -> None:
@@ -590,6 +604,7 @@ class MainWindow(QMainWindow):
         session.unexported = bool(session.tables)
         self._refresh_sources()
         self._refresh_tables()
+        self.search.build([t.name for t in result.tables])
         converted = sum(1 for f in result.files if f.status == "ok")
         failed = sum(1 for f in result.files if f.status == "failed")
         self.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
@@ -645,11 +660,28 @@ class MainWindow(QMainWindow):
             model.edit_failed.connect(lambda error: self.refresh_status(f"Not changed: {error}"))
         self._show_table_size()
 
-    def _table_edited(self) -> None:
+    def _table_edited(self, table: str, row_ids: list[int] | None) -> None:
         if self.session is not None:
             self.session.unexported = True
             self.session.edited = True
+        self.search.rows_changed(table, row_ids)
         self._show_table_size()
+
+    def show_hit(self, hit) -> None:
+        """Open the table of a search hit and select its cell."""
+        names = [t.name for t in self.session.tables] if self.session else []
+        if hit.table not in names:
+            return
+        self.tables_view.setCurrentRow(names.index(hit.table))
+        model = self.table_view.model()
+        row = model.view_row(hit.row_id)
+        if row is None:
+            self.refresh_status("That row is hidden by the filter: clear the filter box to see it.")
+            return
+        index = model.index(row, model.columns.index(hit.column) if hit.column in model.columns else 0)
+        self.table_view.setCurrentIndex(index)
+        self.table_view.scrollTo(index)
+        self.table_view.setFocus()
 
     def _table_busy(self, busy: bool) -> None:
         self.status_size.setText("sorting and filtering…" if busy else "")

@@ -189,6 +189,7 @@ class TableEditor(QObject):
             self.window.refresh_status(f"No new table: {error}")
             return
         self.window.tables_changed(select=name.strip())
+        self.window.search.rows_changed(name.strip(), None)
 
     # -- history
     def undo_step(self) -> None:
@@ -209,6 +210,7 @@ class TableEditor(QObject):
             self.window.refresh_status(f"Nothing to {noun}.")
             return
         self.window.tables_changed(select=edit.table)
+        self.window.search.rows_changed(edit.table, edit.row_ids if edit.op in ("cell", "insert", "delete") else None)
         self.window.refresh_status(f"{verb} a change of {edit.table}.")
 
     def ask_patch_log(self) -> None:

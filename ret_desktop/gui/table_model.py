@@ -46,7 +46,7 @@ class WorkbookTableModel(QAbstractTableModel):
     busy_changed = Signal(bool)  # a sort or filter is being worked out
     rows_reordered = Signal()  # the rows now follow the latest sort and filter
     query_failed = Signal(str)
-    edited = Signal()  # a change was stored (and journaled)
+    edited = Signal(str, object)  # table, stored row ids changed (None: the columns changed)
     edit_failed = Signal(str)
 
     def __init__(self, workbook: Workbook, table: str, parent=None) -> None:
@@ -114,6 +114,13 @@ class WorkbookTableModel(QAbstractTableModel):
         self._contains = text.strip()
         self._reorder()
 
+    def view_row(self, row_id: int) -> int | None:
+        """Where the stored row ``row_id`` is shown; None when the filter hides it."""
+        try:
+            return self._ids.index(row_id)
+        except ValueError:
+            return None
+
     def row_id(self, row: int) -> int:
         """The stored id of the row shown at ``row``: sorting or filtering never loses track of it."""
         return self._ids[row]
@@ -130,7 +137,7 @@ class WorkbookTableModel(QAbstractTableModel):
         rows = [row for row, _, _ in cells]
         columns = [column for _, column, _ in cells]
         self.dataChanged.emit(self.index(min(rows), min(columns)), self.index(max(rows), max(columns)))
-        self.edited.emit()
+        self.edited.emit(self.table, [row_id for row_id, _, _ in changes])
         return True
 
     def paste(self, top: int, left: int, grid: list[list[str]]) -> int:
@@ -158,7 +165,7 @@ class WorkbookTableModel(QAbstractTableModel):
             self.endInsertRows()
         self._pages.clear()
         self.dataChanged.emit(self.index(top, left), self.index(top + len(grid) - 1, len(self._columns) - 1))
-        self.edited.emit()
+        self.edited.emit(self.table, sorted({row_id for row_id, _, _ in changes}))
         return len(changes)
 
     def insert_rows(self, view_row: int | None, count: int = 1) -> int | None:
@@ -173,12 +180,13 @@ class WorkbookTableModel(QAbstractTableModel):
         self._ids[at:at] = array("q", ids)
         self._pages.clear()
         self.endInsertRows()
-        self.edited.emit()
+        self.edited.emit(self.table, ids)
         return at
 
     def delete_rows(self, view_rows: list[int]) -> bool:
         rows = sorted(set(view_rows))
-        if not rows or not self._store(lambda: self.workbook.delete_rows(self.table, [self._ids[r] for r in rows])):
+        ids = [self._ids[r] for r in rows]
+        if not rows or not self._store(lambda: self.workbook.delete_rows(self.table, ids)):
             return False
         self._ids = self._editable_ids()
         for row in reversed(rows):
@@ -186,7 +194,7 @@ class WorkbookTableModel(QAbstractTableModel):
             del self._ids[row]
             self.endRemoveRows()
         self._pages.clear()
-        self.edited.emit()
+        self.edited.emit(self.table, ids)
         return True
 
     def change_columns(self, change) -> bool:
@@ -197,7 +205,7 @@ class WorkbookTableModel(QAbstractTableModel):
         self._columns = self.workbook.columns(self.table)
         self._pages.clear()
         self.endResetModel()
-        self.edited.emit()
+        self.edited.emit(self.table, None)
         return True
 
     def reload(self) -> None:
