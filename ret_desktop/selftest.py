@@ -62,12 +62,13 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
             time.sleep(0.01)
 
     def run_job(start: Callable[[], object], what: str) -> None:
+        """Start a job and wait for it and what it leads to (a conversion is followed by indexing)."""
         finished: list[tuple[str, str]] = []
         window.runner.job_finished.connect(lambda _id, state, error: finished.append((state, error)))
         start()
-        wait_for(lambda: bool(finished), what)
-        state, error = finished[0]
-        step(what, state == "succeeded", f"the job ended {state}: {error}")
+        wait_for(lambda: bool(finished) and not window.runner.busy, what)
+        failed = [(state, error) for state, error in finished if state != "succeeded"]
+        step(what, not failed, "; ".join(f"a job ended {state}: {error}" for state, error in failed))
 
     app = build_app(scratch / "data", keyring_backend=None)
     window = app.main_window
@@ -101,6 +102,8 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
         tables = window.session.tables
         failed = window.session.failed
         step("convert every document", bool(tables) and not failed, f"{len(tables)} tables; failed: {failed}")
+        hits = window.search.index.search(window.read_workbook, "crossref") if window.search.index else []
+        step("search the tables", bool(hits), "the search index found nothing")
 
         exported = scratch / "exported"
         exported.mkdir()
@@ -109,8 +112,8 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
             written = exported / f"{table.name}.csv"
             with open(written, newline="", encoding="utf-8") as handle:
                 rows = sum(1 for _ in csv.reader(handle)) - 1
-            step(f"exported {written.name}", rows == table.rows and (exported / f"{table.name}.xlsx").exists(),
-                 f"{rows} rows written, {table.rows} in the table")
+            step(f"exported {written.name}", rows == table.rows, f"{rows} rows written, {table.rows} in the table")
+            step(f"exported {table.name}.xlsx", (exported / f"{table.name}.xlsx").stat().st_size > 0, "it is empty")
 
         app.controller.sign_out(ask=False)
         prefix = cache_prefix(session_id)
