@@ -166,3 +166,13 @@ def test_one_step_groups_several_edits_into_one_undo(workbook):
             workbook.set_cells("T", [(1, 0, "kept?")])
             workbook.set_cells("T", [(99, 0, "no such row")])
     assert rows(workbook)[0] == ["001", "name 1"]  # the whole step was rolled back
+
+
+def test_column_profiles_and_filtering_on_a_value(workbook):
+    workbook.set_cells("T", [(1, 1, "same"), (2, 1, "same"), (3, 1, "")])
+    profiles = {p.column: p for p in workbook.column_profiles("T", top=2)}
+    assert (profiles["name"].rows, profiles["name"].filled, profiles["name"].distinct) == (5, 4, 3)
+    assert profiles["name"].frequent == [("same", 2), ("name 4", 1)]
+    assert list(workbook.row_ids("T", equals=(1, "same"))) == [1, 2]
+    assert list(workbook.row_ids("T", equals=(1, ""))) == [3]
+    assert list(workbook.row_ids("T", contains="00", equals=(1, "same"), sort_column=0, descending=True)) == [2, 1]

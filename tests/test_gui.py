@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableView,
     QTreeWidget,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.app import build_app
+from ret_desktop.gui.profile_panel import ValueBar
 from ret_desktop.gui.table_model import WorkbookTableModel
 
 DATA = Path(__file__).parent / "data"
@@ -810,3 +812,25 @@ def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(a
     box.setText("quixotic")
     qtbot.keyClick(box, Qt.Key.Key_Return)
     assert results.topLevelItemCount() == 0
+
+
+def test_column_profile_draws_bars_follows_edits_and_filters_on_a_click(app, qtbot, monkeypatch):
+    view, model = open_library_table(app, qtbot, monkeypatch)
+    window = app.main_window
+    panel = child(window, QScrollArea, "columnProfile")
+    qtbot.waitUntil(lambda: bool(panel.profiles) and not panel.busy, timeout=30_000)
+    genre = next(p for p in panel.profiles if p.column == "genre")
+    assert genre.rows == 6401 and genre.filled == 6401 and 0 < genre.distinct < 6401
+    top_value, top_count = genre.frequent[0]
+    bars = [bar for bar in panel.widget().findChildren(ValueBar) if bar.text.endswith(f"× {top_value}")]
+    assert bars and bars[0].share == pytest.approx(top_count / 6401)
+    assert not bars[0].grab().isNull()  # a picture: it paints
+    with qtbot.waitSignal(model.rows_reordered):
+        qtbot.mouseClick(bars[0], Qt.MouseButton.LeftButton)
+    assert child(window, QLineEdit, "filterBox").text() == f"genre = {top_value}"
+    assert model.rowCount() == top_count
+    column = model.columns.index("genre")
+    assert {model.index(r, column).data() for r in range(model.rowCount())} == {top_value}
+    model.setData(model.index(0, column), "zzz-unique")  # the profile is worked out again after edits
+    qtbot.waitUntil(lambda: [p.distinct for p in panel.profiles if p.column == "genre"] == [genre.distinct + 1],
+                    timeout=30_000)

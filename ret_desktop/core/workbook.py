@@ -84,6 +84,15 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
+class ColumnProfile:
+    column: str
+    rows: int
+    filled: int  # cells that are not empty
+    distinct: int  # distinct non-empty values
+    frequent: list[tuple[str, int]]  # the most frequent values with their counts, most frequent first
+
+
+@dataclass(frozen=True)
 class TableInfo:
     name: str
     group: str
@@ -608,15 +617,37 @@ class Workbook:
         finally:
             reader.close()
 
+    def column_profiles(self, name: str, top: int = 5) -> list[ColumnProfile]:
+        """Each column's fill, distinct values and most frequent values (through its own connection:
+        this reads the whole table)."""
+        with self._lock:
+            table_id = self._table(name)[0]
+            columns = self._columns(table_id)
+        reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            (rows,) = reader.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
+            profiles = []
+            for i, column in enumerate(columns, start=1):
+                filled, distinct = reader.execute(
+                    f"SELECT COUNT(NULLIF(c{i}, '')), COUNT(DISTINCT NULLIF(c{i}, '')) FROM t{table_id}").fetchone()
+                frequent = reader.execute(
+                    f"SELECT c{i}, COUNT(*) AS n FROM t{table_id} WHERE c{i} <> '' GROUP BY c{i} "
+                    f"ORDER BY n DESC, c{i} LIMIT ?", (top,)).fetchall()
+                profiles.append(ColumnProfile(column, rows, filled, distinct, frequent))
+            return profiles
+        finally:
+            reader.close()
+
     def row_ids(self, name: str, sort_column: int | None = None, descending: bool = False,
-                contains: str = "") -> array[int] | range:
+                contains: str = "", equals: tuple[int, str] | None = None) -> array[int] | range:
         """The stored row ids of ``name`` in view order: sorted by a column (text order, ignoring
-        case) and narrowed to rows where some cell contains ``contains`` (ignoring case)."""
+        case), narrowed to rows where some cell contains ``contains`` (ignoring case) and to rows
+        whose column ``equals[0]`` holds exactly ``equals[1]`` (empty: nothing)."""
         with self._lock:
             table_id = self._table(name)[0]
             width = len(self._columns(table_id))
             stored_order = self._order(table_id)
-            if sort_column is None and not contains and stored_order == "rowid":
+            if sort_column is None and not contains and equals is None and stored_order == "rowid":
                 # Three queries: MIN and MAX alone are index look-ups, together with COUNT a second scan.
                 (count,) = self._conn.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
                 (low,) = self._conn.execute(f"SELECT MIN(rowid) FROM t{table_id}").fetchone()
@@ -625,11 +656,16 @@ class Workbook:
                     return range(0)
                 if high - low + 1 == count:
                     return range(low, high + 1)
-            where, args = "", []
+            conditions, args = [], []
             if contains:
                 pattern = "%" + contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                where = "WHERE " + " OR ".join(f"c{i + 1} LIKE ? ESCAPE '\\'" for i in range(width))
-                args = [pattern] * width
+                conditions.append("(" + " OR ".join(f"c{i + 1} LIKE ? ESCAPE '\\'" for i in range(width)) + ")")
+                args += [pattern] * width
+            if equals is not None:
+                column, value = equals
+                conditions.append(f"COALESCE(c{column + 1}, '') = ?")
+                args.append(value)
+            where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
             order = stored_order
             if sort_column is not None:
                 order = f"c{sort_column + 1} COLLATE NOCASE {'DESC' if descending else 'ASC'}, {stored_order}"

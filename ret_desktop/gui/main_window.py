@@ -55,6 +55,7 @@ from ret_desktop.core.workbook import Workbook
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
+from ret_desktop.gui.profile_panel import ColumnProfilePanel
 from ret_desktop.gui.search_panel import SearchPanel
 from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.theme import icon
@@ -225,7 +226,7 @@ class MainWindow(QMainWindow):
         centre_layout = QVBoxLayout(centre)
         self.filter_box = QLineEdit(centre)
         self.filter_box.setObjectName("filterBox")
-        self.filter_box.setPlaceholderText("Filter rows (any cell contains…)")
+        self.filter_box.setPlaceholderText("Filter rows: text any cell contains, or column = value; Enter applies")
         self.filter_box.setAccessibleName("Filter rows")
         self.filter_box.returnPressed.connect(self._apply_filter)
         self.table_view = EntryTableView(centre)
@@ -270,6 +271,10 @@ class MainWindow(QMainWindow):
         self.jobs_dock = self._dock("Jobs", "jobsDock", jobs, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.search_dock = self._dock("Search results", "searchDock", self.search.results,
                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.profile = ColumnProfilePanel(self)
+        self.profile.value_clicked.connect(self.filter_to_value)
+        self.profile_dock = self._dock("Column profile", "profileDock", self.profile,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.jobs_dock, self.search_dock)
         self.jobs_dock.raise_()
         self.search.hit_activated.connect(self.show_hit)
@@ -336,6 +341,7 @@ class MainWindow(QMainWindow):
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.sources_dock], [380], Qt.Orientation.Horizontal)
         self.resizeDocks([self.jobs_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.profile_dock], [260], Qt.Orientation.Horizontal)
 
     def _save_layout(self, user_name: str) -> None:
         store, key = self._layout_store(user_name)
@@ -353,6 +359,7 @@ class MainWindow(QMainWindow):
             self.runner = None
         self.search.close()
         self._set_table_model(None)
+        self.profile.wait()
         if self.read_workbook is not None:
             self.read_workbook.close()
             self.read_workbook = None
@@ -649,6 +656,7 @@ class MainWindow(QMainWindow):
     def _set_table_model(self, model: WorkbookTableModel | None) -> None:
         old = self.table_view.model()
         self.table_view.setModel(model)
+        self.profile.show_table(model)
         if isinstance(old, WorkbookTableModel):
             old.wait()
             old.deleteLater()
@@ -698,6 +706,11 @@ class MainWindow(QMainWindow):
         self.filter_box.clear()
         self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self._set_table_model(WorkbookTableModel(self.read_workbook, current.data(Qt.ItemDataRole.UserRole)))
+
+    def filter_to_value(self, column: str, value: str) -> None:
+        """Show the rows whose ``column`` holds ``value`` (a click in the column profile)."""
+        self.filter_box.setText(f"{column} = {value}")
+        self._apply_filter()
 
     def _apply_filter(self) -> None:
         model = self.table_view.model()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from array import array
 from pathlib import Path
+from typing import Callable
 
 from cachetools import LRUCache
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QThread, Signal
@@ -20,26 +21,26 @@ PAGE_ROWS = 200
 Index = QModelIndex | QPersistentModelIndex
 
 
-class _RowOrderQuery(QThread):
-    """The stored row ids of a table in view order, worked out on its own connection."""
+class WorkbookQuery(QThread):
+    """A read of the workbook that may take seconds (a sort, a filter, a profile), on a thread and a
+    connection of its own; answers once with the result or the error."""
 
-    answered = Signal(int, object, str)  # generation, ids (or None), error
+    answered = Signal(int, object, str)  # generation, result (None on error), error
 
-    def __init__(self, path: Path, table: str, generation: int, column: int | None, descending: bool,
-                 contains: str) -> None:
+    def __init__(self, path: Path, generation: int, ask: Callable[[Workbook], object]) -> None:
         super().__init__()
-        self.args = (path, table, column, descending, contains)
+        self.path = path
         self.generation = generation
+        self.ask = ask
 
     def run(self) -> None:
-        path, table, column, descending, contains = self.args
         try:
-            with Workbook(path) as workbook:
-                ids = workbook.row_ids(table, column, descending, contains)
-        except Exception as exc:  # shown in the status bar; the view keeps its current rows
+            with Workbook(self.path) as workbook:
+                result = self.ask(workbook)
+        except Exception as exc:  # shown in the status bar; the view keeps what it shows
             self.answered.emit(self.generation, None, f"{type(exc).__name__}: {exc}")
         else:
-            self.answered.emit(self.generation, ids, "")
+            self.answered.emit(self.generation, result, "")
 
 
 class WorkbookTableModel(QAbstractTableModel):
@@ -56,10 +57,11 @@ class WorkbookTableModel(QAbstractTableModel):
         self._columns = workbook.columns(table)
         self._sort: tuple[int | None, bool] = (None, False)
         self._contains = ""
+        self._equals: tuple[int, str] | None = None
         self._ids = workbook.row_ids(table)
         self._pages: LRUCache[int, list[tuple]] = LRUCache(maxsize=64)
         self._generation = 0
-        self._queries: dict[int, _RowOrderQuery] = {}  # by generation
+        self._queries: dict[int, WorkbookQuery] = {}  # by generation
 
     # -- the view's questions
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -110,8 +112,14 @@ class WorkbookTableModel(QAbstractTableModel):
         return bool(self._queries)
 
     def set_filter(self, text: str) -> None:
-        """Show only rows with a cell that contains ``text`` (ignoring case); empty shows all."""
-        self._contains = text.strip()
+        """Show only rows with a cell that contains ``text`` (ignoring case), or, for ``column = value``
+        with one of the table's column names, rows whose column holds exactly ``value``; empty shows all."""
+        text = text.strip()
+        column, equal_sign, value = text.partition("=")
+        if equal_sign and column.strip() in self._columns:
+            self._contains, self._equals = "", (self._columns.index(column.strip()), value.strip())
+        else:
+            self._contains, self._equals = text, None
         self._reorder()
 
     def view_row(self, row_id: int) -> int | None:
@@ -235,7 +243,9 @@ class WorkbookTableModel(QAbstractTableModel):
     def _reorder(self) -> None:
         self._generation += 1
         column, descending = self._sort
-        query = _RowOrderQuery(self.workbook.path, self.table, self._generation, column, descending, self._contains)
+        contains, equals, table = self._contains, self._equals, self.table
+        query = WorkbookQuery(self.workbook.path, self._generation,
+                              lambda workbook: workbook.row_ids(table, column, descending, contains, equals))
         query.answered.connect(self._answered)
         self._queries[self._generation] = query
         if len(self._queries) == 1:
