@@ -30,6 +30,8 @@ _WORD = re.compile(r"\w+")
 
 def _fold(text: str) -> str:
     """Text as the index compares it: case and accents ignored."""
+    if text.isascii():
+        return text.lower()
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
@@ -86,18 +88,25 @@ class SearchIndex:
         with self._transaction():
             self._forget_table(table)
 
-    def search(self, workbook: Workbook, query: str, limit: int = 200) -> list[Hit]:
-        """Cells holding every word of ``query`` (each word as a prefix, ignoring case and accents),
-        at most ``limit`` rows' worth, in table and row order."""
+    def search(self, workbook: Workbook, query: str, limit: int = 200, max_cells: int = 1000) -> list[Hit]:
+        """Cells holding a word of ``query`` in rows holding every word (each word as a prefix,
+        ignoring case and accents): at most ``limit`` rows' and ``max_cells`` cells' worth, in table
+        and row order."""
         words = _WORD.findall(query)
         if not words:
             return []
-        match = " ".join('"' + word.replace('"', '""') + '"*' for word in words)
-        found = self._conn.execute(
-            "SELECT docs.tbl, docs.row_id FROM cells JOIN docs ON docs.doc = cells.rowid "
-            "WHERE cells MATCH ? LIMIT ?", (match, limit)).fetchall()
+        quoted = ['"' + word.replace('"', '""') + '"' for word in words]
+        # Whole words first: their lists are read lazily, so a word in every row still answers at
+        # once; prefixes (which FTS5 merges in full) only fill up what is left.
+        found: dict[tuple[str, int], None] = {}  # in the order found, once each
+        for match in (" ".join(quoted), " ".join(q + "*" for q in quoted)):
+            found.update(dict.fromkeys(self._conn.execute(
+                "SELECT tbl, row_id FROM docs WHERE doc IN (SELECT rowid FROM cells WHERE cells MATCH ? LIMIT ?)",
+                (match, limit))))
+            if len(found) >= limit:
+                break
         by_table: dict[str, list[int]] = {}
-        for table, row_id in found:
+        for table, row_id in list(found)[:limit]:
             by_table.setdefault(table, []).append(row_id)
         folded = [_fold(w) for w in words]
         hits: list[Hit] = []
@@ -112,6 +121,8 @@ class SearchIndex:
                 for column, value in zip(columns, rows[row_id]):
                     if value and any(w in _fold(value) for w in folded):
                         hits.append(Hit(table, row_id, column, value))
+                        if len(hits) >= max_cells:
+                            return hits
         return hits
 
     def close(self) -> None:

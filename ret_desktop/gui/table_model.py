@@ -141,7 +141,12 @@ class WorkbookTableModel(QAbstractTableModel):
         changes = [(self._ids[row], column, None if value is None else str(value)) for row, column, value in cells]
         if not self._store(lambda: self.workbook.set_cells(self.table, changes)):
             return False
-        self._pages.clear()
+        for (row, _, _), (_, column, value) in zip(cells, changes):  # the cached rows as stored now
+            page = self._pages.get(row // PAGE_ROWS)
+            if page is not None and page[row % PAGE_ROWS] is not None:
+                cached = list(page[row % PAGE_ROWS])
+                cached[column] = value
+                page[row % PAGE_ROWS] = tuple(cached)
         rows = [row for row, _, _ in cells]
         columns = [column for _, column, _ in cells]
         self.dataChanged.emit(self.index(min(rows), min(columns)), self.index(max(rows), max(columns)))
