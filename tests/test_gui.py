@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from keyrings.alt.file import PlaintextKeyring
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -624,6 +624,11 @@ def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, mo
     qtbot.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     assert [[model.index(r, author + c).data() for c in range(2)] for r in range(3)] == [
         ["a1", "b1"], ["a2", "b2"], ["a3", "b3"]]
+    view.selectionModel().select(QItemSelection(model.index(1, author), model.index(2, author + 1)),
+                                 QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    QApplication.clipboard().clear()
+    qtbot.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.clipboard().text() == "a2\tb2\na3\tb3\n"  # a spreadsheet pastes this as it was
     view.selectionModel().clearSelection()
     for row in range(3, 6):
         view.selectionModel().select(model.index(row, author), QItemSelectionModel.SelectionFlag.Select)
@@ -649,6 +654,7 @@ def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, mo
     qtbot.waitUntil(lambda: not model.busy)
     assert model.index(0, author).data() == "Norma Haley"
     last = model.rowCount() - 1
+    QApplication.clipboard().setText("a1\tb1\na2\tb2\na3\tb3\n")
     view.setCurrentIndex(model.index(last, author))
     qtbot.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)  # past the end: rows are added
     assert model.rowCount() == 6403 and model.index(last + 2, author + 1).data() == "b3"
