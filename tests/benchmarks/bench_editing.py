@@ -33,7 +33,7 @@ from ret_desktop.gui.table_view import EntryTableView  # noqa: E402
 
 
 def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+    return f"{seconds * 1000:.2f} ms"
 
 
 def main() -> int:

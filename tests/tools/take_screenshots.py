@@ -3,8 +3,8 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/tools/take_screenshots.py
 
 Runs in a temporary data folder: creates a user, imports the sample archives, converts, and grabs
-the sign-in window, the main window with a table, the convert dialog, the settings dialog and the
-idle lock.
+the sign-in window, the main window with a table and its column profile, search results, the
+convert dialog, the settings dialog and the idle lock.
 """
 
 from __future__ import annotations
@@ -80,6 +80,12 @@ def main() -> int:
             window.tables_view.setCurrentRow(names.index("LIBRARY"))
             window.table_view.resizeColumnsToContents()
             save(window, "main-window")
+            window.search.box.setText("velit rerum")
+            window.search.run()
+            window.search_dock.raise_()
+            save(window, "search")
+            window.search_dock.setVisible(True)
+            window.jobs_dock.raise_()
             window.action_settings.trigger()
             save(window.findChild(QDialog, "settingsDialog"), "settings")
             window.findChild(QDialog, "settingsDialog").reject()
