@@ -691,6 +691,12 @@ def test_columns_new_table_and_patch_log(app, qtbot, monkeypatch, tmp_path):
     lines = patch.read_text().splitlines()
     assert [line.split(",")[-1] for line in lines[1:]] == [
         "add_column", "rename_column", "cell", "create_table", "insert", "cell"]
+    out = tmp_path / "out"
+    out.mkdir()
+    window.export_to(out, ("csv",), ["LIBRARY"])  # the columns as edited
+    qtbot.waitUntil(lambda: not window.runner.busy)
+    header, first = (out / "LIBRARY.csv").read_text().splitlines()[:2]
+    assert header.endswith(",verified") and first.endswith(",yes")
     action(window, "actionUndo").trigger()
     action(window, "actionUndo").trigger()
     action(window, "actionUndo").trigger()  # the new table goes again

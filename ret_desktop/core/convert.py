@@ -277,13 +277,14 @@ def export_tables(
     for number, table in enumerate(tables):
         on_progress(number, len(tables), table.name)
         stem = safe_file_stem(table.name)
+        columns = workbook.columns(table.name)  # as edited since the conversion
         for fmt in formats:
             path = Path(out_dir) / f"{stem}.{fmt}"
             batches = workbook.iter_batches(table.name)
             if fmt == "csv":
-                write_csv(path, table.columns, batches, bom=bom, should_cancel=should_cancel)
+                write_csv(path, columns, batches, bom=bom, should_cancel=should_cancel)
             else:
-                write_xlsx(path, table.columns, batches, sheet_name=stem, should_cancel=should_cancel)
+                write_xlsx(path, columns, batches, sheet_name=stem, should_cancel=should_cancel)
             table.files.append(path.name)
             written.append(path)
     return written

@@ -399,31 +399,26 @@ class Workbook:
 
     def undo(self) -> Edit | None:
         """Take back the latest step; None when there is nothing to undo."""
-        with self._lock, self.transaction():
-            row = self._conn.execute("SELECT MAX(step) FROM wb_journal WHERE undone = 0").fetchone()
-            if row[0] is None:
-                return None
-            entries = self._conn.execute(
-                "SELECT table_name, op, row_id, col, col_name, old, new FROM wb_journal WHERE step = ? "
-                "ORDER BY seq DESC", (row[0],)).fetchall()
-            for entry in entries:
-                self._apply(*entry, backwards=True)
-            self._conn.execute("UPDATE wb_journal SET undone = 1 WHERE step = ?", (row[0],))
-            return Edit(row[0], entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
+        return self._replay(backwards=True)
 
     def redo(self) -> Edit | None:
         """Do again the step undone last; None when there is nothing to redo."""
+        return self._replay(backwards=False)
+
+    def _replay(self, backwards: bool) -> Edit | None:
+        pick, order, undone_before = ("MAX", "DESC", 0) if backwards else ("MIN", "", 1)
         with self._lock, self.transaction():
-            row = self._conn.execute("SELECT MIN(step) FROM wb_journal WHERE undone = 1").fetchone()
-            if row[0] is None:
+            (step,) = self._conn.execute(
+                f"SELECT {pick}(step) FROM wb_journal WHERE undone = ?", (undone_before,)).fetchone()
+            if step is None:
                 return None
             entries = self._conn.execute(
                 "SELECT table_name, op, row_id, col, col_name, old, new FROM wb_journal WHERE step = ? "
-                "ORDER BY seq", (row[0],)).fetchall()
+                f"ORDER BY seq {order}", (step,)).fetchall()
             for entry in entries:
-                self._apply(*entry, backwards=False)
-            self._conn.execute("UPDATE wb_journal SET undone = 0 WHERE step = ?", (row[0],))
-            return Edit(row[0], entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
+                self._apply(*entry, backwards=backwards)
+            self._conn.execute("UPDATE wb_journal SET undone = ? WHERE step = ?", (1 - undone_before, step))
+            return Edit(step, entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
 
     def journal(self) -> list[JournalEntry]:
         """The edits in effect, oldest first (undone ones are not)."""
