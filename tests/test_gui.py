@@ -846,3 +846,14 @@ def test_column_profile_draws_bars_follows_edits_and_filters_on_a_click(app, qtb
     model.setData(model.index(0, column), "zzz-unique")  # the profile is worked out again after edits
     qtbot.waitUntil(lambda: [p.distinct for p in panel.profiles if p.column == "genre"] == [genre.distinct + 1],
                     timeout=30_000)
+
+
+def test_converting_again_over_edited_tables_asks_first(app, qtbot, monkeypatch):
+    view, model = open_library_table(app, qtbot, monkeypatch)
+    window = app.main_window
+    model.setData(model.index(0, 2), "edited")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
+    assert window.convert() is None
+    assert asked == ["Converting again replaces LIBRARY, and the edits made to it are lost. Convert anyway?"]
+    assert window.read_workbook.rows_for_ids("LIBRARY", [1])[1][2] == "edited"

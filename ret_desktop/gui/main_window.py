@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QStackedWidget,
@@ -181,6 +182,11 @@ class MainWindow(QMainWindow):
         header = self.table_view.horizontalHeader()
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         header.addActions([editor.add_column, editor.rename_column, editor.delete_column])
+        view_menu = self.menuBar().addMenu("&View")  # a closed panel comes back from here
+        view_menu.addAction(self.search.focus_action)
+        view_menu.addSeparator()
+        for dock in (self.sources_dock, self.profile_dock, self.jobs_dock, self.search_dock):
+            view_menu.addAction(dock.toggleViewAction())
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -591,6 +597,14 @@ class MainWindow(QMainWindow):
             return None
         wanted = None if groups is None else set(groups)
         report = IntakeReport([d for d in self.session.intake.documents if wanted is None or d.group in wanted])
+        replaced = {t.name for t in self.session.tables if wanted is None or t.group in wanted}
+        edited = sorted(replaced & {entry.table for entry in self.read_workbook.journal()})
+        if edited and QMessageBox.question(
+                self, APP_NAME, f"Converting again replaces {', '.join(edited)}, and the edits made to "
+                                f"{'it' if len(edited) == 1 else 'them'} are lost. Convert anyway?",
+        ) != QMessageBox.StandardButton.Yes:
+            self.refresh_status("Not converted: the edited tables stay as they are.")
+            return None
         path = self.session.folder / "workbook.sqlite"
 
         def work(progress, cancelled):
