@@ -218,6 +218,11 @@ class TableEditor(QObject):
         if workbook is None:
             return
         path, _filter = QFileDialog.getSaveFileName(self.window, "Export patch log", "patch-log.csv", "CSV (*.csv)")
-        if path:
+        if not path:
+            return
+        try:
             count = write_patch_log(Path(path), workbook.journal())
-            self.window.refresh_status(f"Wrote {count} edits to {path}.")
+        except OSError as error:
+            self.window.refresh_status(f"The patch log was not written: {error}")
+            return
+        self.window.refresh_status(f"Wrote {count} edits to {path}.")
