@@ -642,6 +642,7 @@ def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, mo
     view.setCurrentIndex(model.index(0, 0))
     qtbot.keyClick(view, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
     assert model.rowCount() == 6402 and model.index(1, author).data() == "" and view.currentIndex().row() == 1
+    assert child(window, QListWidget, "tablesView").currentItem().text() == "LIBRARY  (6,402 × 7)"
     view.selectionModel().select(model.index(1, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect)
     action(window, "actionDeleteRows").trigger()
     assert model.rowCount() == 6401

@@ -631,6 +631,10 @@ class MainWindow(QMainWindow):
         self.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
                             + (f"; {failed} failed (see Sources)." if failed else "."))
 
+    @staticmethod
+    def _table_label(name: str, rows: int, columns: int) -> str:
+        return f"{name}  ({rows:,} × {columns})"
+
     def tables_changed(self, select: str | None = None) -> None:
         """The workbook's tables changed (an edit, undo or redo): list them again and show ``select``;
         the table on screen keeps its sort and filter."""
@@ -655,7 +659,7 @@ class MainWindow(QMainWindow):
     def _refresh_tables(self, select: str | None = None) -> None:
         self.tables_view.clear()
         for table in self.session.tables if self.session else []:
-            item = QListWidgetItem(f"{table.name}  ({table.rows:,} × {len(table.columns)})")
+            item = QListWidgetItem(self._table_label(table.name, table.rows, len(table.columns)))
             item.setData(Qt.ItemDataRole.UserRole, table.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
@@ -688,6 +692,19 @@ class MainWindow(QMainWindow):
             self.session.edited = True
         self.search.rows_changed(table, row_ids)
         self._show_table_size()
+        model = self.table_view.model()
+        if isinstance(model, WorkbookTableModel) and model.table == table and not model.filtered:
+            self._show_table_counts(table, model.rowCount(), model.columns)
+
+    def _show_table_counts(self, table: str, rows: int, columns: list[str]) -> None:
+        """Keep the Tables list right after rows or columns were added or deleted."""
+        for outcome in self.session.tables if self.session else []:
+            if outcome.name == table:
+                outcome.rows, outcome.columns = rows, columns
+        for i in range(self.tables_view.count()):
+            item = self.tables_view.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == table:
+                item.setText(self._table_label(table, rows, len(columns)))
 
     def show_hit(self, hit) -> None:
         """Open the table of a search hit and select its cell."""

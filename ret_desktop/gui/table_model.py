@@ -111,6 +111,10 @@ class WorkbookTableModel(QAbstractTableModel):
     def busy(self) -> bool:
         return bool(self._queries)
 
+    @property
+    def filtered(self) -> bool:
+        return bool(self._contains) or self._equals is not None
+
     def set_filter(self, text: str) -> None:
         """Show only rows with a cell that contains ``text`` (ignoring case), or, for ``column = value``
         with one of the table's column names, rows whose column holds exactly ``value``; empty shows all."""
