@@ -52,3 +52,10 @@ def test_a_cancelled_build_keeps_what_was_there(tmp_path, workbook):
     with pytest.raises(SearchCancelled):
         index.index_tables(workbook, ["People"], should_cancel=lambda: True)
     assert [h.text for h in index.search(workbook, "anna")] == ["Anna Smith"]
+
+
+def test_building_reports_rows_done_of_all(tmp_path, workbook):
+    seen = []
+    SearchIndex(tmp_path / "search.sqlite").index_tables(workbook, ["People", "Books"],
+                                                         on_progress=lambda *args: seen.append(args))
+    assert seen[0] == (0, 3, "People") and seen[-1] == (3, 3, "Books")

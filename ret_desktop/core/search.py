@@ -59,11 +59,13 @@ class SearchIndex:
     def index_tables(self, workbook: Workbook, tables: Iterable[str],
                      should_cancel: Callable[[], bool] = lambda: False,
                      on_progress: Callable[[int, int, str], None] = lambda done, total, current: None) -> int:
-        """(Re)index every row of ``tables``; returns how many rows. Commits table by table."""
+        """(Re)index every row of ``tables``; returns how many rows. Commits table by table;
+        ``on_progress`` counts rows."""
         tables = list(tables)
+        total = sum(workbook.info(table).rows for table in tables)
         done = 0
-        for number, table in enumerate(tables):
-            on_progress(number, len(tables), table)
+        for table in tables:
+            on_progress(done, total, table)
             with self._transaction():
                 self._forget_table(table)
                 for batch in workbook.iter_rows(table):
@@ -71,6 +73,7 @@ class SearchIndex:
                         raise SearchCancelled()
                     self._add(table, batch)
                     done += len(batch)
+                    on_progress(done, total, table)
         return done
 
     def update_rows(self, workbook: Workbook, table: str, row_ids: Iterable[int]) -> None:

@@ -68,10 +68,13 @@ EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
 INTAKE_FILE = "intake.json"  # in the session folder: what was brought in, for a resumed session
 
 
+_COUNTED = {"Export": "tables", "Index for search": "rows"}  # what a job's progress counts; bytes for Convert
+
+
 def _amount(n: int, kind: str) -> str:
-    """A job's progress count in words: conversion counts bytes, the others count files."""
+    """A job's progress count in words."""
     if kind != "Convert":
-        return f"{n:,} files"
+        return f"{n:,} {_COUNTED.get(kind, 'files')}"
     for unit in ("B", "KB", "MB"):
         if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
