@@ -28,17 +28,19 @@ class IdleWatch(QObject):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._check)
         self.set_limit(limit_s)
-        QApplication.instance().installEventFilter(self)
 
     def set_limit(self, limit_s: float) -> None:
         self.limit_s = limit_s
         self._timer.setInterval(max(50, min(1000, int(limit_s * 100))))  # a tenth of the limit, at most 1 s
 
     def start(self) -> None:
+        """Watch from now on (while a session is open)."""
         self.last_input = time.monotonic()
+        QApplication.instance().installEventFilter(self)  # installing twice keeps one
         self._timer.start()
 
     def stop(self) -> None:
+        QApplication.instance().removeEventFilter(self)
         self._timer.stop()
 
     def active_since(self, moment: float) -> bool:
