@@ -626,6 +626,7 @@ class MainWindow(QMainWindow):
             else:
                 session.failed.pop(outcome.path, None)
         session.unexported = bool(session.tables)
+        session.edited = bool(self.read_workbook.journal())  # edits of replaced tables went with them
         self._refresh_sources()
         self._refresh_tables()
         self.search.build([t.name for t in result.tables])
