@@ -589,13 +589,21 @@ def test_typing_enter_tab_delete_undo_and_redo_through_the_table(app, qtbot, mon
     assert model.index(0, title).data() == "007" and view.currentIndex().row() == 1
     qtbot.keyClick(view, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     assert view.currentIndex().row() == 0
+    qtbot.keyClick(view, "x")
+    qtbot.keyClick(view.focusWidget(), Qt.Key.Key_Tab)  # stores it and moves right
+    assert model.index(0, title).data() == "x" and view.currentIndex().column() == title + 1
+    qtbot.keyClick(view.focusWidget(), Qt.Key.Key_Escape)
+    qtbot.keyClick(view, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+    assert view.currentIndex().column() == title
+    model.setData(model.index(0, title), "007")
     view.setCurrentIndex(model.index(2, title))
     qtbot.keyClick(view, Qt.Key.Key_Delete)
     assert model.index(2, title).data() == ""
     assert model.setData(model.index(3, title), "set through the model")
     journal = window.read_workbook.journal()
     assert [(e.row_id, e.column, e.new) for e in journal] == [
-        (1, "title", "007"), (3, "title", None), (4, "title", "set through the model")]
+        (1, "title", "007"), (1, "title", "x"), (1, "title", "007"), (3, "title", None),
+        (4, "title", "set through the model")]
     action(window, "actionUndo").trigger()
     action(window, "actionUndo").trigger()
     assert model.index(2, title).data() == "Sint sequi totam sunt." and model.index(3, title).data() != "set through the model"
