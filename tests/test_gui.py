@@ -470,6 +470,18 @@ def test_dock_layout_is_remembered_per_user_outside_the_session(app, qtbot, monk
     assert window.isVisible() and not child(window, QDockWidget, "jobsDock").isVisible()
 
 
+def test_column_widths_are_remembered_per_user_and_table(app, qtbot, monkeypatch):
+    view, model = open_library_table(app, qtbot, monkeypatch)
+    window = app.main_window
+    view.horizontalHeader().resizeSection(2, 333)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.action_sign_out.trigger()
+    sign_in(app, qtbot, "alice")
+    import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml")
+    convert_all(app, qtbot)
+    assert child(window, QTableView, "tableView").horizontalHeader().sectionSize(2) == 333
+
+
 def test_dropping_files_on_the_window_imports_them(app, qtbot):
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
@@ -793,6 +805,9 @@ def test_every_edit_is_there_after_the_app_is_killed_and_the_session_resumed(app
     assert model.index(0, title).data() == "edit 0" and model.index(1, title).data() == "inserted"
     assert [model.index(row, title).data() for row in range(2, 51)] == [f"edit {n}" for n in range(1, 50)]
     assert len(window.read_workbook.journal()) == 52 and window.session.edited
+    past = [child(window, QListWidget, "jobsView").item(i).text()
+            for i in range(child(window, QListWidget, "jobsView").count())]
+    assert any(text.endswith("convert: succeeded") or "convert: succeeded in" in text for text in past), past
 
 
 def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(app, qtbot, monkeypatch):

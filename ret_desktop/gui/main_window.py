@@ -330,6 +330,9 @@ class MainWindow(QMainWindow):
         self.status_user.setText(session.user_name)
         self.status_session.setText(f"session {session.info.session_id[:8]}")
         self.jobs_view.clear()
+        for record in self.services.jobs.list(session.info.session_id):  # a resumed session's past jobs
+            if record.state.is_final:
+                self._list_job(record)
         self._refresh_sources()
         self._refresh_tables()
         self.refresh_status()
@@ -677,7 +680,16 @@ class MainWindow(QMainWindow):
 
     def _set_table_model(self, model: WorkbookTableModel | None) -> None:
         old = self.table_view.model()
+        header = self.table_view.horizontalHeader()
+        if isinstance(old, WorkbookTableModel) and self.session is not None:  # its column widths, for next time
+            store, key = self._layout_store(self.session.user_name)
+            store.setValue(f"{key}columns/{old.table}", header.saveState())
         self.table_view.setModel(model)
+        if model is not None and self.session is not None:
+            store, key = self._layout_store(self.session.user_name)
+            saved = store.value(f"{key}columns/{model.table}")
+            if saved is not None:
+                header.restoreState(saved)
         self.profile.show_table(model)
         if isinstance(old, WorkbookTableModel):
             old.wait()
@@ -836,18 +848,23 @@ class MainWindow(QMainWindow):
         self.job_label.setToolTip(current)
         self.status_job.setText(f"{self._running_kind} {counted}")
 
-    def _job_finished(self, job_id: str, state: str, error: str) -> None:
-        record = self.services.jobs.get(job_id)
+    def _list_job(self, record) -> None:
+        """Put a finished job at the top of the Jobs list: when, what, how it ended, how long."""
+        state, error = record.state.value, record.error or ""
         took = (record.finished_at - record.started_at) if record.started_at and record.finished_at else 0
         when = time.strftime("%H:%M:%S", time.localtime(record.finished_at or time.time()))
         text = f"{when}  {record.kind}: {state}" + (f" in {took:.1f} s" if took else "") + (f" ({error})" if error else "")
         item = QListWidgetItem(text)
         item.setToolTip(error or text)
         if state != "succeeded":
-            pixmap = QStyle.StandardPixmap.SP_MessageBoxWarning if state == "failed" \
+            pixmap = QStyle.StandardPixmap.SP_MessageBoxWarning if state in ("failed", "interrupted") \
                 else QStyle.StandardPixmap.SP_DialogCancelButton
             item.setIcon(self.style().standardIcon(pixmap))
         self.jobs_view.insertItem(0, item)
+
+    def _job_finished(self, job_id: str, state: str, error: str) -> None:
+        record = self.services.jobs.get(job_id)
+        self._list_job(record)
         if not self.runner or not self.runner.busy:
             self.job_label.setText("No job running.")
             self.status_job.setText("")
