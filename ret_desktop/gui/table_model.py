@@ -234,6 +234,10 @@ class WorkbookTableModel(QAbstractTableModel):
         self._reorder()
 
     def _editable_ids(self) -> array:
+        """The row order, ready to change; a sort or filter under way would miss the change, so it
+        is asked for again."""
+        if self._queries:
+            self._reorder()
         return self._ids if isinstance(self._ids, array) else array("q", self._ids)
 
     def _store(self, change) -> bool:
