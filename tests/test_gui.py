@@ -881,3 +881,18 @@ def test_converting_again_over_edited_tables_asks_first(app, qtbot, monkeypatch)
     assert window.convert() is None
     assert asked == ["Converting again replaces LIBRARY, and the edits made to it are lost. Convert anyway?"]
     assert window.read_workbook.rows_for_ids("LIBRARY", [1])[1][2] == "edited"
+
+
+def test_an_edit_while_a_job_writes_the_workbook_is_refused_with_a_reason(app, qtbot, monkeypatch):
+    view, model = open_library_table(app, qtbot, monkeypatch)
+    window = app.main_window
+    blocker = sqlite3.connect(window.session.folder / "workbook.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # as a conversion job holds it
+    try:
+        assert not model.setData(model.index(0, 2), "blocked")
+        assert window.statusBar().currentMessage() == \
+            "Not changed: a job is writing the tables; try again when it has ended"
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert model.setData(model.index(0, 2), "now it works") and model.index(0, 2).data() == "now it works"

@@ -196,10 +196,12 @@ class TableWriter:
 
 
 class Workbook:
-    def __init__(self, path: Path | str, scratch: bool = False) -> None:
+    def __init__(self, path: Path | str, scratch: bool = False, busy_timeout_s: float = 5.0) -> None:
+        """``busy_timeout_s``: how long a write waits for another connection's write (a job's) to end."""
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                     timeout=busy_timeout_s)
         if scratch:  # thrown away after one run: no crash safety needed, and no WAL to copy twice
             self._conn.execute("PRAGMA journal_mode=MEMORY")
             self._conn.execute("PRAGMA synchronous=OFF")

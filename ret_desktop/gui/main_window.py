@@ -310,7 +310,8 @@ class MainWindow(QMainWindow):
     def start_session(self, session: SessionState) -> None:
         """Show ``session``; a resumed one comes back with its sources and tables."""
         self.session = session
-        self.read_workbook = Workbook(session.folder / "workbook.sqlite")
+        # The window's own connection: an edit while a job writes the workbook gives up quickly.
+        self.read_workbook = Workbook(session.folder / "workbook.sqlite", busy_timeout_s=0.3)
         saved = session.folder / INTAKE_FILE
         if saved.exists():
             session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)

@@ -243,6 +243,10 @@ class WorkbookTableModel(QAbstractTableModel):
     def _store(self, change) -> bool:
         try:
             change()
+        except sqlite3.OperationalError as error:
+            busy = "locked" in str(error) or "busy" in str(error)
+            self.edit_failed.emit("a job is writing the tables; try again when it has ended" if busy else str(error))
+            return False
         except (WorkbookError, sqlite3.Error) as error:
             self.edit_failed.emit(str(error))
             return False
