@@ -3,6 +3,7 @@ the patch log. Every change goes through the workbook model, so it is journaled 
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -185,7 +186,7 @@ class TableEditor(QObject):
             return
         try:
             workbook.create_table(name, headers.split(","))
-        except WorkbookError as error:
+        except (WorkbookError, sqlite3.Error) as error:
             self.window.refresh_status(f"No new table: {error}")
             return
         self.window.tables_changed(select=name.strip())
@@ -203,7 +204,7 @@ class TableEditor(QObject):
             return
         try:
             edit = move()
-        except (WorkbookError, OSError) as error:
+        except (WorkbookError, sqlite3.Error) as error:
             self.window.refresh_status(f"Could not {noun}: {error}")
             return
         if edit is None:
