@@ -135,7 +135,8 @@ class MainWindow(QMainWindow):
         self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open,
                                           self.choose_imports, "import")
         self.action_convert = self._action("actionConvert", "&Convert…", "Ctrl+R", self.choose_conversion, "convert")
-        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", lambda: self.choose_export(), "export")
+        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", lambda: self.choose_export(),
+                                          "export")
         self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q",
                                             self.sign_out_requested.emit, "sign-out")
         self.action_settings = self._action("actionSettings", "&Settings…", "Ctrl+,",
@@ -671,7 +672,8 @@ class MainWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, table.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
-            item.setToolTip(f"{table.name}: from {table.record_path} in group {table.group}. Ticked tables are exported.")
+            item.setToolTip(f"{table.name}: from {table.record_path} in group {table.group}. "
+                            "Ticked tables are exported.")
             self.tables_view.addItem(item)
         names = [t.name for t in self.session.tables] if self.session else []
         if names:
@@ -854,7 +856,8 @@ class MainWindow(QMainWindow):
         state, error = record.state.value, record.error or ""
         took = (record.finished_at - record.started_at) if record.started_at and record.finished_at else 0
         when = time.strftime("%H:%M:%S", time.localtime(record.finished_at or time.time()))
-        text = f"{when}  {record.kind}: {state}" + (f" in {took:.1f} s" if took else "") + (f" ({error})" if error else "")
+        text = (f"{when}  {record.kind}: {state}" + (f" in {took:.1f} s" if took else "")
+                + (f" ({error})" if error else ""))
         item = QListWidgetItem(text)
         item.setToolTip(error or text)
         if state != "succeeded":
