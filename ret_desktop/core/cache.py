@@ -157,11 +157,7 @@ class SessionCache:
         with self._lock:
             self._require_open()
             victims = self._victims(self._clock(), len(self._index) - max_size) if len(self._index) > max_size else []
-            if victims:
-                with self._transaction():
-                    self._conn.executemany("DELETE FROM session_cache WHERE key = ?", ((v,) for v in victims))
-                self._forget(victims)
-                self._counts["evictions"] += len(victims)
+            self._evict(victims)
             follows_max_size = self._memory.maxsize == self.max_size
             memory: LRUCache[str, Any] = LRUCache(
                 maxsize=max_size if follows_max_size else min(int(self._memory.maxsize), max_size))
@@ -404,11 +400,16 @@ class SessionCache:
                 self._seq = max(self._seq, seq)
             excess = len(self._index) - self.max_size
             if excess > 0:  # max_size was lowered since the last run
-                victims = list(self._index)[:excess]
-                with self._transaction():
-                    self._conn.executemany("DELETE FROM session_cache WHERE key = ?", ((v,) for v in victims))
-                self._forget(victims)
-                self._counts["evictions"] += len(victims)
+                self._evict(list(self._index)[:excess])
+
+    def _evict(self, victims: list[str]) -> None:
+        """Remove ``victims`` from both tiers to keep the bound; they count as evictions."""
+        if not victims:
+            return
+        with self._transaction():
+            self._conn.executemany("DELETE FROM session_cache WHERE key = ?", ((v,) for v in victims))
+        self._forget(victims)
+        self._counts["evictions"] += len(victims)
 
 
 class _Transaction:

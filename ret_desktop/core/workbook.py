@@ -318,8 +318,7 @@ class Workbook:
             if after is not None:
                 low, high = self._gap_after(table_id, after)
                 if high is not None or self._order(table_id) != "rowid":
-                    self._make_ordered(table_id)
-                    low, high = self._gap_after(table_id, after)
+                    self._make_ordered(table_id)  # positions start as the row ids: the gap stays
                     upper = high if high is not None else low + count + 1
                     positions = [low + (upper - low) * (i + 1) / (count + 1) for i in range(count)]
             ids = []
@@ -591,13 +590,7 @@ class Workbook:
             width = len(self._columns(table_id))
             order = self._order(table_id)
         select = ",".join(f"COALESCE(c{i + 1}, '')" for i in range(width)) or "''"
-        reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
-            cursor = reader.execute(f"SELECT {select} FROM t{table_id} ORDER BY {order}")
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        finally:
-            reader.close()
+        yield from self._read_batches(f"SELECT {select} FROM t{table_id} ORDER BY {order}", batch)
 
     def iter_rows(self, name: str, batch: int = 5000) -> Iterator[list[tuple]]:
         """Every row of ``name`` as ``(row id, value, ...)`` (NULL cells as None), in lists of up to
@@ -606,13 +599,22 @@ class Workbook:
             table_id = self._table(name)[0]
             width = len(self._columns(table_id))
         select = "".join(f", c{i + 1}" for i in range(width))
+        yield from self._read_batches(f"SELECT rowid{select} FROM t{table_id}", batch)
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection of its own: long reads hold neither the lock nor a writer back."""
         reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
-            cursor = reader.execute(f"SELECT rowid{select} FROM t{table_id}")
-            while rows := cursor.fetchmany(batch):
-                yield rows
+            yield reader
         finally:
             reader.close()
+
+    def _read_batches(self, sql: str, batch: int) -> Iterator[list[tuple]]:
+        with self._reader() as reader:
+            cursor = reader.execute(sql)
+            while rows := cursor.fetchmany(batch):
+                yield rows
 
     def column_profiles(self, name: str, top: int = 5) -> list[ColumnProfile]:
         """Each column's fill, distinct values and most frequent values (through its own connection:
@@ -620,8 +622,7 @@ class Workbook:
         with self._lock:
             table_id = self._table(name)[0]
             columns = self._columns(table_id)
-        reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        try:
+        with self._reader() as reader:
             (rows,) = reader.execute(f"SELECT COUNT(*) FROM t{table_id}").fetchone()
             profiles = []
             for i, column in enumerate(columns, start=1):
@@ -632,8 +633,6 @@ class Workbook:
                     f"ORDER BY n DESC, c{i} LIMIT ?", (top,)).fetchall()
                 profiles.append(ColumnProfile(column, rows, filled, distinct, frequent))
             return profiles
-        finally:
-            reader.close()
 
     def row_ids(self, name: str, sort_column: int | None = None, descending: bool = False,
                 contains: str = "", equals: tuple[int, str] | None = None) -> array[int] | range:
