@@ -9,7 +9,7 @@ from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ret_desktop.core.workbook import ColumnProfile
-from ret_desktop.gui.table_model import WorkbookQuery, WorkbookTableModel
+from ret_desktop.gui.table_model import LatestRead, WorkbookTableModel
 
 BAR_HEIGHT = 18
 
@@ -62,8 +62,9 @@ class ColumnProfilePanel(QScrollArea):
         self.setWidgetResizable(True)
         self.model: WorkbookTableModel | None = None
         self.profiles: list[ColumnProfile] = []
-        self._generation = 0
-        self._queries: dict[int, WorkbookQuery] = {}
+        self._reads = LatestRead(self)
+        self._reads.answered.connect(self._answered)
+        self._reads.failed.connect(lambda error: self._show_message(f"No profile: {error}"))
         self._delay = QTimer(self)
         self._delay.setSingleShot(True)
         self._delay.setInterval(400)  # after a burst of edits, once
@@ -72,12 +73,12 @@ class ColumnProfilePanel(QScrollArea):
 
     @property
     def busy(self) -> bool:
-        return bool(self._queries)
+        return self._reads.busy
 
     def show_table(self, model: WorkbookTableModel | None) -> None:
         self.model = model
         if model is None:
-            self._generation += 1
+            self._reads.forget()
             self._show_message("Open a table to see its columns.")
             return
         model.edited.connect(lambda *_args: self._delay.start())
@@ -88,28 +89,15 @@ class ColumnProfilePanel(QScrollArea):
         model = self.model
         if model is None:
             return
-        self._generation += 1
         table = model.table
-        query = WorkbookQuery(model.workbook.path, self._generation, lambda workbook: workbook.column_profiles(table))
-        query.answered.connect(self._answered)
-        self._queries[self._generation] = query
+        self._reads.ask(model.workbook.path, lambda workbook: workbook.column_profiles(table))
         if not self.profiles:
             self._show_message("Working out the column profile…")
-        query.start()
 
     def wait(self) -> None:
-        for query in list(self._queries.values()):
-            query.wait()
+        self._reads.wait()
 
-    def _answered(self, generation: int, profiles, error: str) -> None:
-        query = self._queries.pop(generation)
-        query.wait()
-        query.deleteLater()
-        if generation != self._generation:
-            return
-        if profiles is None:
-            self._show_message(f"No profile: {error}")
-            return
+    def _answered(self, profiles: list[ColumnProfile]) -> None:
         self.profiles = profiles
         self._draw()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from cachetools import LRUCache
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QThread, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QThread, Signal
 
 from ret_desktop.core.workbook import Workbook, WorkbookError
 
@@ -21,26 +21,74 @@ PAGE_ROWS = 200
 Index = QModelIndex | QPersistentModelIndex
 
 
-class WorkbookQuery(QThread):
-    """A read of the workbook that may take seconds (a sort, a filter, a profile), on a thread and a
-    connection of its own; answers once with the result or the error."""
+class _WorkbookQuery(QThread):
+    """One read of the workbook on a thread and a connection of its own; answers once."""
 
     answered = Signal(int, object, str)  # generation, result (None on error), error
 
-    def __init__(self, path: Path, generation: int, ask: Callable[[Workbook], object]) -> None:
+    def __init__(self, path: Path, generation: int, read: Callable[[Workbook], object]) -> None:
         super().__init__()
         self.path = path
         self.generation = generation
-        self.ask = ask
+        self.read = read
 
     def run(self) -> None:
         try:
             with Workbook(self.path) as workbook:
-                result = self.ask(workbook)
-        except Exception as exc:  # shown in the status bar; the view keeps what it shows
+                result = self.read(workbook)
+        except Exception as exc:  # reported; what is shown stays
             self.answered.emit(self.generation, None, f"{type(exc).__name__}: {exc}")
         else:
             self.answered.emit(self.generation, result, "")
+
+
+class LatestRead(QObject):
+    """Reads of the workbook that may take seconds (a sort, a filter, a profile), each on a thread;
+    only the answer to the latest request counts."""
+
+    answered = Signal(object)  # the latest request's result
+    failed = Signal(str)
+    busy_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._generation = 0
+        self._queries: dict[int, _WorkbookQuery] = {}  # by generation
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._queries)
+
+    def ask(self, path: Path, read: Callable[[Workbook], object]) -> None:
+        self._generation += 1
+        query = _WorkbookQuery(path, self._generation, read)
+        query.answered.connect(self._answered)
+        self._queries[self._generation] = query
+        if len(self._queries) == 1:
+            self.busy_changed.emit(True)
+        query.start()
+
+    def forget(self) -> None:
+        """Drop the answers to what was asked so far."""
+        self._generation += 1
+
+    def wait(self) -> None:
+        """Block until running reads end (before the workbook goes away)."""
+        for query in list(self._queries.values()):
+            query.wait()
+
+    def _answered(self, generation: int, result, error: str) -> None:
+        query = self._queries.pop(generation)
+        query.wait()  # run() has emitted its last signal: this returns at once
+        query.deleteLater()
+        if not self._queries:
+            self.busy_changed.emit(False)
+        if generation != self._generation:
+            return  # a later request has been made since
+        if result is None:
+            self.failed.emit(error)
+        else:
+            self.answered.emit(result)
 
 
 class WorkbookTableModel(QAbstractTableModel):
@@ -60,8 +108,10 @@ class WorkbookTableModel(QAbstractTableModel):
         self._equals: tuple[int, str] | None = None
         self._ids = workbook.row_ids(table)
         self._pages: LRUCache[int, list[tuple]] = LRUCache(maxsize=64)
-        self._generation = 0
-        self._queries: dict[int, WorkbookQuery] = {}  # by generation
+        self._reads = LatestRead(self)
+        self._reads.answered.connect(self._reordered)
+        self._reads.failed.connect(self.query_failed)
+        self._reads.busy_changed.connect(self.busy_changed)
 
     # -- the view's questions
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -109,7 +159,7 @@ class WorkbookTableModel(QAbstractTableModel):
 
     @property
     def busy(self) -> bool:
-        return bool(self._queries)
+        return self._reads.busy
 
     @property
     def filtered(self) -> bool:
@@ -236,7 +286,7 @@ class WorkbookTableModel(QAbstractTableModel):
     def _editable_ids(self) -> array:
         """The row order, ready to change; a sort or filter under way would miss the change, so it
         is asked for again."""
-        if self._queries:
+        if self._reads.busy:
             self._reorder()
         return self._ids if isinstance(self._ids, array) else array("q", self._ids)
 
@@ -254,32 +304,15 @@ class WorkbookTableModel(QAbstractTableModel):
 
     def wait(self) -> None:
         """Block until running sort or filter queries end (before the workbook goes away)."""
-        for query in list(self._queries.values()):
-            query.wait()
+        self._reads.wait()
 
     def _reorder(self) -> None:
-        self._generation += 1
         column, descending = self._sort
         contains, equals, table = self._contains, self._equals, self.table
-        query = WorkbookQuery(self.workbook.path, self._generation,
-                              lambda workbook: workbook.row_ids(table, column, descending, contains, equals))
-        query.answered.connect(self._answered)
-        self._queries[self._generation] = query
-        if len(self._queries) == 1:
-            self.busy_changed.emit(True)
-        query.start()
+        self._reads.ask(self.workbook.path,
+                        lambda workbook: workbook.row_ids(table, column, descending, contains, equals))
 
-    def _answered(self, generation: int, ids, error: str) -> None:
-        query = self._queries.pop(generation)
-        query.wait()  # run() has emitted its last signal: this returns at once
-        query.deleteLater()
-        if not self._queries:
-            self.busy_changed.emit(False)
-        if generation != self._generation:
-            return  # a later sort or filter has been asked for since
-        if ids is None:
-            self.query_failed.emit(error)
-            return
+    def _reordered(self, ids) -> None:
         self.beginResetModel()
         self._ids = ids
         self._pages.clear()
