@@ -15,10 +15,10 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
     QDockWidget,
-    QInputDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -37,8 +37,6 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop import APP_NAME
-from ret_desktop.core.export import safe_file_stem
-from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.convert import (
     ConversionResult,
     ConvertOptions,
@@ -48,21 +46,24 @@ from ret_desktop.core.convert import (
     export_tables,
     export_zip,
 )
+from ret_desktop.core.export import safe_file_stem
+from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.importing import IntakeLimits, IntakeReport, take_in
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
 from ret_desktop.core.services import Services
 from ret_desktop.core.sessions import SessionInfo
 from ret_desktop.core.workbook import Workbook
+from ret_desktop.gui.actions import make_action
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs import JobRunner
 from ret_desktop.gui.profile_panel import ColumnProfilePanel
 from ret_desktop.gui.search_panel import SearchPanel
 from ret_desktop.gui.settings_dialog import SettingsDialog
-from ret_desktop.gui.theme import icon
 from ret_desktop.gui.table_editing import TableEditor
 from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
+from ret_desktop.gui.theme import icon
 
 EMPTY_HINT = "Drop ZIP or XML files here, or press Ctrl+O"
 INTAKE_FILE = "intake.json"  # in the session folder: what was brought in, for a resumed session
@@ -120,27 +121,17 @@ class MainWindow(QMainWindow):
         self._build_edit_menu()
 
     # ------------------------------------------------------------------ building
-    def _action(self, name: str, text: str, shortcut: QKeySequence | str | None, slot,
-                icon_name: str | None = None) -> QAction:
-        action = QAction(icon(icon_name), text, self) if icon_name else QAction(text, self)
-        action.setObjectName(name)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setToolTip(f"{text.replace('&', '').rstrip('.')} ({QKeySequence(shortcut).toString()})")
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
     def _build_actions(self) -> None:
-        self.action_import = self._action("actionImport", "&Import…", QKeySequence.StandardKey.Open,
-                                          self.choose_imports, "import")
-        self.action_convert = self._action("actionConvert", "&Convert…", "Ctrl+R", self.choose_conversion, "convert")
-        self.action_export = self._action("actionExport", "&Export…", "Ctrl+E", lambda: self.choose_export(),
-                                          "export")
-        self.action_sign_out = self._action("actionSignOut", "Sign &out", "Ctrl+Shift+Q",
-                                            self.sign_out_requested.emit, "sign-out")
-        self.action_settings = self._action("actionSettings", "&Settings…", "Ctrl+,",
-                                            self.open_settings, "settings")
+        self.action_import = make_action(self, "actionImport", "&Import…", [QKeySequence.StandardKey.Open],
+                                         self.choose_imports, "import")
+        self.action_convert = make_action(self, "actionConvert", "&Convert…", ["Ctrl+R"], self.choose_conversion,
+                                          "convert")
+        self.action_export = make_action(self, "actionExport", "&Export…", ["Ctrl+E"], lambda: self.choose_export(),
+                                         "export")
+        self.action_sign_out = make_action(self, "actionSignOut", "Sign &out", ["Ctrl+Shift+Q"],
+                                           self.sign_out_requested.emit, "sign-out")
+        self.action_settings = make_action(self, "actionSettings", "&Settings…", ["Ctrl+,"], self.open_settings,
+                                           "settings")
         self.format_actions: dict[str, QAction] = {}
         format_menu = QMenu("Export &formats", self)
         for name, text in (("csv", "CSV"), ("xlsx", "XLSX"), ("zip", "All in one ZIP")):
@@ -211,12 +202,11 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.resizeSection(1, 110)
         self.groups_view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        self.action_rename_group = self._action("actionRenameGroup", "&Rename group…", "F2", self.rename_group)
-        self.action_merge_groups = self._action("actionMergeGroups", "&Merge groups…", "Ctrl+M", self.merge_groups)
-        for action in (self.action_rename_group, self.action_merge_groups):  # F2 in the table edits a cell
-            self.removeAction(action)
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.groups_view.addAction(action)
+        # Keys of Sources only: F2 in the table edits a cell.
+        self.action_rename_group = make_action(self.groups_view, "actionRenameGroup", "&Rename group…", ["F2"],
+                                               self.rename_group, local=True)
+        self.action_merge_groups = make_action(self.groups_view, "actionMergeGroups", "&Merge groups…", ["Ctrl+M"],
+                                               self.merge_groups, local=True)
         sources = QWidget(self)
         sources_layout = QVBoxLayout(sources)
         self.empty_hint = QLabel(EMPTY_HINT)

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QWidget
 
 from ret_desktop.core.search import Hit, SearchIndex
 from ret_desktop.core.workbook import Workbook
+from ret_desktop.gui.actions import make_action
 
 if TYPE_CHECKING:
     from ret_desktop.gui.main_window import MainWindow
@@ -48,12 +49,8 @@ class SearchPanel(QObject):
         self._delay.timeout.connect(self.run)
         self.box.textChanged.connect(lambda _text: self._delay.start())
         self.box.returnPressed.connect(self.run)
-        self.focus_action = QAction("&Find…", window)
-        self.focus_action.setObjectName("actionFind")
-        self.focus_action.setShortcut(QKeySequence.StandardKey.Find)
-        self.focus_action.setToolTip(f"Search all tables ({QKeySequence(QKeySequence.StandardKey.Find).toString()})")
-        self.focus_action.triggered.connect(self.focus)
-        window.addAction(self.focus_action)
+        self.focus_action = make_action(window, "actionFind", "&Find…", [QKeySequence.StandardKey.Find], self.focus,
+                                        tip="Search all tables")
 
     # -- life of the index
     def open(self, session_folder: Path) -> None:

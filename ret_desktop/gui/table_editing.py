@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from ret_desktop.core.export import write_patch_log
 from ret_desktop.core.workbook import WorkbookError
+from ret_desktop.gui.actions import make_action
 from ret_desktop.gui.table_model import WorkbookTableModel
 
 if TYPE_CHECKING:
@@ -48,18 +49,9 @@ class TableEditor(QObject):
         self.export_patch_log = self._action("actionExportPatchLog", "Export &patch log…", [], self.ask_patch_log)
 
     def _action(self, name: str, text: str, shortcuts: list, slot, in_table: bool = False) -> QAction:
-        action = QAction(text, self.window)
-        action.setObjectName(name)
-        keys = [QKeySequence(k) for k in shortcuts]
-        action.setShortcuts(keys)
-        if keys:
-            action.setToolTip(f"{text.replace('&', '').rstrip('…')} ({keys[0].toString()})")
-        action.triggered.connect(slot)
-        if in_table:  # also the table's context menu
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.view.addAction(action)
-        else:
-            self.window.addAction(action)
+        """An editing action; with ``in_table`` its keys work while the table has the focus, and it is
+        in the table's context menu."""
+        action = make_action(self.view if in_table else self.window, name, text, shortcuts, slot, local=in_table)
         self.actions.append(action)
         return action
 
