@@ -306,8 +306,7 @@ class MainWindow(QMainWindow):
         saved = session.folder / INTAKE_FILE
         if saved.exists():
             session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)
-        session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
-                          for name in self.read_workbook.table_names()]
+        session.tables = self._stored_tables()
         session.unexported = bool(session.tables)  # a resumed session's tables
         session.edited = bool(self.read_workbook.journal())
         self._show_formats()
@@ -328,6 +327,10 @@ class MainWindow(QMainWindow):
         self._refresh_sources()
         self._refresh_tables()
         self.refresh_status()
+
+    def _stored_tables(self) -> list[TableOutcome]:
+        """The workbook's tables as they are now (rows are counted: not for every keystroke)."""
+        return [TableOutcome.from_info(self.read_workbook.info(name)) for name in self.read_workbook.table_names()]
 
     def _layout_store(self, user_name: str) -> tuple[QSettings, str]:
         """Where the window's layout is kept: per user, beside settings.json, never in the session."""
@@ -613,8 +616,7 @@ class MainWindow(QMainWindow):
 
     def _converted(self, result: ConversionResult) -> None:
         session = self.session
-        session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
-                          for name in self.read_workbook.table_names()]
+        session.tables = self._stored_tables()
         for outcome in result.files:
             if outcome.status == "failed":
                 session.failed[outcome.path] = outcome.error
@@ -640,8 +642,7 @@ class MainWindow(QMainWindow):
         session = self.session
         if session is None:
             return
-        session.tables = [TableOutcome.from_info(self.read_workbook.info(name))
-                          for name in self.read_workbook.table_names()]
+        session.tables = self._stored_tables()
         session.unexported = True
         names = self.read_workbook.table_names()
         model = self.table_view.model()
