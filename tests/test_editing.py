@@ -176,3 +176,13 @@ def test_column_profiles_and_filtering_on_a_value(workbook):
     assert list(workbook.row_ids("T", equals=(1, "same"))) == [1, 2]
     assert list(workbook.row_ids("T", equals=(1, ""))) == [3]
     assert list(workbook.row_ids("T", contains="00", equals=(1, "same"), sort_column=0, descending=True)) == [2, 1]
+
+
+def test_edited_tables_are_those_with_edits_in_effect(workbook):
+    assert workbook.edited_tables() == set()
+    workbook.set_cells("T", [(1, 0, "x")])
+    workbook.create_table("New", ["a"])
+    assert workbook.edited_tables() == {"T", "New"}
+    workbook.undo()
+    workbook.undo()
+    assert workbook.edited_tables() == set()

@@ -321,10 +321,11 @@ class Workbook:
                     self._make_ordered(table_id)  # positions start as the row ids: the gap stays
                     upper = high if high is not None else low + count + 1
                     positions = [low + (upper - low) * (i + 1) / (count + 1) for i in range(count)]
+            ordered = self._order(table_id) != "rowid"
             ids = []
             for i, position in enumerate(positions):
                 row_id = top + 1 + i
-                self._insert_row(table_id, row_id, position, {})
+                self._insert_row(table_id, row_id, position, {}, ordered)
                 self._journal(step, name, "insert", row_id, None, None, None, json.dumps([position, {}]))
                 ids.append(row_id)
             return ids
@@ -421,6 +422,12 @@ class Workbook:
             self._conn.execute("UPDATE wb_journal SET undone = ? WHERE step = ?", (1 - undone_before, step))
             return Edit(step, entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
 
+    def edited_tables(self) -> set[str]:
+        """The tables that have edits in effect."""
+        with self._lock:
+            return {row[0] for row in self._conn.execute(
+                "SELECT DISTINCT table_name FROM wb_journal WHERE undone = 0")}
+
     def journal(self) -> list[JournalEntry]:
         """The edits in effect, oldest first (undone ones are not)."""
         with self._lock:
@@ -478,7 +485,7 @@ class Workbook:
                 position, values = json.loads(new if op == "insert" else old)
                 if position is not None:
                     self._make_ordered(table_id)
-                self._insert_row(table_id, row_id, position, values)
+                self._insert_row(table_id, row_id, position, values, self._order(table_id) != "rowid")
         elif op == "add_column":
             if backwards:
                 self._conn.execute(f"ALTER TABLE t{table_id} DROP COLUMN c{col + 1}")
@@ -531,9 +538,10 @@ class Workbook:
         self._conn.executemany("INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)",
                                [(table_id, i, c) for i, c in enumerate(columns)])
 
-    def _insert_row(self, table_id: int, row_id: int, position: float | None, values: dict[str, str]) -> None:
+    def _insert_row(self, table_id: int, row_id: int, position: float | None, values: dict[str, str],
+                    ordered: bool) -> None:
         names, args = ["rowid", *values], [row_id, *values.values()]
-        if self._order(table_id) != "rowid":
+        if ordered:  # the table has positions: this row gets one too (its id when none is given)
             names.append("pos")
             args.append(row_id if position is None else position)
         self._conn.execute(f"INSERT INTO t{table_id} ({', '.join(names)}) VALUES ({', '.join('?' * len(args))})",

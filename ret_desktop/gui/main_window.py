@@ -308,7 +308,7 @@ class MainWindow(QMainWindow):
             session.intake = IntakeReport.from_json(json.loads(saved.read_text(encoding="utf-8")), session.folder)
         session.tables = self._stored_tables()
         session.unexported = bool(session.tables)  # a resumed session's tables
-        session.edited = bool(self.read_workbook.journal())
+        session.edited = bool(self.read_workbook.edited_tables())
         self._show_formats()
         self._restore_layout(session.user_name)
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
@@ -599,7 +599,7 @@ class MainWindow(QMainWindow):
         wanted = None if groups is None else set(groups)
         report = IntakeReport([d for d in self.session.intake.documents if wanted is None or d.group in wanted])
         replaced = {t.name for t in self.session.tables if wanted is None or t.group in wanted}
-        edited = sorted(replaced & {entry.table for entry in self.read_workbook.journal()})
+        edited = sorted(replaced & self.read_workbook.edited_tables())
         if edited and QMessageBox.question(
                 self, APP_NAME, f"Converting again replaces {', '.join(edited)}, and the edits made to "
                                 f"{'it' if len(edited) == 1 else 'them'} are lost. Convert anyway?",
@@ -623,7 +623,7 @@ class MainWindow(QMainWindow):
             else:
                 session.failed.pop(outcome.path, None)
         session.unexported = bool(session.tables)
-        session.edited = bool(self.read_workbook.journal())  # edits of replaced tables went with them
+        session.edited = bool(self.read_workbook.edited_tables())  # edits of replaced tables went with them
         self._refresh_sources()
         self._refresh_tables()
         self.search.build([t.name for t in result.tables])
