@@ -1,11 +1,19 @@
-"""Conversion runs as a whole: progress, cancel, re-conversion, per-group record paths."""
+"""Conversion runs as a whole: progress, cancel, re-conversion, per-group record paths, the CSV copy."""
 
+import csv
 from pathlib import Path
 
 import pytest
 
-from ret_desktop.core.convert import ConversionCancelled, ConvertOptions, convert_documents, describe_groups, export_zip
-from ret_desktop.core.export import ExportCancelled
+from ret_desktop.core.convert import (
+    ConversionCancelled,
+    ConvertOptions,
+    convert_documents,
+    describe_groups,
+    export_tables,
+    export_zip,
+)
+from ret_desktop.core.export import ExportCancelled, write_csv
 from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
 
@@ -87,3 +95,93 @@ def test_renaming_a_group_onto_another_merges_them(intake):
     assert list(intake.groups) == ["TEST-EXAMPLES"] and len(intake.groups["TEST-EXAMPLES"]) == 9
     with pytest.raises(ValueError):
         intake.rename_group("TEST-EXAMPLES", "  ")
+
+
+# The CSV copy a conversion keeps of each new table, so an export right after it does not read the
+# table back: what it writes must be byte for byte what reading back writes, and it must step aside
+# whenever the rows it copied are no longer the table's rows.
+
+def _spooled_conversion(tmp_path, documents, options=ConvertOptions()):
+    """Convert ``documents`` ({name: xml text}) with CSV copies kept; returns (workbook, result)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, text in documents.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    report = take_in([folder / name for name in documents], tmp_path / "extracted")
+    workbook = Workbook(tmp_path / "workbook.sqlite", scratch=True)
+    workbook.keep_csv_copies(tmp_path)
+    return workbook, convert_documents(report, workbook, options)
+
+
+def _read_back_csv(workbook, name, path, bom=False):
+    write_csv(path, workbook.columns(name), workbook.iter_batches(name), bom=bom)
+    return path.read_bytes()
+
+
+def _rows(n, count=20):
+    return "".join(f"<i><a>{n}-{k}</a></i>" for k in range(count))
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_the_csv_copy_equals_reading_the_table_back(tmp_path, bom):
+    # Columns appear late (b, then c and @x), and values need quoting: a comma, a quote, a line break.
+    records = ["<i><a>1</a></i>", "<i><a>2</a><b>late, with a comma</b></i>",
+               '<i><a>say "hi"</a><c x="1">line\nbreak</c></i>', "<i><a>4</a><b>multi\r\nline</b></i>"]
+    records += [f"<i><a>{n}</a><b>{n}</b></i>" for n in range(5, 3000)]
+    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{''.join(records)}</r>"})
+    with workbook:
+        (table,) = result.tables
+        copy = workbook.csv_copy(table.name)
+        assert copy is not None and copy.copyable(len(table.columns))
+        assert copy.write_csv(tmp_path / "copied.csv", workbook.columns(table.name), bom=bom) == 2999
+        assert (tmp_path / "copied.csv").read_bytes() == _read_back_csv(workbook, table.name, tmp_path / "read.csv", bom)
+        files = export_tables(workbook, result.tables, tmp_path / "out", ("csv",), bom=bom)
+        assert files[0].read_bytes() == (tmp_path / "read.csv").read_bytes()
+
+
+def test_a_short_row_with_a_line_break_is_read_back_instead(tmp_path):
+    # A value with a line break in rows written before a column existed: padding at line ends would be
+    # wrong there, so the export reads the table back.
+    records = ["<i><a>one\ntwo</a></i>"] * 10 + ["<i><a>3</a><b>late</b></i>"]
+    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{''.join(records)}</r>"})
+    with workbook:
+        (table,) = result.tables
+        assert not workbook.csv_copy(table.name).copyable(len(table.columns))
+        (exported,) = export_tables(workbook, result.tables, tmp_path / "out", ("csv",))
+        with open(exported, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        assert rows[1][2:] == ["one\ntwo", ""] and rows[-1][2:] == ["3", "late"]
+
+
+def test_the_copy_is_dropped_when_the_rows_change(tmp_path):
+    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{_rows(1)}</r>"})
+    with workbook:
+        (table,) = result.tables
+        assert workbook.csv_copy(table.name) is not None
+        workbook.set_cells(table.name, [(1, 2, "edited")])
+        assert workbook.csv_copy(table.name) is None
+        (exported,) = export_tables(workbook, result.tables, tmp_path / "out", ("csv",))
+        assert "edited" in exported.read_text(encoding="utf-8")
+
+
+def test_no_copy_after_a_trailer_or_a_failed_document(tmp_path):
+    # A trailer is written back onto rows already written; a malformed document's rows are rolled
+    # back. Either way the rows copied are not the table's, and the export reads the table back.
+    documents = {"DOC_1.xml": f"<r>{_rows(1)}<note>after</note></r>"}
+    (tmp_path / "trailer").mkdir()
+    workbook, result = _spooled_conversion(tmp_path / "trailer", documents)
+    with workbook:
+        (table,) = result.tables
+        assert workbook.csv_copy(table.name) is None
+        (exported,) = export_tables(workbook, result.tables, tmp_path / "out", ("csv",))
+        assert exported.read_text(encoding="utf-8").count("after") == 20
+    documents = {"DOC_1.xml": f"<r>{_rows(1)}</r>", "DOC_2.xml": f"<r>{_rows(2, 9000)}<i><a>broken</i></r>"}
+    (tmp_path / "failed").mkdir()  # detection reads only the start: the break is found while converting
+    workbook, result = _spooled_conversion(tmp_path / "failed", documents, ConvertOptions(detect_bytes=100))
+    with workbook:
+        assert [f.status for f in result.files] == ["ok", "failed"]
+        (table,) = result.tables
+        assert workbook.csv_copy(table.name) is None
+        (exported,) = export_tables(workbook, result.tables, tmp_path / "out2", ("csv",))
+        text = exported.read_text(encoding="utf-8")
+        assert "1-19" in text and "2-0" not in text and len(text.splitlines()) == 21

@@ -280,11 +280,14 @@ def export_tables(
         columns = workbook.columns(table.name)  # as edited since the conversion
         for fmt in formats:
             path = Path(out_dir) / f"{stem}.{fmt}"
-            batches = workbook.iter_batches(table.name)
-            if fmt == "csv":
-                write_csv(path, columns, batches, bom=bom, should_cancel=should_cancel)
+            copy = workbook.csv_copy(table.name) if fmt == "csv" else None
+            if copy is not None and copy.copyable(len(columns)):
+                copy.write_csv(path, columns, bom=bom, should_cancel=should_cancel)
+            elif fmt == "csv":
+                write_csv(path, columns, workbook.iter_batches(table.name), bom=bom, should_cancel=should_cancel)
             else:
-                write_xlsx(path, columns, batches, sheet_name=stem, should_cancel=should_cancel)
+                write_xlsx(path, columns, workbook.iter_batches(table.name), sheet_name=stem,
+                           should_cancel=should_cancel)
             table.files.append(path.name)
             written.append(path)
     return written
@@ -379,12 +382,15 @@ def convert_to_folder(
 ) -> ConversionResult:
     """The whole headless path: intake into a scratch folder, convert, export, ``manifest.json``."""
     out_dir = Path(out_dir)
+    formats = tuple(formats)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ret-work-", dir=out_dir) as scratch:
         scratch_dir = Path(scratch)
         report = take_in(inputs, scratch_dir / "extracted", limits=limits,
                          group_by="archive" if options.group_by == "type" else options.group_by)
         with Workbook(scratch_dir / "workbook.sqlite", scratch=True) as workbook:
+            if "csv" in formats:
+                workbook.keep_csv_copies(scratch_dir)
             result = convert_documents(report, workbook, options, on_progress=on_progress)
             written = export_tables(workbook, result.tables, out_dir, formats, bom)
         if zip_name:

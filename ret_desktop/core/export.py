@@ -78,6 +78,57 @@ def write_csv(
     return count
 
 
+class CsvSpool:
+    """A table's rows as CSV text, written as the rows are written, so that the export right after a
+    conversion copies them out instead of reading the whole table back. Columns may be added while
+    rows are written: rows written before are padded with empty fields when copied out."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._handle = open(self.path, "wb")
+        self._dialect = csv.writer(io.StringIO(), lineterminator="\r\n").dialect
+        self._pieces: list[tuple[int, int, bool]] = []  # (bytes, fields per row, a value breaks a line)
+        self.rows = 0
+
+    def add(self, rows: Sequence[Sequence[str]], width: int) -> None:
+        """Rows of ``width`` fields (the table's columns at the time)."""
+        if not rows:
+            return
+        text = _csv_lines(rows, csv.writer(io.StringIO(), dialect=self._dialect))
+        data = text.encode("utf-8")
+        self._handle.write(data)
+        breaks = text.count("\n") != len(rows) or text.count("\r") != len(rows)
+        self._pieces.append((len(data), width, breaks))
+        self.rows += len(rows)
+
+    def copyable(self, width: int) -> bool:
+        """Whether the rows can be copied out as ``width`` fields: a short row is padded by adding
+        separators at its line end, which needs every line end to be a row's end."""
+        return all(piece_width == width or (piece_width < width and not breaks)
+                   for _size, piece_width, breaks in self._pieces)
+
+    def write_csv(self, path: Path, header: Sequence[str], bom: bool = False,
+                  should_cancel: Callable[[], bool] = lambda: False) -> int:
+        """The same file ``write_csv`` makes of these rows; returns the number of rows."""
+        self._handle.flush()
+        width = len(header)
+        with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as spool:
+            head = io.StringIO()
+            csv.writer(head, dialect=self._dialect).writerow(header)
+            out.write(("\ufeff" if bom else "").encode("utf-8") + head.getvalue().encode("utf-8"))
+            for size, piece_width, _breaks in self._pieces:
+                if should_cancel():
+                    raise ExportCancelled()
+                data = spool.read(size)
+                if piece_width < width:
+                    data = data.replace(b"\r\n", b"," * (width - piece_width) + b"\r\n")
+                out.write(data)
+        return self.rows
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 def _csv_lines(batch: Sequence[Sequence[str]], writer) -> str:
     """The CSV text of ``batch``. A row none of whose values holds a comma, quote or line break is
     joined as it is (the csv module inspects every character, which is slow); the others go

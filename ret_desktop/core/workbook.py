@@ -2,7 +2,7 @@
 
 Each table is a SQLite table ``t<id>`` of TEXT columns ``c1, c2, ...``; the column names (any text,
 such as ``contributors/person_name[2]/surname``) are kept in ``wb_columns`` in first-seen order.
-Every value is text; a cell no record filled is NULL and exports as empty.
+Every value is text; a cell no record filled is empty (NULL where the column came after the row).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from ret_desktop.core.export import CsvSpool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wb_tables (
@@ -105,8 +107,10 @@ class TableInfo:
 class TableWriter:
     """Appends rows given as (column name, value) pairs; new names become new columns at once."""
 
-    def __init__(self, conn: sqlite3.Connection, table_id: int, columns: list[str]) -> None:
+    def __init__(self, conn: sqlite3.Connection, table_id: int, columns: list[str],
+                 spool: CsvSpool | None = None) -> None:
         self._conn = conn
+        self.spool = spool  # a CSV copy of the rows; dropped when rows already written change
         self.table_id = table_id
         self.sql_name = f"t{table_id}"
         self.columns = columns
@@ -123,12 +127,13 @@ class TableWriter:
 
     def add_row(self, pairs: list[tuple[str, str]]) -> int:
         slots = self._slots
-        row: list[str | int | None] = [None] * (len(self.columns) + 1)
+        # Absent cells are "" rather than NULL: binding None costs the sqlite3 module far more.
+        row: list[str | int] = [""] * (len(self.columns) + 1)
         for name, value in pairs:
             slot = slots.get(name)
             if slot is None:
                 slot = self._add_column(name) + 1
-                row.append(None)
+                row.append("")
             row[slot] = value
         rowid = row[0] = self._next_rowid
         self._next_rowid += 1
@@ -157,6 +162,7 @@ class TableWriter:
 
     def backfill(self, first: int, last: int, pairs: list[tuple[str, str]]) -> None:
         self.flush()
+        self.drop_spool()
         for name, value in pairs:
             slot = self._slots.get(name)
             if slot is None:
@@ -168,6 +174,7 @@ class TableWriter:
     def roll_back_to(self, columns: list[str], next_rowid: int) -> None:
         """Forget what was written since the columns and next row id were these (after a rollback)."""
         self._pending.clear()
+        self.drop_spool()
         self.columns[:] = columns
         self._slots = {name: i + 1 for i, name in enumerate(columns)}
         self._next_rowid = next_rowid
@@ -179,7 +186,7 @@ class TableWriter:
         width = len(self.columns) + 1
         for row in self._pending:
             if len(row) < width:
-                row.extend([None] * (width - len(row)))
+                row.extend([""] * (width - len(row)))
         # Many rows per statement: far fewer statement steps (each releases and retakes the GIL).
         per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // width))
         whole = len(self._pending) - len(self._pending) % per_statement
@@ -192,7 +199,15 @@ class TableWriter:
                 self._conn.execute(sql, params)
         if whole < len(self._pending):
             self._conn.executemany(self._insert_sql, self._pending[whole:])
+        if self.spool is not None:
+            self.spool.add([row[1:] for row in self._pending], width - 1)
         self._pending.clear()
+
+    def drop_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool.path.unlink(missing_ok=True)
+            self.spool = None
 
 
 class Workbook:
@@ -212,6 +227,9 @@ class Workbook:
         self._conn.executescript(_SCHEMA)
         # The table writers open in the current transaction, by table name.
         self.writers: dict[str, TableWriter] = {}
+        self._spool_folder: Path | None = None
+        # Table -> its rows as CSV and the connection's change count when they were complete.
+        self._csv_copies: dict[str, tuple[CsvSpool, int]] = {}
         self._step: int | None = None  # the edit step under way
 
     # ------------------------------------------------------------------ writing
@@ -227,9 +245,14 @@ class Workbook:
                     writer.flush()
             except BaseException:
                 self._conn.execute("ROLLBACK")
+                for writer in self.writers.values():
+                    writer.drop_spool()
                 self.writers.clear()
                 raise
             self._conn.execute("COMMIT")
+            for name, writer in self.writers.items():
+                if writer.spool is not None:
+                    self._csv_copies[name] = (writer.spool, self._conn.total_changes)
             self.writers.clear()
 
     @contextmanager
@@ -248,7 +271,7 @@ class Workbook:
                 if name in snapshot:
                     self.writers[name].roll_back_to(*snapshot[name])
                 else:
-                    del self.writers[name]
+                    self.writers.pop(name).drop_spool()
             raise
         self._conn.execute("RELEASE part")
 
@@ -265,11 +288,24 @@ class Workbook:
             ).lastrowid
             self._conn.execute(f"CREATE TABLE t{table_id} (rowid INTEGER PRIMARY KEY)")
             columns: list[str] = []
+            spool = CsvSpool(self._spool_folder / f"t{table_id}.csv") if self._spool_folder else None
         else:
             table_id = row[0]
             columns = self._columns(table_id)
-        writer = self.writers[name] = TableWriter(self._conn, table_id, columns)
+            spool = None
+        writer = self.writers[name] = TableWriter(self._conn, table_id, columns, spool)
         return writer
+
+    def keep_csv_copies(self, folder: Path) -> None:
+        """Tables made from now on keep a CSV copy of their rows in ``folder`` while they are written,
+        so an export right after the conversion (``csv_copy``) need not read them back."""
+        self._spool_folder = Path(folder)
+
+    def csv_copy(self, name: str) -> CsvSpool | None:
+        """The CSV copy of ``name``'s rows, if nothing in the workbook has changed since it was made."""
+        with self._lock:
+            copy = self._csv_copies.get(name)
+            return copy[0] if copy is not None and copy[1] == self._conn.total_changes else None
 
     def drop_table(self, name: str) -> None:
         """Remove table ``name`` if it exists, with its edits (inside the current transaction, or in
@@ -283,7 +319,13 @@ class Workbook:
                     self.drop_table(name)
 
     def _drop(self, name: str) -> None:
-        self.writers.pop(name, None)
+        writer = self.writers.pop(name, None)
+        if writer is not None:
+            writer.drop_spool()
+        copy = self._csv_copies.pop(name, None)
+        if copy is not None:
+            copy[0].close()
+            copy[0].path.unlink(missing_ok=True)
         row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
         if row is not None:
             self._conn.execute(f"DROP TABLE t{row[0]}")
@@ -709,6 +751,8 @@ class Workbook:
 
     def close(self) -> None:
         with self._lock:
+            for spool, _changes in self._csv_copies.values():
+                spool.close()
             self._conn.close()
 
     def __enter__(self) -> Workbook:
