@@ -185,3 +185,16 @@ def test_no_copy_after_a_trailer_or_a_failed_document(tmp_path):
         (exported,) = export_tables(workbook, result.tables, tmp_path / "out2", ("csv",))
         text = exported.read_text(encoding="utf-8")
         assert "1-19" in text and "2-0" not in text and len(text.splitlines()) == 21
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_copy_that_cannot_be_written_is_dropped_and_nothing_else_fails(tmp_path):
+    # The copy's file is /dev/full: every write fails with "No space left on device".
+    (tmp_path / "t1.csv").symlink_to("/dev/full")
+    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{_rows(1, 3000)}</r>"})
+    with workbook:
+        assert [f.status for f in result.files] == ["ok"]
+        (table,) = result.tables
+        assert workbook.csv_copy(table.name) is None
+        (exported,) = export_tables(workbook, result.tables, tmp_path / "out", ("csv",))
+        assert len(exported.read_text(encoding="utf-8").splitlines()) == 3001

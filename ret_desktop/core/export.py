@@ -97,6 +97,7 @@ class CsvSpool:
         text = _csv_lines(rows, csv.writer(io.StringIO(), dialect=self._dialect))
         data = text.encode("utf-8")
         self._handle.write(data)
+        self._handle.flush()  # a full disk shows here, not in the export
         breaks = text.count("\n") != len(rows) or text.count("\r") != len(rows)
         self._pieces.append((len(data), width, breaks))
         self.rows += len(rows)
@@ -110,7 +111,6 @@ class CsvSpool:
     def write_csv(self, path: Path, header: Sequence[str], bom: bool = False,
                   should_cancel: Callable[[], bool] = lambda: False) -> int:
         """The same file ``write_csv`` makes of these rows; returns the number of rows."""
-        self._handle.flush()
         width = len(header)
         with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as spool:
             head = io.StringIO()
@@ -127,6 +127,13 @@ class CsvSpool:
 
     def close(self) -> None:
         self._handle.close()
+
+    def discard(self) -> None:
+        try:
+            self._handle.close()
+        except OSError:
+            pass  # what could not be written is going anyway
+        self.path.unlink(missing_ok=True)
 
 
 def _csv_lines(batch: Sequence[Sequence[str]], writer) -> str:

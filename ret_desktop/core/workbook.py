@@ -200,13 +200,15 @@ class TableWriter:
         if whole < len(self._pending):
             self._conn.executemany(self._insert_sql, self._pending[whole:])
         if self.spool is not None:
-            self.spool.add([row[1:] for row in self._pending], width - 1)
+            try:
+                self.spool.add([row[1:] for row in self._pending], width - 1)
+            except OSError:  # a full disk, say: the copy only spares the export a read-back
+                self.drop_spool()
         self._pending.clear()
 
     def drop_spool(self) -> None:
         if self.spool is not None:
-            self.spool.close()
-            self.spool.path.unlink(missing_ok=True)
+            self.spool.discard()
             self.spool = None
 
 
@@ -324,8 +326,7 @@ class Workbook:
             writer.drop_spool()
         copy = self._csv_copies.pop(name, None)
         if copy is not None:
-            copy[0].close()
-            copy[0].path.unlink(missing_ok=True)
+            copy[0].discard()
         row = self._conn.execute("SELECT id FROM wb_tables WHERE name = ?", (name,)).fetchone()
         if row is not None:
             self._conn.execute(f"DROP TABLE t{row[0]}")
