@@ -186,3 +186,18 @@ def test_edited_tables_are_those_with_edits_in_effect(workbook):
     workbook.undo()
     workbook.undo()
     assert workbook.edited_tables() == set()
+
+
+def test_a_writer_gives_out_the_row_ids_sqlite_stores(tmp_path):
+    # The writer counts ids itself (the flattener needs them for trailers) and SQLite assigns them;
+    # a flush checks the two agree, also after the last rows were deleted.
+    with Workbook(tmp_path / "w.sqlite") as workbook:
+        with workbook.transaction():
+            writer = workbook.writer("T", "G", "/r")
+            assert [writer.add_row([("a", str(i))]) for i in range(5)] == [1, 2, 3, 4, 5]
+        workbook.delete_rows("T", [4, 5])
+        with workbook.transaction():
+            writer = workbook.writer("T", "G", "/r")
+            assert writer.add_row([("b", "new column")]) == 4
+        rows = [row for batch in workbook.iter_rows("T") for row in batch]
+        assert rows == [(1, "0", None), (2, "1", None), (3, "2", None), (4, "", "new column")]

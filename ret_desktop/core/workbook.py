@@ -114,33 +114,42 @@ class TableWriter:
         self.table_id = table_id
         self.sql_name = f"t{table_id}"
         self.columns = columns
-        self._slots = {name: i + 1 for i, name in enumerate(columns)}  # place in a pending row (0: rowid)
-        self._pending: list[list[str | None]] = []
+        self._slots = {name: i for i, name in enumerate(columns)}  # place in a pending row
+        self._pending: list[list[str]] = []
         self._insert_sql = ""
         self._next_rowid = (conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {self.sql_name}").fetchone()[0]) + 1
         self._prepare()
 
     def _prepare(self) -> None:
-        marks = ",".join("?" * (len(self.columns) + 1))
+        marks = ",".join("?" * len(self.columns))
         names = ",".join(f"c{i + 1}" for i in range(len(self.columns)))
-        self._insert_sql = f"INSERT INTO {self.sql_name} (rowid{',' if names else ''}{names}) VALUES ({marks})"
+        self._insert_sql = f"INSERT INTO {self.sql_name} ({names}) VALUES ({marks})"
 
     def add_row(self, pairs: list[tuple[str, str]]) -> int:
-        slots = self._slots
+        """Returns the row's id: SQLite gives each new row the largest id so far plus one."""
         # Absent cells are "" rather than NULL: binding None costs the sqlite3 module far more.
-        row: list[str | int] = [""] * (len(self.columns) + 1)
-        for name, value in pairs:
-            slot = slots.get(name)
-            if slot is None:
-                slot = self._add_column(name) + 1
-                row.append("")
-            row[slot] = value
-        rowid = row[0] = self._next_rowid
-        self._next_rowid += 1
+        row = [""] * len(self.columns)
+        slots = self._slots
+        try:
+            for name, value in pairs:
+                row[slots[name]] = value
+        except KeyError:
+            row = self._row_with_new_columns(pairs)
         self._pending.append(row)
+        rowid = self._next_rowid
+        self._next_rowid = rowid + 1
         if len(self._pending) >= _BATCH:
             self.flush()
         return rowid
+
+    def _row_with_new_columns(self, pairs: list[tuple[str, str]]) -> list[str]:
+        for name, _value in pairs:
+            if name not in self._slots:
+                self._add_column(name)
+        row = [""] * len(self.columns)
+        for name, value in pairs:
+            row[self._slots[name]] = value
+        return row
 
     def _add_column(self, name: str) -> int:
         self.flush()
@@ -156,7 +165,7 @@ class TableWriter:
             "INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)", (self.table_id, position, name)
         )
         self.columns.append(name)
-        self._slots[name] = position + 1
+        self._slots[name] = position
         self._prepare()
         return position
 
@@ -166,9 +175,9 @@ class TableWriter:
         for name, value in pairs:
             slot = self._slots.get(name)
             if slot is None:
-                slot = self._add_column(name) + 1
+                slot = self._add_column(name)
             self._conn.execute(
-                f"UPDATE {self.sql_name} SET c{slot} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
+                f"UPDATE {self.sql_name} SET c{slot + 1} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
             )
 
     def roll_back_to(self, columns: list[str], next_rowid: int) -> None:
@@ -176,32 +185,35 @@ class TableWriter:
         self._pending.clear()
         self.drop_spool()
         self.columns[:] = columns
-        self._slots = {name: i + 1 for i, name in enumerate(columns)}
+        self._slots = {name: i for i, name in enumerate(columns)}
         self._next_rowid = next_rowid
         self._prepare()
 
     def flush(self) -> None:
         if not self._pending:
             return
-        width = len(self.columns) + 1
-        for row in self._pending:
-            if len(row) < width:
-                row.extend([""] * (width - len(row)))
+        width = len(self.columns)  # every pending row has it: a new column flushes the rows before it
+        if not width:
+            for _row in self._pending:
+                self._conn.execute(f"INSERT INTO {self.sql_name} DEFAULT VALUES")
         # Many rows per statement: far fewer statement steps (each releases and retakes the GIL).
-        per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // width))
-        whole = len(self._pending) - len(self._pending) % per_statement
+        per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // max(width, 1)))
+        whole = len(self._pending) - len(self._pending) % per_statement if width else 0
         if whole:
             sql = self._insert_sql + (",(" + ",".join("?" * width) + ")") * (per_statement - 1)
             for start in range(0, whole, per_statement):
-                params: list[str | int | None] = []
+                params: list[str] = []
                 for row in self._pending[start:start + per_statement]:
                     params += row
                 self._conn.execute(sql, params)
-        if whole < len(self._pending):
+        if width and whole < len(self._pending):
             self._conn.executemany(self._insert_sql, self._pending[whole:])
+        (last,) = self._conn.execute(f"SELECT MAX(rowid) FROM {self.sql_name}").fetchone()
+        if last != self._next_rowid - 1:  # the ids add_row gave out must be the ones SQLite chose
+            raise WorkbookError(f"row ids of table {self.table_id} out of step: {last} for {self._next_rowid - 1}")
         if self.spool is not None:
             try:
-                self.spool.add([row[1:] for row in self._pending], width - 1)
+                self.spool.add(self._pending, width)
             except OSError:  # a full disk, say: the copy only spares the export a read-back
                 self.drop_spool()
         self._pending.clear()
