@@ -1,5 +1,5 @@
-"""Conversion against lxml's bare parse in instructions counted by valgrind: repeatable where
-wall-clock times on a shared machine are not.
+"""Conversion against lxml's bare parse in instructions counted by valgrind: steady (within a few
+percent) where wall-clock times on a shared machine are not.
 
     python tests/benchmarks/count_convert_instructions.py [--size-mb 4]
 
