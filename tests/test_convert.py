@@ -101,7 +101,7 @@ def test_renaming_a_group_onto_another_merges_them(intake):
 # table back: what it writes must be byte for byte what reading back writes, and it must step aside
 # whenever the rows it copied are no longer the table's rows.
 
-def _spooled_conversion(tmp_path, documents, options=ConvertOptions()):
+def _conversion_with_csv_copies(tmp_path, documents, options=ConvertOptions()):
     """Convert ``documents`` ({name: xml text}) with CSV copies kept; returns (workbook, result)."""
     folder = tmp_path / "in"
     folder.mkdir()
@@ -128,7 +128,7 @@ def test_the_csv_copy_equals_reading_the_table_back(tmp_path, bom):
     records = ["<i><a>1</a></i>", "<i><a>2</a><b>late, with a comma</b></i>",
                '<i><a>say "hi"</a><c x="1">line\nbreak</c></i>', "<i><a>4</a><b>multi\r\nline</b></i>"]
     records += [f"<i><a>{n}</a><b>{n}</b></i>" for n in range(5, 3000)]
-    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{''.join(records)}</r>"})
+    workbook, result = _conversion_with_csv_copies(tmp_path, {"DOC_1.xml": f"<r>{''.join(records)}</r>"})
     with workbook:
         (table,) = result.tables
         copy = workbook.csv_copy(table.name)
@@ -143,7 +143,7 @@ def test_a_short_row_with_a_line_break_is_read_back_instead(tmp_path):
     # A value with a line break in rows written before a column existed: padding at line ends would be
     # wrong there, so the export reads the table back.
     records = ["<i><a>one\ntwo</a></i>"] * 10 + ["<i><a>3</a><b>late</b></i>"]
-    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{''.join(records)}</r>"})
+    workbook, result = _conversion_with_csv_copies(tmp_path, {"DOC_1.xml": f"<r>{''.join(records)}</r>"})
     with workbook:
         (table,) = result.tables
         assert not workbook.csv_copy(table.name).copyable(len(table.columns))
@@ -154,7 +154,7 @@ def test_a_short_row_with_a_line_break_is_read_back_instead(tmp_path):
 
 
 def test_the_copy_is_dropped_when_the_rows_change(tmp_path):
-    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{_rows(1)}</r>"})
+    workbook, result = _conversion_with_csv_copies(tmp_path, {"DOC_1.xml": f"<r>{_rows(1)}</r>"})
     with workbook:
         (table,) = result.tables
         assert workbook.csv_copy(table.name) is not None
@@ -169,7 +169,7 @@ def test_no_copy_after_a_trailer_or_a_failed_document(tmp_path):
     # back. Either way the rows copied are not the table's, and the export reads the table back.
     documents = {"DOC_1.xml": f"<r>{_rows(1)}<note>after</note></r>"}
     (tmp_path / "trailer").mkdir()
-    workbook, result = _spooled_conversion(tmp_path / "trailer", documents)
+    workbook, result = _conversion_with_csv_copies(tmp_path / "trailer", documents)
     with workbook:
         (table,) = result.tables
         assert workbook.csv_copy(table.name) is None
@@ -177,7 +177,7 @@ def test_no_copy_after_a_trailer_or_a_failed_document(tmp_path):
         assert exported.read_text(encoding="utf-8").count("after") == 20
     documents = {"DOC_1.xml": f"<r>{_rows(1)}</r>", "DOC_2.xml": f"<r>{_rows(2, 9000)}<i><a>broken</i></r>"}
     (tmp_path / "failed").mkdir()  # detection reads only the start: the break is found while converting
-    workbook, result = _spooled_conversion(tmp_path / "failed", documents, ConvertOptions(detect_bytes=100))
+    workbook, result = _conversion_with_csv_copies(tmp_path / "failed", documents, ConvertOptions(detect_bytes=100))
     with workbook:
         assert [f.status for f in result.files] == ["ok", "failed"]
         (table,) = result.tables
@@ -191,7 +191,7 @@ def test_no_copy_after_a_trailer_or_a_failed_document(tmp_path):
 def test_a_copy_that_cannot_be_written_is_dropped_and_nothing_else_fails(tmp_path):
     # The copy's file is /dev/full: every write fails with "No space left on device".
     (tmp_path / "t1.csv").symlink_to("/dev/full")
-    workbook, result = _spooled_conversion(tmp_path, {"DOC_1.xml": f"<r>{_rows(1, 3000)}</r>"})
+    workbook, result = _conversion_with_csv_copies(tmp_path, {"DOC_1.xml": f"<r>{_rows(1, 3000)}</r>"})
     with workbook:
         assert [f.status for f in result.files] == ["ok"]
         (table,) = result.tables

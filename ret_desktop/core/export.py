@@ -78,7 +78,7 @@ def write_csv(
     return count
 
 
-class CsvSpool:
+class CsvCopy:
     """A table's rows as CSV text, written as the rows are written, so that the export right after a
     conversion copies them out instead of reading the whole table back. Columns may be added while
     rows are written: rows written before are padded with empty fields when copied out."""
@@ -105,21 +105,21 @@ class CsvSpool:
     def copyable(self, width: int) -> bool:
         """Whether the rows can be copied out as ``width`` fields: a short row is padded by adding
         separators at its line end, which needs every line end to be a row's end."""
-        return all(piece_width == width or (piece_width < width and not breaks)
+        return all(piece_width == width or (0 < piece_width < width and not breaks)
                    for _size, piece_width, breaks in self._pieces)
 
     def write_csv(self, path: Path, header: Sequence[str], bom: bool = False,
                   should_cancel: Callable[[], bool] = lambda: False) -> int:
         """The same file ``write_csv`` makes of these rows; returns the number of rows."""
         width = len(header)
-        with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as spool:
+        with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as rows:
             head = io.StringIO()
             csv.writer(head, dialect=self._dialect).writerow(header)
             out.write(("\ufeff" if bom else "").encode("utf-8") + head.getvalue().encode("utf-8"))
             for size, piece_width, _breaks in self._pieces:
                 if should_cancel():
                     raise ExportCancelled()
-                data = spool.read(size)
+                data = rows.read(size)
                 if piece_width < width:
                     data = data.replace(b"\r\n", b"," * (width - piece_width) + b"\r\n")
                 out.write(data)

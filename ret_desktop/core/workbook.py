@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ret_desktop.core.export import CsvSpool
+from ret_desktop.core.export import CsvCopy
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS wb_tables (
@@ -108,9 +108,9 @@ class TableWriter:
     """Appends rows given as (column name, value) pairs; new names become new columns at once."""
 
     def __init__(self, conn: sqlite3.Connection, table_id: int, columns: list[str],
-                 spool: CsvSpool | None = None) -> None:
+                 csv_copy: CsvCopy | None = None) -> None:
         self._conn = conn
-        self.spool = spool  # a CSV copy of the rows; dropped when rows already written change
+        self.csv_copy = csv_copy  # a CSV copy of the rows; dropped when rows already written change
         self.table_id = table_id
         self.sql_name = f"t{table_id}"
         self.columns = columns
@@ -171,7 +171,7 @@ class TableWriter:
 
     def backfill(self, first: int, last: int, pairs: list[tuple[str, str]]) -> None:
         self.flush()
-        self.drop_spool()
+        self.drop_csv_copy()
         for name, value in pairs:
             slot = self._slots.get(name)
             if slot is None:
@@ -183,7 +183,7 @@ class TableWriter:
     def roll_back_to(self, columns: list[str], next_rowid: int) -> None:
         """Forget what was written since the columns and next row id were these (after a rollback)."""
         self._pending.clear()
-        self.drop_spool()
+        self.drop_csv_copy()
         self.columns[:] = columns
         self._slots = {name: i for i, name in enumerate(columns)}
         self._next_rowid = next_rowid
@@ -193,12 +193,24 @@ class TableWriter:
         if not self._pending:
             return
         width = len(self.columns)  # every pending row has it: a new column flushes the rows before it
-        if not width:
-            for _row in self._pending:
-                self._conn.execute(f"INSERT INTO {self.sql_name} DEFAULT VALUES")
+        if width:
+            self._insert(width)
+        else:
+            self._conn.executemany(f"INSERT INTO {self.sql_name} DEFAULT VALUES", [()] * len(self._pending))
+        (last,) = self._conn.execute(f"SELECT MAX(rowid) FROM {self.sql_name}").fetchone()
+        if last != self._next_rowid - 1:  # the ids add_row gave out must be the ones SQLite chose
+            raise WorkbookError(f"row ids of table {self.table_id} out of step: {last} for {self._next_rowid - 1}")
+        if self.csv_copy is not None:
+            try:
+                self.csv_copy.add(self._pending, width)
+            except OSError:  # a full disk, say: the copy only spares the export a read-back
+                self.drop_csv_copy()
+        self._pending.clear()
+
+    def _insert(self, width: int) -> None:
         # Many rows per statement: far fewer statement steps (each releases and retakes the GIL).
-        per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // max(width, 1)))
-        whole = len(self._pending) - len(self._pending) % per_statement if width else 0
+        per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // width))
+        whole = len(self._pending) - len(self._pending) % per_statement
         if whole:
             sql = self._insert_sql + (",(" + ",".join("?" * width) + ")") * (per_statement - 1)
             for start in range(0, whole, per_statement):
@@ -206,22 +218,13 @@ class TableWriter:
                 for row in self._pending[start:start + per_statement]:
                     params += row
                 self._conn.execute(sql, params)
-        if width and whole < len(self._pending):
+        if whole < len(self._pending):
             self._conn.executemany(self._insert_sql, self._pending[whole:])
-        (last,) = self._conn.execute(f"SELECT MAX(rowid) FROM {self.sql_name}").fetchone()
-        if last != self._next_rowid - 1:  # the ids add_row gave out must be the ones SQLite chose
-            raise WorkbookError(f"row ids of table {self.table_id} out of step: {last} for {self._next_rowid - 1}")
-        if self.spool is not None:
-            try:
-                self.spool.add(self._pending, width)
-            except OSError:  # a full disk, say: the copy only spares the export a read-back
-                self.drop_spool()
-        self._pending.clear()
 
-    def drop_spool(self) -> None:
-        if self.spool is not None:
-            self.spool.discard()
-            self.spool = None
+    def drop_csv_copy(self) -> None:
+        if self.csv_copy is not None:
+            self.csv_copy.discard()
+            self.csv_copy = None
 
 
 class Workbook:
@@ -241,9 +244,9 @@ class Workbook:
         self._conn.executescript(_SCHEMA)
         # The table writers open in the current transaction, by table name.
         self.writers: dict[str, TableWriter] = {}
-        self._spool_folder: Path | None = None
+        self._csv_copy_folder: Path | None = None
         # Table -> its rows as CSV and the connection's change count when they were complete.
-        self._csv_copies: dict[str, tuple[CsvSpool, int]] = {}
+        self._csv_copies: dict[str, tuple[CsvCopy, int]] = {}
         self._step: int | None = None  # the edit step under way
 
     # ------------------------------------------------------------------ writing
@@ -260,13 +263,13 @@ class Workbook:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 for writer in self.writers.values():
-                    writer.drop_spool()
+                    writer.drop_csv_copy()
                 self.writers.clear()
                 raise
             self._conn.execute("COMMIT")
             for name, writer in self.writers.items():
-                if writer.spool is not None:
-                    self._csv_copies[name] = (writer.spool, self._conn.total_changes)
+                if writer.csv_copy is not None:
+                    self._csv_copies[name] = (writer.csv_copy, self._conn.total_changes)
             self.writers.clear()
 
     @contextmanager
@@ -285,7 +288,7 @@ class Workbook:
                 if name in snapshot:
                     self.writers[name].roll_back_to(*snapshot[name])
                 else:
-                    self.writers.pop(name).drop_spool()
+                    self.writers.pop(name).drop_csv_copy()
             raise
         self._conn.execute("RELEASE part")
 
@@ -302,20 +305,20 @@ class Workbook:
             ).lastrowid
             self._conn.execute(f"CREATE TABLE t{table_id} (rowid INTEGER PRIMARY KEY)")
             columns: list[str] = []
-            spool = CsvSpool(self._spool_folder / f"t{table_id}.csv") if self._spool_folder else None
+            csv_copy = CsvCopy(self._csv_copy_folder / f"t{table_id}.csv") if self._csv_copy_folder else None
         else:
             table_id = row[0]
             columns = self._columns(table_id)
-            spool = None
-        writer = self.writers[name] = TableWriter(self._conn, table_id, columns, spool)
+            csv_copy = None
+        writer = self.writers[name] = TableWriter(self._conn, table_id, columns, csv_copy)
         return writer
 
     def keep_csv_copies(self, folder: Path) -> None:
         """Tables made from now on keep a CSV copy of their rows in ``folder`` while they are written,
         so an export right after the conversion (``csv_copy``) need not read them back."""
-        self._spool_folder = Path(folder)
+        self._csv_copy_folder = Path(folder)
 
-    def csv_copy(self, name: str) -> CsvSpool | None:
+    def csv_copy(self, name: str) -> CsvCopy | None:
         """The CSV copy of ``name``'s rows, if nothing in the workbook has changed since it was made."""
         with self._lock:
             copy = self._csv_copies.get(name)
@@ -335,7 +338,7 @@ class Workbook:
     def _drop(self, name: str) -> None:
         writer = self.writers.pop(name, None)
         if writer is not None:
-            writer.drop_spool()
+            writer.drop_csv_copy()
         copy = self._csv_copies.pop(name, None)
         if copy is not None:
             copy[0].discard()
@@ -764,8 +767,8 @@ class Workbook:
 
     def close(self) -> None:
         with self._lock:
-            for spool, _changes in self._csv_copies.values():
-                spool.close()
+            for csv_copy, _changes in self._csv_copies.values():
+                csv_copy.close()
             self._conn.close()
 
     def __enter__(self) -> Workbook:
