@@ -896,3 +896,28 @@ def test_an_edit_while_a_job_writes_the_workbook_is_refused_with_a_reason(app, q
         blocker.execute("ROLLBACK")
         blocker.close()
     assert model.setData(model.index(0, 2), "now it works") and model.index(0, 2).data() == "now it works"
+
+
+def test_undo_recounts_the_rows_of_the_table_it_changed_only(app, qtbot, monkeypatch):
+    view, model = open_library_table(app, qtbot, monkeypatch)
+    window = app.main_window
+    workbook = window.read_workbook
+    workbook.create_table("Notes", ["note"])
+    window.tables_changed("Notes")
+    window.tables_view.setCurrentRow(0)
+    model = view.model()
+    assert model.table == "LIBRARY"
+    rows = model.rowCount()
+    action(window, "actionAppendRow").trigger()
+    labels = [window.tables_view.item(i).text() for i in range(window.tables_view.count())]
+    assert labels == [f"LIBRARY  ({rows + 1:,} × {len(model.columns)})", "Notes  (0 × 1)"]
+    statements = []
+    workbook._conn.set_trace_callback(statements.append)  # the SQL the undo runs, to see what it counts
+    try:
+        action(window, "actionUndo").trigger()
+    finally:
+        workbook._conn.set_trace_callback(None)
+    counted = [s for s in statements if "COUNT(*)" in s]
+    assert counted and all(f"FROM t{workbook._table('LIBRARY')[0]}" in s for s in counted)
+    labels = [window.tables_view.item(i).text() for i in range(window.tables_view.count())]
+    assert labels == [f"LIBRARY  ({rows:,} × {len(model.columns)})", "Notes  (0 × 1)"]

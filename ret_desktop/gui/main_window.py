@@ -328,9 +328,12 @@ class MainWindow(QMainWindow):
         self._refresh_tables()
         self.refresh_status()
 
-    def _stored_tables(self) -> list[TableOutcome]:
-        """The workbook's tables as they are now (rows are counted: not for every keystroke)."""
-        return [TableOutcome.from_info(self.read_workbook.info(name)) for name in self.read_workbook.table_names()]
+    def _stored_tables(self, changed: str | None = None) -> list[TableOutcome]:
+        """The workbook's tables as they are now. Rows are counted (not for every keystroke): those of
+        every table, or, when only table ``changed`` changed, its rows alone."""
+        known = {t.name: t for t in self.session.tables if t.name != changed} if changed is not None else {}
+        return [known.get(name) or TableOutcome.from_info(self.read_workbook.info(name))
+                for name in self.read_workbook.table_names()]
 
     def _layout_store(self, user_name: str) -> tuple[QSettings, str]:
         """Where the window's layout is kept: per user, beside settings.json, never in the session."""
@@ -636,18 +639,18 @@ class MainWindow(QMainWindow):
     def _table_label(name: str, rows: int, columns: int) -> str:
         return f"{name}  ({rows:,} × {columns})"
 
-    def tables_changed(self, select: str | None = None) -> None:
-        """The workbook's tables changed (an edit, undo or redo): list them again and show ``select``;
-        the table on screen keeps its sort and filter."""
+    def tables_changed(self, changed: str) -> None:
+        """Table ``changed`` changed (a new table, an edit, undo or redo): list the tables again and
+        show it; the table on screen keeps its sort and filter."""
         session = self.session
         if session is None:
             return
-        session.tables = self._stored_tables()
+        session.tables = self._stored_tables(changed)
         session.unexported = True
         names = self.read_workbook.table_names()
         model = self.table_view.model()
         showing = model.table if isinstance(model, WorkbookTableModel) else None
-        wanted = next((name for name in (select, showing) if name in names), None)
+        wanted = next((name for name in (changed, showing) if name in names), None)
         self.tables_view.blockSignals(True)
         self._refresh_tables(select=wanted)
         self.tables_view.blockSignals(False)

@@ -181,7 +181,7 @@ class TableEditor(QObject):
         except (WorkbookError, sqlite3.Error) as error:
             self.window.refresh_status(f"No new table: {error}")
             return
-        self.window.tables_changed(select=name.strip())
+        self.window.tables_changed(name.strip())
         self.window.search.rows_changed(name.strip(), None)
 
     # -- history
@@ -202,7 +202,7 @@ class TableEditor(QObject):
         if edit is None:
             self.window.refresh_status(f"Nothing to {noun}.")
             return
-        self.window.tables_changed(select=edit.table)
+        self.window.tables_changed(edit.table)
         self.window.search.rows_changed(edit.table, edit.row_ids if edit.op in ("cell", "insert", "delete") else None)
         self.window.refresh_status(f"{verb} a change of {edit.table}.")
 
