@@ -682,6 +682,13 @@ def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, mo
     action(window, "actionUndo").trigger()  # rows and cells: one step
     qtbot.waitUntil(lambda: not model.busy)
     assert model.rowCount() == 6401
+    last_column = len(model.columns) - 1
+    QApplication.clipboard().setText("x1\ty1\tz1\nx2\ty2\tz2\n")  # wider than what is left of the table
+    view.setCurrentIndex(model.index(0, last_column))
+    qtbot.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert [model.index(r, last_column).data() for r in range(2)] == ["x1", "x2"]
+    assert window.statusBar().currentMessage() == (
+        "Pasted 2 cells; 4 past the last column were left out (add columns first to keep them).")
 
 
 def test_columns_new_table_and_patch_log(app, qtbot, monkeypatch, tmp_path):

@@ -136,7 +136,11 @@ class TableEditor(QObject):
             return
         grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
         pasted = model.paste(current.row(), current.column(), grid)
-        if pasted:
+        left_out = sum(len(line) for line in grid) - pasted if pasted else 0
+        if left_out:
+            self.window.refresh_status(f"Pasted {pasted:,} cells; {left_out:,} past the last column were left out "
+                                       "(add columns first to keep them).")
+        elif pasted:
             self.window.refresh_status(f"Pasted {pasted:,} cells.")
 
     # -- columns and tables
