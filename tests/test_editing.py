@@ -1,5 +1,6 @@
 """Edits of workbook tables: every change journaled with it, undo/redo by step, crash-safe."""
 
+import json
 import os
 import signal
 import subprocess
@@ -201,3 +202,28 @@ def test_a_writer_gives_out_the_row_ids_sqlite_stores(tmp_path):
             assert writer.add_row([("b", "new column")]) == 4
         rows = [row for batch in workbook.iter_rows("T") for row in batch]
         assert rows == [(1, "0", None), (2, "1", None), (3, "2", None), (4, "", "new column")]
+
+
+def test_clearing_a_cell_no_record_filled_is_no_edit(tmp_path):
+    # Conversion stores such cells as '' and clearing sets None: both are empty, so nothing changed.
+    with Workbook(tmp_path / "w.sqlite") as workbook:
+        with workbook.transaction():
+            writer = workbook.writer("T", "G", "/r")
+            writer.add_row([("a", "1"), ("b", "x")])
+            writer.add_row([("a", "2")])
+        workbook.set_cells("T", [(2, 1, None), (1, 1, None)])
+        assert [(e.row_id, e.column, e.old, e.new) for e in workbook.journal()] == [(1, "b", "x", None)]
+
+
+def test_a_deleted_column_journals_only_its_filled_cells(tmp_path):
+    with Workbook(tmp_path / "w.sqlite") as workbook:
+        with workbook.transaction():
+            writer = workbook.writer("T", "G", "/r")
+            writer.add_row([("a", "1"), ("b", "x")])
+            for n in range(2, 50):
+                writer.add_row([("a", str(n))])  # b stays empty
+        workbook.delete_column("T", 1)
+        (entry,) = workbook.journal()
+        assert entry.op == "delete_column" and json.loads(entry.old) == {"1": "x"}
+        workbook.undo()
+        assert [row[2] for batch in workbook.iter_rows("T") for row in batch][:3] == ["x", None, None]

@@ -360,7 +360,7 @@ class Workbook:
                 row = self._conn.execute(f"SELECT c{col + 1} FROM t{table_id} WHERE rowid = ?", (row_id,)).fetchone()
                 if row is None:
                     raise WorkbookError(f"{name} has no row {row_id}")
-                if row[0] == value:
+                if (row[0] or None) == (value or None):  # empty is empty, whether '' or NULL
                     continue
                 self._conn.execute(f"UPDATE t{table_id} SET c{col + 1} = ? WHERE rowid = ?", (value, row_id))
                 self._journal(step, name, "cell", row_id, col, columns[col], row[0], value)
@@ -429,7 +429,7 @@ class Workbook:
             if not 0 <= position < len(columns) or len(columns) == 1:
                 raise WorkbookError(f"{name} cannot lose column {position + 1}")
             values = dict(self._conn.execute(
-                f"SELECT rowid, c{position + 1} FROM t{table_id} WHERE c{position + 1} IS NOT NULL"))
+                f"SELECT rowid, c{position + 1} FROM t{table_id} WHERE c{position + 1} <> ''"))  # empty stays empty
             self._remove_column(table_id, position, len(columns))
             self._journal(step, name, "delete_column", None, position, columns[position],
                           json.dumps(values), None)
