@@ -86,7 +86,7 @@ class CsvCopy:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._handle = open(self.path, "wb")
-        self._dialect = csv.writer(io.StringIO(), lineterminator="\r\n").dialect
+        self._writer = csv.writer(io.StringIO(), lineterminator="\r\n")  # the dialect of write_csv
         self._pieces: list[tuple[int, int, bool]] = []  # (bytes, fields per row, a value breaks a line)
         self.rows = 0
 
@@ -94,7 +94,7 @@ class CsvCopy:
         """Rows of ``width`` fields (the table's columns at the time)."""
         if not rows:
             return
-        text = _csv_lines(rows, csv.writer(io.StringIO(), dialect=self._dialect))
+        text = _csv_lines(rows, self._writer)
         data = text.encode("utf-8")
         self._handle.write(data)
         self._handle.flush()  # a full disk shows here, not in the export
@@ -113,9 +113,7 @@ class CsvCopy:
         """The same file ``write_csv`` makes of these rows; returns the number of rows."""
         width = len(header)
         with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as rows:
-            head = io.StringIO()
-            csv.writer(head, dialect=self._dialect).writerow(header)
-            out.write(("\ufeff" if bom else "").encode("utf-8") + head.getvalue().encode("utf-8"))
+            out.write((("\ufeff" if bom else "") + _csv_lines([header], self._writer)).encode("utf-8"))
             for size, piece_width, _breaks in self._pieces:
                 if should_cancel():
                     raise ExportCancelled()
