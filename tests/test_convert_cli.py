@@ -118,3 +118,11 @@ def test_intake_limits_come_from_the_settings(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["limits_hit"] == ["file count (3)"]
     assert sum(f["status"] == "ok" for f in manifest["files"]) == 3
+
+
+def test_an_empty_value_alone_on_its_row_is_not_a_blank_line(tmp_path):
+    # A one-column table with an empty cell: a blank line would be skipped by CSV readers.
+    assert write_csv(tmp_path / "t.csv", ["note"], [[("",), ("a",), ("",)]]) == 3
+    assert (tmp_path / "t.csv").read_bytes() == b'note\r\n""\r\na\r\n""\r\n'
+    with open(tmp_path / "t.csv", newline="", encoding="utf-8") as handle:
+        assert list(csv.reader(handle)) == [["note"], [""], ["a"], [""]]

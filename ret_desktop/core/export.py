@@ -135,15 +135,15 @@ class CsvCopy:
 
 
 def _csv_lines(batch: Sequence[Sequence[str]], writer) -> str:
-    """The CSV text of ``batch``. A row none of whose values holds a comma, quote or line break is
-    joined as it is (the csv module inspects every character, which is slow); the others go
+    """The CSV text of ``batch``. A row none of whose values holds a comma, quote or line break (and
+    that is not one empty value, which the csv module quotes) is joined as it is (the csv module inspects every character, which is slow); the others go
     through the csv module, so the output is the same."""
     lines = []
     fallback = io.StringIO()
     slow = csv.writer(fallback, dialect=writer.dialect)
     for row in batch:
         line = ",".join(row)
-        if line.count(",") == len(row) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
+        if line and line.count(",") == len(row) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
             lines.append(line)
         else:
             fallback.seek(0)
