@@ -72,9 +72,9 @@ def excel_sheet_name(name: str, suffix: str = "") -> str:
     """``name`` as Excel accepts a sheet name: at most 31 characters with ``suffix``, none of
     ``[]:*?/\\``, not starting or ending with ``'``, not the reserved ``History``."""
     base = _UNSAFE_SHEET_CHARS.sub("_", name).strip("'")[: EXCEL_MAX_SHEET_NAME - len(suffix)].rstrip("'")
-    if not base or base.casefold() == "history":
-        base = f"{base or 'Sheet'}_"[: EXCEL_MAX_SHEET_NAME - len(suffix)]
-    return base + suffix
+    if base.casefold() == "history":
+        base += "_"
+    return (base or "Sheet") + suffix
 
 
 @contextmanager
