@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip
-from ret_desktop.core.fsutil import atomic_write_json, make_export_dir
+from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
 from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookError
 from ret_desktop.core.xmlflat.detect import (
@@ -407,5 +407,5 @@ def convert_to_folder(
     manifest["limits_hit"] = report.limits_hit
     if "csv" in formats:
         manifest["csv_formulas"] = "raw" if csv_raw else "neutralised"
-    atomic_write_json(out_dir / "manifest.json", manifest)
+    atomic_write_json(out_dir / "manifest.json", manifest, mode=exported_file_mode())
     return result
