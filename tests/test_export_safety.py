@@ -154,6 +154,18 @@ def test_write_csv_neutralises_by_default_and_raw_writes_untouched(tmp_path):
     assert {row[0] for row in safe[1:] if row[0].startswith("'")} == {"'" + f for f in FORMULAS} | {"'=1+1"}
 
 
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_a_formula_alone_in_its_batch_is_found_in_any_field(tmp_path, position):
+    # The batch's text is searched first; a formula in the first field of the first line, the only
+    # one of its batch, must not slip through that search.
+    for number, value in enumerate(FORMULAS):
+        row = ["a", "b", "c"]
+        row[position] = value
+        path = tmp_path / f"{number}.csv"
+        write_csv(path, ["x", "y", "z"], [[row]])
+        assert _read_csv(path)[1][position] == "'" + value, repr(value)
+
+
 def _convert_hostile(tmp_path):
     values = ["=cmd|'/c calc'!A1", "-5", "+44 20 7946 0958", "@SUM(A1)", "plain", "-1.5e3", "+1+1"]
     records = "".join(f"<rec><v>{v}</v><n>{i}</n></rec>" for i, v in enumerate(values * 400))

@@ -30,8 +30,10 @@ EXCEL_MAX_SHEET_NAME = 31
 # including the full-width forms some spreadsheets fold to ASCII, and the whitespace they trim first.
 FORMULA_TRIGGERS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"
 _PLAIN_NUMBER = re.compile(r"[+-]|[+-]?(?=[.,]?[0-9])[0-9.,]+(?: [0-9.,]+)*(?:[eE][+-]?[0-9]+)?")
-# Where in CSV text a field may start with a trigger (a line end or tab starts only quoted fields).
-_MAYBE_FORMULA = re.compile('(?:^|[,\n])(?:[=+@\t\uff1d\uff0b\uff0d\uff20-]|"[' + re.escape(FORMULA_TRIGGERS) + "])")
+# A field of CSV text that may start with a trigger (only a quoted field starts with a line end);
+# one search per separator, as each has a literal first character the search runs fast.
+_FIELD_START = '(?:[=+@\t\uff1d\uff0b\uff0d\uff20-]|"[' + re.escape(FORMULA_TRIGGERS) + "])"
+_MAYBE_FORMULA = (re.compile("," + _FIELD_START), re.compile("\n" + _FIELD_START))
 
 
 class ExportCancelled(Exception):
@@ -205,7 +207,7 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
         add_row(row)
     lines.append("")
     text = "\r\n".join(lines)
-    if raw or not _MAYBE_FORMULA.search(text):
+    if raw or not _may_hold_formula(text):
         return text, False
     lines.clear()
     changed = False
@@ -215,6 +217,11 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
         add_row(neutral)
     lines.append("")
     return "\r\n".join(lines), changed
+
+
+def _may_hold_formula(text: str) -> bool:
+    after_comma, at_line_start = _MAYBE_FORMULA
+    return bool(at_line_start.match("\n" + text[:2]) or after_comma.search(text) or at_line_start.search(text))
 
 
 def write_patch_log(path: Path, entries: Iterable, raw: bool = False) -> int:
