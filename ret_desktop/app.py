@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from ret_desktop import APP_NAME
 from ret_desktop.core.accounts import RememberMeUnavailable, User
 from ret_desktop.core.config import Settings, load_settings
+from ret_desktop.core.fsutil import make_private_dir
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.garbage import GuiThreadGarbageCollector
@@ -180,7 +181,7 @@ def _build(settings: Settings, keyring_backend="system") -> App:
 
 def main(settings: Settings) -> int:
     """Run the window on ``settings`` (loaded, with logging set up, by the command line)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     lock = QLockFile(str(settings.data_dir / "ret-desktop.lock"))
     lock.setStaleLockTime(0)

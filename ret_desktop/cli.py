@@ -19,6 +19,7 @@ from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
+from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--group-by", choices=GROUP_BY_CHOICES, default="archive")
     convert.add_argument("--bom", action="store_true", help="start CSV files with a UTF-8 BOM (for Excel)")
     convert.add_argument("--zip", metavar="NAME", help="also put every output file into DIR/NAME")
+    convert.add_argument("--csv-raw", action="store_true",
+                         help="write CSV values untouched; by default a value a spreadsheet would run as a formula "
+                         "(=, +, -, @ first, other than a plain number) gets a leading '")
     convert.set_defaults(handler=run_convert, needs_services=False)
 
     selftest = commands.add_parser(
@@ -151,7 +155,8 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     try:
         result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
                                    limits=IntakeLimits.from_settings(settings),
-                                   on_progress=progress.update if progress else lambda *a: None)
+                                   on_progress=progress.update if progress else lambda *a: None,
+                                   csv_raw=args.csv_raw)
     finally:
         if progress:
             progress.close()
@@ -188,6 +193,7 @@ def _error(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    restrict_umask()  # before anything is created: every file and folder of the app is owner-only
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

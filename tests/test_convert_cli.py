@@ -76,7 +76,7 @@ def test_options_record_path_relational_group_by_bom_and_zip(tmp_path):
 
 def test_csv_is_rfc4180_and_values_stay_text(tmp_path):
     rows = [["a,b", 'say "hi"', "two\nlines", "007", ""], ["=1+1", " padded ", "é", "1e5", "x"]]
-    assert write_csv(tmp_path / "t.csv", ["c1", "c2", "c3", "c4", "c5"], [rows[:1], rows[1:]]) == 2
+    assert write_csv(tmp_path / "t.csv", ["c1", "c2", "c3", "c4", "c5"], [rows[:1], rows[1:]], raw=True) == 2
     raw = (tmp_path / "t.csv").read_bytes()
     assert raw.startswith(b"c1,c2,c3,c4,c5\r\n") and b'"a,b","say ""hi""","two\nlines",007,\r\n' in raw
     with open(tmp_path / "t.csv", newline="", encoding="utf-8") as handle:

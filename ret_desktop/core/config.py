@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 import platformdirs
 
 from ret_desktop import APP_NAME
-from ret_desktop.core.fsutil import atomic_write_json, make_private_dir
+from ret_desktop.core.fsutil import OWNER_ONLY_FILE, atomic_write_json, make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def save_settings(settings: Settings, changes: Mapping[str, Any], env: Mapping[s
         raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
     stored = _read_settings_file(settings.settings_file)
     stored.update({name: value for name, value in parsed.items() if name not in fixed})
-    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.config_dir)
     atomic_write_json(settings.settings_file, stored)
     return replace(settings, **parsed)
 
@@ -234,19 +234,19 @@ def bundled_path(name: str) -> Path:
 def prepare_data_dirs(settings: Settings) -> None:
     """Create the data folders and copy the runtime skeleton into the runtime root.
 
-    Never overwrites what is already there; the folders holding user data are owner-only.
+    Never overwrites what is already there; every folder is owner-only (0700) and every copied file
+    0600, whatever the umask (a folder named by ``RET_SESSION_DB`` that exists already is left as it is).
     """
-    make_private_dir(settings.data_dir)
-    settings.config_dir.mkdir(parents=True, exist_ok=True)
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    make_private_dir(settings.runtime_root)
+    for folder in (settings.data_dir, settings.config_dir, settings.log_dir, settings.runtime_root):
+        make_private_dir(folder)
     template = bundled_path("runtime_template")
     for source in sorted(template.rglob("*")):
         target = settings.runtime_root / source.relative_to(template)
         if source.is_dir():
-            target.mkdir(exist_ok=True)
+            make_private_dir(target)
         elif source.name != ".gitkeep" and not target.exists():
             shutil.copyfile(source, target)
+            os.chmod(target, OWNER_ONLY_FILE)
     make_private_dir(settings.sessions_dir)
-    settings.jobs_dir.mkdir(exist_ok=True)
-    settings.session_db.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.jobs_dir)
+    make_private_dir(settings.session_db.parent, only_if_new=True)

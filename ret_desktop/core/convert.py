@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ret_desktop.core.export import safe_file_stem, write_csv, write_xlsx, write_zip
-from ret_desktop.core.fsutil import atomic_write_json
+from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip
+from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
 from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookError
 from ret_desktop.core.xmlflat.detect import (
@@ -270,21 +270,25 @@ def export_tables(
     bom: bool = False,
     should_cancel: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
+    csv_raw: bool = False,
 ) -> list[Path]:
-    """Write each table in each format into ``out_dir``; returns the files written."""
+    """Write each table in each format into ``out_dir``; returns the files written and records each
+    table's in its ``files``. File names are unique within the export, also where case does not
+    count (``A:B`` and ``A_B`` give ``A_B.csv`` and ``A_B (2).csv``). CSV values a spreadsheet
+    would run as formulas get a leading ``'`` unless ``csv_raw``."""
     written = []
     tables = list(tables)
-    for number, table in enumerate(tables):
+    for number, (table, stem) in enumerate(zip(tables, unique_file_stems(t.name for t in tables))):
         on_progress(number, len(tables), table.name)
-        stem = safe_file_stem(table.name)
         columns = workbook.columns(table.name)  # as edited since the conversion
         for fmt in formats:
             path = Path(out_dir) / f"{stem}.{fmt}"
             copy = workbook.csv_copy(table.name) if fmt == "csv" else None
-            if copy is not None and copy.copyable(len(columns)):
+            if copy is not None and copy.copyable(len(columns), raw=csv_raw):
                 copy.write_csv(path, columns, bom=bom, should_cancel=should_cancel)
             elif fmt == "csv":
-                write_csv(path, columns, workbook.iter_batches(table.name), bom=bom, should_cancel=should_cancel)
+                write_csv(path, columns, workbook.iter_batches(table.name), bom=bom, should_cancel=should_cancel,
+                          raw=csv_raw)
             else:
                 write_xlsx(path, columns, workbook.iter_batches(table.name), sheet_name=stem,
                            should_cancel=should_cancel)
@@ -301,11 +305,13 @@ def export_zip(
     bom: bool = False,
     should_cancel: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
+    csv_raw: bool = False,
 ) -> Path:
-    """One ZIP holding every table in every format; nothing else is left beside it."""
+    """One ZIP holding every table in every format (named as ``export_tables`` names them);
+    nothing else is left beside it."""
     zip_path = Path(zip_path)
-    with tempfile.TemporaryDirectory(prefix=".ret-export-", dir=zip_path.parent) as scratch:
-        files = export_tables(workbook, tables, Path(scratch), formats, bom, should_cancel, on_progress)
+    with tempfile.TemporaryDirectory(prefix=".ret-export-", dir=make_export_dir(zip_path.parent)) as scratch:
+        files = export_tables(workbook, tables, Path(scratch), formats, bom, should_cancel, on_progress, csv_raw)
         write_zip(zip_path, files)
     return zip_path
 
@@ -379,11 +385,12 @@ def convert_to_folder(
     zip_name: str | None = None,
     limits: IntakeLimits = IntakeLimits(),
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
+    csv_raw: bool = False,
 ) -> ConversionResult:
     """The whole headless path: intake into a scratch folder, convert, export, ``manifest.json``."""
     out_dir = Path(out_dir)
     formats = tuple(formats)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_export_dir(out_dir)
     with tempfile.TemporaryDirectory(prefix=".ret-work-", dir=out_dir) as scratch:
         scratch_dir = Path(scratch)
         report = take_in(inputs, scratch_dir / "extracted", limits=limits,
@@ -392,11 +399,13 @@ def convert_to_folder(
             if "csv" in formats:
                 workbook.keep_csv_copies(scratch_dir)
             result = convert_documents(report, workbook, options, on_progress=on_progress)
-            written = export_tables(workbook, result.tables, out_dir, formats, bom)
+            written = export_tables(workbook, result.tables, out_dir, formats, bom, csv_raw=csv_raw)
         if zip_name:
             write_zip(out_dir / zip_name, written)
     result.files += [FileOutcome(s.display, None, "skipped", error=s.reason) for s in report.skipped]
     manifest = result.manifest()
     manifest["limits_hit"] = report.limits_hit
-    atomic_write_json(out_dir / "manifest.json", manifest)
+    if "csv" in formats:
+        manifest["csv_formulas"] = "raw" if csv_raw else "neutralised"
+    atomic_write_json(out_dir / "manifest.json", manifest, mode=exported_file_mode())
     return result

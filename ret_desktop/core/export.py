@@ -16,44 +16,83 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import xlsxwriter
 
+from ret_desktop.core.fsutil import exported_file_mode, make_export_dir
+
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
 EXCEL_MAX_CELL = 32_767
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+_WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?")
+_UNSAFE_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+EXCEL_MAX_SHEET_NAME = 31
+
+# A cell a spreadsheet reads as a formula (OWASP "CSV injection"): it starts with one of these,
+# including the full-width forms some spreadsheets fold to ASCII, and the whitespace they trim first.
+FORMULA_TRIGGERS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"
+_PLAIN_NUMBER = re.compile(r"[+-]|[+-]?(?=[.,]?[0-9])[0-9.,]+(?: [0-9.,]+)*(?:[eE][+-]?[0-9]+)?")
+# A field of CSV text that may start with a trigger (only a quoted field starts with a line end);
+# one search per separator, as each has a literal first character the search runs fast.
+_FIELD_START = '(?:[=+@\t\uff1d\uff0b\uff0d\uff20-]|"[' + re.escape(FORMULA_TRIGGERS) + "])"
+_MAYBE_FORMULA = (re.compile("," + _FIELD_START), re.compile("\n" + _FIELD_START))
 
 
 class ExportCancelled(Exception):
     pass
 
 
+def neutralise_formula(value: str) -> str:
+    """``value`` with a leading ``'`` when a spreadsheet would run it as a formula (``=cmd|' /c
+    calc'!A1``, ``+1+1``, ``@SUM(A1)``); plain numbers (``-5``, ``+44 20 7946 0958``, ``-1.5e3``),
+    a sign alone and everything else stay as they are."""
+    if value and value[0] in FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def safe_file_stem(name: str) -> str:
-    stem = _UNSAFE_FILE_CHARS.sub("_", name).strip(" .") or "table"
-    return stem[:150]
+    stem = _UNSAFE_FILE_CHARS.sub("_", name).strip(" .")[:150].rstrip(" .") or "table"
+    return f"{stem}_" if _WINDOWS_RESERVED.fullmatch(stem) else stem
+
+
+def unique_file_stems(names: Iterable[str]) -> list[str]:
+    """A file stem for each name, in order, no two alike even where case does not count (Windows,
+    macOS): ``A:B`` and ``A_B`` become ``A_B`` and ``A_B (2)``."""
+    taken: set[str] = set()
+    stems = []
+    for name in names:
+        base = safe_file_stem(name)
+        stem, number = base, 1
+        while stem.casefold() in taken:
+            number += 1
+            stem = f"{base} ({number})"
+        taken.add(stem.casefold())
+        stems.append(stem)
+    return stems
+
+
+def excel_sheet_name(name: str, suffix: str = "") -> str:
+    """``name`` as Excel accepts a sheet name: at most 31 characters with ``suffix``, none of
+    ``[]:*?/\\``, not starting or ending with ``'``, not the reserved ``History``."""
+    base = _UNSAFE_SHEET_CHARS.sub("_", name).strip("'")[: EXCEL_MAX_SHEET_NAME - len(suffix)].rstrip("'")
+    if base.casefold() == "history":
+        base += "_"
+    return (base or "Sheet") + suffix
 
 
 @contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, otherwise it goes."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_export_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would have made; mkstemp is owner-only
+        os.chmod(tmp, exported_file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once, at import, before any worker thread
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
 
 
 def write_csv(
@@ -62,9 +101,12 @@ def write_csv(
     batches: Iterable[Sequence[Sequence[str]]],
     bom: bool = False,
     should_cancel: Callable[[], bool] = lambda: False,
+    raw: bool = False,
 ) -> int:
     """RFC 4180 CSV in UTF-8 (optionally with a BOM for Excel) from batches of rows; returns the
-    number of data rows."""
+    number of data rows. Values a spreadsheet would run as formulas are neutralised
+    (``neutralise_formula``) unless ``raw``; the header (XML names, which cannot hold a call) is
+    written as it is."""
     count = 0
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
@@ -73,7 +115,7 @@ def write_csv(
             for batch in batches:
                 if should_cancel():
                     raise ExportCancelled()
-                handle.write(_csv_lines(batch, writer))
+                handle.write(_csv_lines(batch, writer, raw=raw)[0])
                 count += len(batch)
     return count
 
@@ -81,7 +123,9 @@ def write_csv(
 class CsvCopy:
     """A table's rows as CSV text, written as the rows are written, so that the export right after a
     conversion copies them out instead of reading the whole table back. Columns may be added while
-    rows are written: rows written before are padded with empty fields when copied out."""
+    rows are written: rows written before are padded with empty fields when copied out. The copy
+    holds the rows with formulas neutralised, as ``write_csv`` writes them by default; a raw export
+    can use it only when that changed no value."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -89,12 +133,14 @@ class CsvCopy:
         self._writer = csv.writer(io.StringIO(), lineterminator="\r\n")  # the dialect of write_csv
         self._pieces: list[tuple[int, int, bool]] = []  # (bytes, fields per row, a value breaks a line)
         self.rows = 0
+        self.neutralised = False  # some value was changed by ``neutralise_formula``
 
     def add(self, rows: Sequence[Sequence[str]], width: int) -> None:
         """Rows of ``width`` fields (the table's columns at the time)."""
         if not rows:
             return
-        text = _csv_lines(rows, self._writer)
+        text, changed = _csv_lines(rows, self._writer, raw=False)
+        self.neutralised = self.neutralised or changed
         data = text.encode("utf-8")
         self._handle.write(data)
         self._handle.flush()  # a full disk shows here, not in the export
@@ -102,9 +148,12 @@ class CsvCopy:
         self._pieces.append((len(data), width, breaks))
         self.rows += len(rows)
 
-    def copyable(self, width: int) -> bool:
-        """Whether the rows can be copied out as ``width`` fields: a short row is padded by adding
-        separators at its line end, which needs every line end to be a row's end."""
+    def copyable(self, width: int, raw: bool = False) -> bool:
+        """Whether the rows can be copied out as ``width`` fields (``raw``: formulas untouched): a
+        short row is padded by adding separators at its line end, which needs every line end to be
+        a row's end."""
+        if raw and self.neutralised:
+            return False
         return all(piece_width == width or (0 < piece_width < width and not breaks)
                    for _size, piece_width, breaks in self._pieces)
 
@@ -113,7 +162,7 @@ class CsvCopy:
         """The same file ``write_csv`` makes of these rows; returns the number of rows."""
         width = len(header)
         with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as rows:
-            out.write((("\ufeff" if bom else "") + _csv_lines([header], self._writer)).encode("utf-8"))
+            out.write((("\ufeff" if bom else "") + _csv_lines([header], self._writer, raw=True)[0]).encode("utf-8"))
             for size, piece_width, _breaks in self._pieces:
                 if should_cancel():
                     raise ExportCancelled()
@@ -134,14 +183,17 @@ class CsvCopy:
         self.path.unlink(missing_ok=True)
 
 
-def _csv_lines(batch: Sequence[Sequence[str]], writer) -> str:
-    """The CSV text of ``batch``. A row none of whose values holds a comma, quote or line break (and
-    that is not one empty value, which the csv module quotes) is joined as it is (the csv module inspects every character, which is slow); the others go
-    through the csv module, so the output is the same."""
+def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, bool]:
+    """The CSV text of ``batch`` (values neutralised unless ``raw``) and whether neutralising
+    changed a value. A row none of whose values holds a comma, quote or line break (and that is not
+    one empty value, which the csv module quotes) is joined as it is (the csv module inspects every
+    character, which is slow); the others go through the csv module, so the output is the same.
+    Rows are neutralised value by value only in a batch whose text shows a field that may need it."""
     lines = []
     fallback = io.StringIO()
     slow = csv.writer(fallback, dialect=writer.dialect)
-    for row in batch:
+
+    def add_row(row: Sequence[str]) -> None:
         line = ",".join(row)
         if line and line.count(",") == len(row) - 1 and '"' not in line and "\n" not in line and "\r" not in line:
             lines.append(line)
@@ -150,13 +202,32 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer) -> str:
             fallback.truncate()
             slow.writerow(row)
             lines.append(fallback.getvalue()[:-2])
+
+    for row in batch:
+        add_row(row)
     lines.append("")
-    return "\r\n".join(lines)
+    text = "\r\n".join(lines)
+    if raw or not _may_hold_formula(text):
+        return text, False
+    lines.clear()
+    changed = False
+    for row in batch:
+        neutral = [neutralise_formula(value) for value in row]
+        changed = changed or neutral != list(row)
+        add_row(neutral)
+    lines.append("")
+    return "\r\n".join(lines), changed
 
 
-def write_patch_log(path: Path, entries: Iterable) -> int:
+def _may_hold_formula(text: str) -> bool:
+    after_comma, at_line_start = _MAYBE_FORMULA
+    return bool(at_line_start.match("\n" + text[:2]) or after_comma.search(text) or at_line_start.search(text))
+
+
+def write_patch_log(path: Path, entries: Iterable, raw: bool = False) -> int:
     """The edits (``Workbook.journal()``) as CSV: time, table, row, column, old value, new value, and
-    what kind of change it was; returns how many."""
+    what kind of change it was; returns how many. Formulas are neutralised unless ``raw``."""
+    keep = (lambda value: value) if raw else neutralise_formula
     count = 0
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
@@ -164,9 +235,9 @@ def write_patch_log(path: Path, entries: Iterable) -> int:
             writer.writerow(["time", "table", "row", "column", "old value", "new value", "change"])
             for entry in entries:
                 when = datetime.fromtimestamp(entry.at, timezone.utc).isoformat(timespec="milliseconds")
-                writer.writerow([when, entry.table, "" if entry.row_id is None else entry.row_id,
-                                 entry.column or "", "" if entry.old is None else entry.old,
-                                 "" if entry.new is None else entry.new, entry.op])
+                writer.writerow([when, keep(entry.table), "" if entry.row_id is None else entry.row_id,
+                                 keep(entry.column or ""), keep("" if entry.old is None else entry.old),
+                                 keep("" if entry.new is None else entry.new), entry.op])
                 count += 1
     return count
 
@@ -179,16 +250,18 @@ def write_xlsx(
     max_rows_per_sheet: int = EXCEL_MAX_ROWS - 1,
     should_cancel: Callable[[], bool] = lambda: False,
 ) -> int:
-    """XLSX with a frozen header, an autofilter and column widths; every value is written as text.
+    """XLSX with a frozen header, an autofilter and column widths; every value is written as text
+    (so ``=1+1`` is a string, never a formula).
 
     More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...
     Characters XML cannot carry are removed; cells longer than Excel's limit are cut there.
+    xlsxwriter's scratch files (which hold cell text) go in a folder beside ``path``, removed after.
     """
-    base = re.sub(r"[\[\]:*?/\\]", "_", sheet_name)[:25] or "Sheet"
     count = 0
-    with atomic_output(path) as tmp:
-        workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_numbers": False,
-                                                  "strings_to_formulas": False, "strings_to_urls": False})
+    with atomic_output(path) as tmp, tempfile.TemporaryDirectory(prefix=".ret-work-xlsx-", dir=tmp.parent) as scratch:
+        workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "tmpdir": scratch,
+                                                  "strings_to_numbers": False, "strings_to_formulas": False,
+                                                  "strings_to_urls": False})
         try:
             header_format = workbook.add_format({"bold": True})
             widths = [min(max(len(h), 8), 60) for h in header]
@@ -199,7 +272,7 @@ def write_xlsx(
                 if sheet is not None:
                     _finish_sheet(sheet, sheet_row, header, widths)
                 sheet_count += 1
-                sheet = workbook.add_worksheet(base if sheet_count == 1 else f"{base} ({sheet_count})")
+                sheet = workbook.add_worksheet(excel_sheet_name(sheet_name, "" if sheet_count == 1 else f" ({sheet_count})"))
                 sheet.freeze_panes(1, 0)
                 for col, title in enumerate(header):
                     sheet.write_string(0, col, _clean(title), header_format)

@@ -1,12 +1,23 @@
-"""Logging: warnings to stderr, everything from INFO up to a rotating file in the log folder."""
+"""Logging: warnings to stderr, everything from INFO up to a rotating file in the log folder
+(owner-only: the folder 0700, the log and its rotated copies 0600, whatever the umask)."""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
+from ret_desktop.core.fsutil import OWNER_ONLY_FILE, make_private_dir
+
 LOG_FILE_NAME = "ret-desktop.log"
+
+
+class _OwnerOnlyRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    def _open(self):
+        stream = super()._open()
+        os.chmod(self.baseFilename, OWNER_ONLY_FILE)  # rotated copies keep it: they are renamed
+        return stream
 
 
 def configure_logging(log_dir: Path, stderr_level: int = logging.WARNING) -> None:
@@ -21,8 +32,8 @@ def configure_logging(log_dir: Path, stderr_level: int = logging.WARNING) -> Non
     console.setFormatter(logging.Formatter("ret-desktop: %(levelname)s: %(message)s"))
     handlers: list[logging.Handler] = [console]
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
+        make_private_dir(log_dir)
+        file_handler = _OwnerOnlyRotatingFileHandler(
             log_dir / LOG_FILE_NAME, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
         )
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

