@@ -330,6 +330,8 @@ class MainWindow(QMainWindow):
         replaced = {t.name for t in session.tables if groups is None or t.group in set(groups)}
         edited = sorted(replaced & self.controller.read_workbook.edited_tables())
         op = ConvertOp(self.controller, options, groups)
+        if not op.admit():
+            return None
         if edited and QMessageBox.question(
                 self, APP_NAME, f"Converting again replaces {', '.join(edited)}, and the edits made to "
                                 f"{'it' if len(edited) == 1 else 'them'} are lost. Convert anyway?",
@@ -372,6 +374,8 @@ class MainWindow(QMainWindow):
             return None
         formats = session.formats if formats is None else formats
         op = ExportOp(self.controller, folder, formats, set(self.tables.checked_tables() if tables is None else tables))
+        if not op.admit():
+            return None
         if not op.chosen:
             op.deleteLater()
             self.refresh_status("No table is ticked in the Tables list: nothing to export.")

@@ -45,6 +45,7 @@ class Op(QObject):
         self.controller = controller
         self.session = controller.session
         self.job_id: str | None = None
+        self._admitted = False
 
     def work(self, progress, cancelled) -> Any:
         raise NotImplementedError
@@ -52,9 +53,16 @@ class Op(QObject):
     def apply(self, result: Any) -> None:
         """Bring ``result`` into the session."""
 
+    def admit(self) -> bool:
+        """Whether the op may run now (the rate limit is asked once); an op refused deletes itself."""
+        if not self._admitted:
+            self._admitted = self.session is not None and (not self.counts_as_operation or self.controller.allowed())
+            if not self._admitted:
+                self.deleteLater()
+        return self._admitted
+
     def run(self) -> str | None:
-        if self.session is None or (self.counts_as_operation and not self.controller.allowed()):
-            self.deleteLater()
+        if not self.admit():
             return None
         self.controller.job_finished.connect(self._ended)
         self.controller.session_ended.connect(self.deleteLater)  # a job stopped at sign-out reports nothing
