@@ -81,9 +81,10 @@ class JobsPanel(QWidget):
         self.job_label.setToolTip(current)
         self.status_label.setText(f"{self._running_kind} {counted}")
 
-    def _list_job(self, record) -> None:
-        """Put a finished job at the top of the Jobs list: when, what, how it ended, how long."""
-        state, error = record.state.value, record.error or ""
+    def _list_job(self, record, error: str | None = None) -> None:
+        """Put a finished job at the top of the Jobs list: when, what, how it ended (``error``: why it
+        failed in full, while the session lasts; the record says only what kind of failure), how long."""
+        state, error = record.state.value, (record.error or "") if error is None else error
         took = (record.finished_at - record.started_at) if record.started_at and record.finished_at else 0
         when = time.strftime("%H:%M:%S", time.localtime(record.finished_at or time.time()))
         text = (f"{when}  {record.kind}: {state}" + (f" in {took:.1f} s" if took else "")
@@ -98,7 +99,7 @@ class JobsPanel(QWidget):
 
     def _job_finished(self, job_id: str, state: str, error: str) -> None:
         record = self.controller.services.jobs.get(job_id)
-        self._list_job(record)
+        self._list_job(record, error or None)
         runner = self.controller.runner
         if not runner or not runner.busy:
             self.job_label.setText("No job running.")

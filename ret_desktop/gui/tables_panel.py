@@ -3,12 +3,27 @@ the table view of the table chosen in the list, with its column widths remembere
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import hashlib
+import hmac
+import secrets
+
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
+
+
+def _view_state_key(store: QSettings, user_key: str, table: str) -> str:
+    """Where the view state of ``table`` is kept in ``store``: under a keyed hash of its name (with a
+    random salt per user), as table names come from the session's files and must not outlive it."""
+    salt = store.value(user_key + "table-salt")
+    if not salt:
+        salt = secrets.token_hex(16)
+        store.setValue(user_key + "table-salt", salt)
+    store.remove(user_key + "columns")  # kept by table name before
+    return f"{user_key}tables/{hmac.new(bytes.fromhex(salt), table.encode(), hashlib.sha256).hexdigest()[:32]}"
 
 
 def _table_label(name: str, rows: int, columns: int) -> str:
@@ -92,13 +107,13 @@ class TablesPanel(QWidget):
         old = self.model()
         header = self.table_view.horizontalHeader()
         session = self.controller.session
-        if old is not None and session is not None:  # its column widths, for next time
+        if old is not None and session is not None:  # its column widths and sort, for next time
             store, key = self.controller.layout_store(session.user_name)
-            store.setValue(f"{key}columns/{old.table}", header.saveState())
+            store.setValue(_view_state_key(store, key, old.table), header.saveState())
         self.table_view.setModel(model)
         if model is not None and session is not None:
             store, key = self.controller.layout_store(session.user_name)
-            saved = store.value(f"{key}columns/{model.table}")
+            saved = store.value(_view_state_key(store, key, model.table))
             if saved is not None:
                 header.restoreState(saved)
         self.model_changed.emit(model)
