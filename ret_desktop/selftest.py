@@ -117,7 +117,8 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
 
         app.controller.sign_out(ask=False)
         prefix = cache_prefix(session_id)
-        step("sign out", window.controller.session is None and login.isVisible(), "the sign-in window did not come back")
+        step("sign out", window.controller.session is None and login.isVisible(),
+             "the sign-in window did not come back")
         step("session folder wiped", not folder.exists(), f"{folder} is still there")
         with sqlite3.connect(app.services.settings.session_db) as conn:
             (left,) = conn.execute("SELECT COUNT(*) FROM session_cache WHERE substr(key, 1, ?) = ?",

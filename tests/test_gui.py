@@ -419,7 +419,8 @@ def test_convert_dialog_picks_groups_record_path_and_export_formats(app, qtbot, 
     _, state, _ = convert_all(app, qtbot, dialog)
     assert state == "succeeded"
     assert [t.name for t in window.controller.session.tables] == ["LIBRARY"]
-    assert window.controller.session.tables[0].rows == 6401 and window.controller.session.tables[0].record_path == "/library/book/title"
+    table = window.controller.session.tables[0]
+    assert table.rows == 6401 and table.record_path == "/library/book/title"
     assert window.format_actions["zip"].isChecked() and not window.format_actions["xlsx"].isChecked()
 
     out = tmp_path / "out"
@@ -839,7 +840,8 @@ def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(a
     assert results.topLevelItemCount() >= 1
 
     view = child(window, QTableView, "tableView")
-    names = [window.tables.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(window.tables.tables_view.count())]
+    tables = window.tables.tables_view
+    names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
     window.tables.tables_view.setCurrentRow(names.index("LIBRARY"))
     model = view.model()
     model.setData(model.index(41, model.columns.index("genre")), "quixotic")  # the index follows the edit

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog, QListWidget, QMessageBox, QTableView
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QMessageBox, QTableView
 
 from ret_desktop.app import build_app
 from ret_desktop.core.jobs import JobState

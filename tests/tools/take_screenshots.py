@@ -76,8 +76,9 @@ def main() -> int:
             save(dialog, "convert-dialog")
             run_job(window, dialog.findChild(QDialogButtonBox, "convertButtons")
                     .button(QDialogButtonBox.StandardButton.Ok).click)
-            names = [window.tables.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(window.tables.tables_view.count())]
-            window.tables.tables_view.setCurrentRow(names.index("LIBRARY"))
+            tables = window.tables.tables_view
+            names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
+            tables.setCurrentRow(names.index("LIBRARY"))
             window.tables.table_view.resizeColumnsToContents()
             save(window, "main-window")
             window.search.box.setText("velit rerum")
