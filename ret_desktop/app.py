@@ -24,7 +24,8 @@ from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.garbage import GuiThreadGarbageCollector
 from ret_desktop.gui.idle_lock import IdleWatch
 from ret_desktop.gui.login import LoginWindow
-from ret_desktop.gui.main_window import MainWindow, SessionState
+from ret_desktop.gui.main_window import MainWindow
+from ret_desktop.gui.session import SessionState
 from ret_desktop.gui.theme import apply_theme
 
 SWEEP_INTERVAL_MS = 60_000
@@ -89,7 +90,7 @@ class AppController(QObject):
     def sign_out(self, ask: bool = True, forget: bool = False) -> bool:
         """Wipe the session and go back to the sign-in window; False if the person said no.
         ``forget`` also drops a remember-me token (an explicit sign-out; closing the app keeps it)."""
-        state = self.main_window.session
+        state = self.main_window.controller.session
         if state is None:
             return True
         if ask and state.edited:
@@ -130,7 +131,7 @@ class AppController(QObject):
         """The periodic clean-up: expired cache entries, and crashed sessions past their TTL."""
         self.services.cache.sweep_expired()
         self.services.sessions.wipe_expired_leftovers()
-        session = self.main_window.session
+        session = self.main_window.controller.session
         if session is not None:
             if self.idle.active_since(self._last_sweep) and not self.main_window.locked:
                 self.services.sessions.touch(session.info.session_id)  # its cache rows live on too

@@ -64,9 +64,9 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
     def run_job(start: Callable[[], object], what: str) -> None:
         """Start a job and wait for it and what it leads to (a conversion is followed by indexing)."""
         finished: list[tuple[str, str]] = []
-        window.runner.job_finished.connect(lambda _id, state, error: finished.append((state, error)))
+        window.controller.runner.job_finished.connect(lambda _id, state, error: finished.append((state, error)))
         start()
-        wait_for(lambda: bool(finished) and not window.runner.busy, what)
+        wait_for(lambda: bool(finished) and not window.controller.runner.busy, what)
         failed = [(state, error) for state, error in finished if state != "succeeded"]
         step(what, not failed, "; ".join(f"a job ended {state}: {error}" for state, error in failed))
 
@@ -85,13 +85,13 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
         login.username.setText("selftest")
         login.password.setText(PASSWORD)
         login.sign_in_button.click()
-        step("sign in", window.session is not None and window.isVisible(), login.message.text())
-        session_id = window.session.info.session_id
+        step("sign in", window.controller.session is not None and window.isVisible(), login.message.text())
+        session_id = window.controller.session.info.session_id
         folder = app.services.sessions.folder(session_id)
 
         sample = bundled_path("resources") / "samples" / SAMPLE
         run_job(lambda: window.import_paths([sample]), f"import {SAMPLE}")
-        found = len(window.session.intake.documents)
+        found = len(window.controller.session.intake.documents)
         step("find the sample's documents", found == SAMPLE_DOCUMENTS, f"found {found}, not {SAMPLE_DOCUMENTS}")
 
         run_job(window.action_convert.trigger, "read the structure")
@@ -99,10 +99,10 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
         step("open the convert dialog", dialog is not None, "it did not open")
         ok = dialog.findChild(QDialogButtonBox, "convertButtons").button(QDialogButtonBox.StandardButton.Ok)
         run_job(ok.click, "convert")
-        tables = window.session.tables
-        failed = window.session.failed
+        tables = window.controller.session.tables
+        failed = window.controller.session.failed
         step("convert every document", bool(tables) and not failed, f"{len(tables)} tables; failed: {failed}")
-        hits = window.search.index.search(window.read_workbook, "crossref") if window.search.index else []
+        hits = window.search.index.search(window.controller.read_workbook, "crossref") if window.search.index else []
         step("search the tables", bool(hits), "the search index found nothing")
 
         exported = scratch / "exported"
@@ -117,7 +117,8 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
 
         app.controller.sign_out(ask=False)
         prefix = cache_prefix(session_id)
-        step("sign out", window.session is None and login.isVisible(), "the sign-in window did not come back")
+        step("sign out", window.controller.session is None and login.isVisible(),
+             "the sign-in window did not come back")
         step("session folder wiped", not folder.exists(), f"{folder} is still there")
         with sqlite3.connect(app.services.settings.session_db) as conn:
             (left,) = conn.execute("SELECT COUNT(*) FROM session_cache WHERE substr(key, 1, ?) = ?",

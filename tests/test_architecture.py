@@ -29,3 +29,17 @@ def test_importing_all_of_core_loads_no_qt():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             env={"PYTHONPATH": str(CORE.parents[1])})
     assert result.stdout.strip() == "[]"
+
+
+def test_only_the_composition_root_knows_the_main_window():
+    """Panels, ops and tool windows talk through the session controller, not the window's fields."""
+    offenders = []
+    for path in (CORE.parent / "gui").glob("*.py"):
+        if path.stem == "main_window":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "ret_desktop.gui.main_window":
+                offenders.append(path.name)
+            if isinstance(node, ast.Attribute) and node.attr == "main_window":
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

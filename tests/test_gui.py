@@ -76,7 +76,7 @@ def sign_in(app, qtbot, name, password=PASSWORD):
 def run_job(app, qtbot, start):
     """Start a job through the GUI, wait until every job it led to has finished (a conversion is
     followed by indexing for search) and return how the first one ended: job id, state, error."""
-    runner = app.main_window.runner
+    runner = app.main_window.controller.runner
     finished = []
     runner.job_finished.connect(lambda *args: finished.append(args))
     start()
@@ -128,7 +128,7 @@ def test_first_start_creates_the_admin_then_signs_in(app, qtbot):
     create_admin_and_sign_in(app, qtbot)
     assert app.main_window.isVisible() and not app.login_window.isVisible()
     assert app.services.accounts.get_user("alice").role == "admin"
-    session = app.main_window.session
+    session = app.main_window.controller.session
     assert (app.services.settings.sessions_dir / session.info.session_id).is_dir()
     assert child(app.main_window, QLabel, "emptyHint").text() == "Drop ZIP or XML files here, or press Ctrl+O"
 
@@ -153,7 +153,7 @@ def test_import_convert_view_export_and_sign_out_wipes(app, qtbot, monkeypatch, 
     (app.services.sessions.folder(other.session_id) / "input" / "keep.xml").write_text("<k/>")
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
-    session_id = window.session.info.session_id
+    session_id = window.controller.session.info.session_id
     folder = app.services.sessions.folder(session_id)
 
     _, state, error = import_samples(app, qtbot, monkeypatch, DATA / "test-examples_1.zip", DATA / "library_1mb.xml")
@@ -180,7 +180,7 @@ def test_import_convert_view_export_and_sign_out_wipes(app, qtbot, monkeypatch, 
     _, state, _ = run_job(app, qtbot, window.action_export.trigger)
     assert state == "succeeded"
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{ext}" for n in names for ext in ("csv", "xlsx"))
-    assert not window.session.unexported
+    assert not window.controller.session.unexported
 
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
@@ -197,7 +197,7 @@ def test_sign_out_with_unexported_results_asks(app, qtbot, monkeypatch):
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip")
     convert_all(app, qtbot)
-    folder = window.session.folder
+    folder = window.controller.session.folder
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
     window.action_sign_out.trigger()
     assert folder.exists() and window.isVisible()
@@ -248,13 +248,13 @@ def test_cancel_a_running_conversion_leaves_no_table(app, qtbot, monkeypatch, tm
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, big)
     dialog = open_convert_dialog(app, qtbot)
-    with qtbot.waitSignal(window.runner.job_finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.controller.runner.job_finished, timeout=60_000) as finished:
         child(dialog, QDialogButtonBox, "convertButtons").button(QDialogButtonBox.StandardButton.Ok).click()
-        qtbot.waitUntil(lambda: window.job_progress.maximum() == 1000 and window.job_progress.value() > 0,
+        qtbot.waitUntil(lambda: window.jobs.job_progress.maximum() == 1000 and window.jobs.job_progress.value() > 0,
                         timeout=30_000)
         qtbot.mouseClick(child(window, QPushButton, "cancelJob"), Qt.MouseButton.LeftButton)
     assert finished.args[1] == "cancelled"
-    assert window.read_workbook.table_names() == []
+    assert window.controller.read_workbook.table_names() == []
     assert child(window, QListWidget, "tablesView").count() == 0
     record = app.services.jobs.get(finished.args[0])
     assert record.state.value == "cancelled"
@@ -290,7 +290,7 @@ def test_a_crashed_session_is_offered_back(app, qtbot, monkeypatch, answer):
                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}).stdout.strip()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: getattr(QMessageBox.StandardButton, answer))
     sign_in(app, qtbot, "alice")
-    session = app.main_window.session
+    session = app.main_window.controller.session
     if answer == "Yes":  # the session comes back with its files, sources and tables
         assert session.info.session_id == crashed
         assert (session.folder / "input" / "kept.xml").read_text() == "<kept/>"
@@ -386,7 +386,7 @@ def test_idle_window_locks_and_asks_for_the_password(app, qtbot):
     qtbot.mouseClick(child(page, QPushButton, "unlock"), Qt.MouseButton.LeftButton)
     assert not window.locked and window.action_import.isEnabled()
     assert child(window, QTableView, "tableView").isVisible()
-    assert window.session is not None
+    assert window.controller.session is not None
 
 
 def group_item(window, name):
@@ -418,8 +418,9 @@ def test_convert_dialog_picks_groups_record_path_and_export_formats(app, qtbot, 
     child(dialog, QCheckBox, "formatZip").setChecked(True)
     _, state, _ = convert_all(app, qtbot, dialog)
     assert state == "succeeded"
-    assert [t.name for t in window.session.tables] == ["LIBRARY"]
-    assert window.session.tables[0].rows == 6401 and window.session.tables[0].record_path == "/library/book/title"
+    assert [t.name for t in window.controller.session.tables] == ["LIBRARY"]
+    table = window.controller.session.tables[0]
+    assert table.rows == 6401 and table.record_path == "/library/book/title"
     assert window.format_actions["zip"].isChecked() and not window.format_actions["xlsx"].isChecked()
 
     out = tmp_path / "out"
@@ -442,7 +443,7 @@ def test_rename_and_merge_groups(app, qtbot, monkeypatch):
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("  ALL  ", True))
     window.findChild(type(window.action_import), "actionMergeGroups").trigger()
     assert source_tree(window) == {"ALL": 9}
-    saved = json.loads((window.session.folder / "intake.json").read_text())
+    saved = json.loads((window.controller.session.folder / "intake.json").read_text())
     assert {d["group"] for d in saved["documents"]} == {"ALL"}
     group_item(window, "ALL").setSelected(True)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Everything", True))
@@ -453,7 +454,7 @@ def test_rename_and_merge_groups(app, qtbot, monkeypatch):
     assert source_tree(window) == {"Everything": 9}
     _, state, _ = convert_all(app, qtbot)
     assert state == "succeeded"
-    assert all(t.group == "Everything" for t in window.session.tables)
+    assert all(t.group == "Everything" for t in window.controller.session.tables)
 
 
 def test_dock_layout_is_remembered_per_user_outside_the_session(app, qtbot, monkeypatch):
@@ -462,7 +463,7 @@ def test_dock_layout_is_remembered_per_user_outside_the_session(app, qtbot, monk
     jobs_dock = child(window, QDockWidget, "jobsDock")
     assert jobs_dock.isVisible()
     jobs_dock.hide()
-    folder = window.session.folder
+    folder = window.controller.session.folder
     window.action_sign_out.trigger()
     assert not folder.exists()
     assert (app.services.settings.config_dir / "window.ini").exists()
@@ -492,7 +493,7 @@ def test_dropping_files_on_the_window_imports_them(app, qtbot):
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
-    with qtbot.waitSignal(window.runner.job_finished, timeout=60_000) as finished:
+    with qtbot.waitSignal(window.controller.runner.job_finished, timeout=60_000) as finished:
         QApplication.sendEvent(window, QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                                   Qt.KeyboardModifier.NoModifier))
     assert finished.args[1] == "succeeded"
@@ -513,14 +514,14 @@ def test_remember_me_signs_in_at_the_next_start_until_an_explicit_sign_out(tmp_p
         assert remember.isVisibleTo(first.login_window)
         remember.setChecked(True)
         sign_in(first, qtbot, "alice")
-        assert first.main_window.session is not None
+        assert first.main_window.controller.session is not None
     finally:
         first.close()  # quitting keeps the token
 
     second = build_app(tmp_path / "data", keyring_backend=keyring_file)
     try:
         assert second.controller.sign_in_remembered()
-        assert second.main_window.isVisible() and second.main_window.session.user_name == "alice"
+        assert second.main_window.isVisible() and second.main_window.controller.session.user_name == "alice"
         second.main_window.action_sign_out.trigger()  # an explicit sign-out forgets it
         assert second.login_window.isVisible()
     finally:
@@ -612,7 +613,7 @@ def test_typing_enter_tab_delete_undo_and_redo_through_the_table(app, qtbot, mon
     qtbot.keyClick(view, Qt.Key.Key_Delete)
     assert model.index(2, title).data() == ""
     assert model.setData(model.index(3, title), "set through the model")
-    journal = window.read_workbook.journal()
+    journal = window.controller.read_workbook.journal()
     assert [(e.row_id, e.column, e.new) for e in journal] == [
         (1, "title", "007"), (1, "title", "x"), (1, "title", "007"), (3, "title", None),
         (4, "title", "set through the model")]
@@ -621,7 +622,7 @@ def test_typing_enter_tab_delete_undo_and_redo_through_the_table(app, qtbot, mon
     assert model.index(2, title).data() == "Sint sequi totam sunt." and model.index(3, title).data() != "set through the model"
     action(window, "actionRedo").trigger()
     assert model.index(2, title).data() == ""
-    assert window.session.edited
+    assert window.controller.session.edited
 
 
 def test_sorted_view_edits_the_right_stored_row(app, qtbot, monkeypatch):
@@ -631,7 +632,7 @@ def test_sorted_view_edits_the_right_stored_row(app, qtbot, monkeypatch):
         view.horizontalHeader().setSortIndicator(title, Qt.SortOrder.DescendingOrder)
     stored = model.row_id(0)
     model.setData(model.index(0, title), "changed")
-    assert app.main_window.read_workbook.rows_for_ids("LIBRARY", [stored])[stored][title] == "changed"
+    assert app.main_window.controller.read_workbook.rows_for_ids("LIBRARY", [stored])[stored][title] == "changed"
 
 
 def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, monkeypatch):
@@ -722,20 +723,20 @@ def test_columns_new_table_and_patch_log(app, qtbot, monkeypatch, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     window.export_to(out, ("csv",), ["LIBRARY"])  # the columns as edited
-    qtbot.waitUntil(lambda: not window.runner.busy)
+    qtbot.waitUntil(lambda: not window.controller.runner.busy)
     header, first = (out / "LIBRARY.csv").read_text().splitlines()[:2]
     assert header.endswith(",verified") and first.endswith(",yes")
     action(window, "actionUndo").trigger()
     action(window, "actionUndo").trigger()
     action(window, "actionUndo").trigger()  # the new table goes again
     assert view.model().table == "LIBRARY"
-    assert "Notes" not in window.read_workbook.table_names()
+    assert "Notes" not in window.controller.read_workbook.table_names()
 
 
 def test_sign_out_with_edits_asks_to_export_discard_or_cancel(app, qtbot, monkeypatch, tmp_path):
     view, model = open_library_table(app, qtbot, monkeypatch)
     window = app.main_window
-    folder = window.session.folder
+    folder = window.controller.session.folder
     model.setData(model.index(0, 2), "edited")
     asked = []
 
@@ -752,7 +753,7 @@ def test_sign_out_with_edits_asks_to_export_discard_or_cancel(app, qtbot, monkey
     out.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Save))
-    with qtbot.waitSignal(window.runner.job_finished, timeout=60_000):
+    with qtbot.waitSignal(window.controller.runner.job_finished, timeout=60_000):
         window.action_sign_out.trigger()
     qtbot.waitUntil(lambda: not folder.exists())
     assert (out / "LIBRARY.csv").read_text().splitlines()[1].split(",")[2] == "edited"
@@ -776,12 +777,12 @@ EDIT_IN_THE_APP_THEN_DIE = textwrap.dedent("""
     app.controller.start_session(user)
     window = app.main_window
     finished = []
-    window.runner.job_finished.connect(lambda *args: finished.append(args))
+    window.controller.runner.job_finished.connect(lambda *args: finished.append(args))
     window.import_paths([Path(sys.argv[2])])
     wait_for(lambda: len(finished) == 1)
     window.convert()
     wait_for(lambda: len(finished) == 2)
-    model = window.table_view.model()
+    model = window.tables.table_view.model()
     title = model.columns.index("title")
     for row in range(50):
         assert model.setData(model.index(row, title), f"edit {row}")
@@ -811,7 +812,7 @@ def test_every_edit_is_there_after_the_app_is_killed_and_the_session_resumed(app
     assert model.rowCount() == 6402
     assert model.index(0, title).data() == "edit 0" and model.index(1, title).data() == "inserted"
     assert [model.index(row, title).data() for row in range(2, 51)] == [f"edit {n}" for n in range(1, 50)]
-    assert len(window.read_workbook.journal()) == 52 and window.session.edited
+    assert len(window.controller.read_workbook.journal()) == 52 and window.controller.session.edited
     past = [child(window, QListWidget, "jobsView").item(i).text()
             for i in range(child(window, QListWidget, "jobsView").count())]
     assert any(text.endswith("convert: succeeded") or "convert: succeeded in" in text for text in past), past
@@ -822,7 +823,7 @@ def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(a
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml", DATA / "4_test-examples.zip")
     convert_all(app, qtbot)  # waits for the index job too
-    assert (window.session.folder / "ai_index" / "search.sqlite").exists()
+    assert (window.controller.session.folder / "ai_index" / "search.sqlite").exists()
     with qtbot.waitActive(window):
         window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
@@ -839,14 +840,15 @@ def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(a
     assert results.topLevelItemCount() >= 1
 
     view = child(window, QTableView, "tableView")
-    names = [window.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(window.tables_view.count())]
-    window.tables_view.setCurrentRow(names.index("LIBRARY"))
+    tables = window.tables.tables_view
+    names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
+    window.tables.tables_view.setCurrentRow(names.index("LIBRARY"))
     model = view.model()
     model.setData(model.index(41, model.columns.index("genre")), "quixotic")  # the index follows the edit
     box.setText("quixotic")
     qtbot.keyClick(box, Qt.Key.Key_Return)
     assert results.topLevelItemCount() == 1
-    window.tables_view.setCurrentRow(0 if names[0] != "LIBRARY" else 1)  # another table on screen
+    window.tables.tables_view.setCurrentRow(0 if names[0] != "LIBRARY" else 1)  # another table on screen
     item = results.topLevelItem(0)
     results.itemActivated.emit(item, 0)
     assert view.model().table == "LIBRARY"
@@ -887,13 +889,13 @@ def test_converting_again_over_edited_tables_asks_first(app, qtbot, monkeypatch)
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.No)
     assert window.convert() is None
     assert asked == ["Converting again replaces LIBRARY, and the edits made to it are lost. Convert anyway?"]
-    assert window.read_workbook.rows_for_ids("LIBRARY", [1])[1][2] == "edited"
+    assert window.controller.read_workbook.rows_for_ids("LIBRARY", [1])[1][2] == "edited"
 
 
 def test_an_edit_while_a_job_writes_the_workbook_is_refused_with_a_reason(app, qtbot, monkeypatch):
     view, model = open_library_table(app, qtbot, monkeypatch)
     window = app.main_window
-    blocker = sqlite3.connect(window.session.folder / "workbook.sqlite", isolation_level=None)
+    blocker = sqlite3.connect(window.controller.session.folder / "workbook.sqlite", isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # as a conversion job holds it
     try:
         assert not model.setData(model.index(0, 2), "blocked")
@@ -908,15 +910,15 @@ def test_an_edit_while_a_job_writes_the_workbook_is_refused_with_a_reason(app, q
 def test_undo_recounts_the_rows_of_the_table_it_changed_only(app, qtbot, monkeypatch):
     view, model = open_library_table(app, qtbot, monkeypatch)
     window = app.main_window
-    workbook = window.read_workbook
+    workbook = window.controller.read_workbook
     workbook.create_table("Notes", ["note"])
-    window.tables_changed("Notes")
-    window.tables_view.setCurrentRow(0)
+    window.controller.change_table("Notes")
+    window.tables.tables_view.setCurrentRow(0)
     model = view.model()
     assert model.table == "LIBRARY"
     rows = model.rowCount()
     action(window, "actionAppendRow").trigger()
-    labels = [window.tables_view.item(i).text() for i in range(window.tables_view.count())]
+    labels = [window.tables.tables_view.item(i).text() for i in range(window.tables.tables_view.count())]
     assert labels == [f"LIBRARY  ({rows + 1:,} × {len(model.columns)})", "Notes  (0 × 1)"]
     statements = []
     workbook._conn.set_trace_callback(statements.append)  # the SQL the undo runs, to see what it counts
@@ -926,5 +928,5 @@ def test_undo_recounts_the_rows_of_the_table_it_changed_only(app, qtbot, monkeyp
         workbook._conn.set_trace_callback(None)
     counted = [s for s in statements if "COUNT(*)" in s]
     assert counted and all(f"FROM t{workbook._table('LIBRARY')[0]}" in s for s in counted)
-    labels = [window.tables_view.item(i).text() for i in range(window.tables_view.count())]
+    labels = [window.tables.tables_view.item(i).text() for i in range(window.tables.tables_view.count())]
     assert labels == [f"LIBRARY  ({rows:,} × {len(model.columns)})", "Notes  (0 × 1)"]

@@ -1,7 +1,9 @@
 """Job records and their state machine. No threads here: the GUI's runner drives these records.
 
 A record is ``<runtime root>/jobs/<job_id>.json``, rewritten atomically at every change. It holds
-what ran, for which session, how far it got and how it ended; no user data.
+what ran, for which session, how far it got and how it ended; no user data. It outlives the session,
+so a failure is recorded as ``failure_summary`` (the exception's type and where in the code), never
+by its message, which can carry file names, table names and values.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import secrets
 import threading
 import time
+import traceback
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -47,6 +50,39 @@ _TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.CANCELLED: frozenset(),
     JobState.INTERRUPTED: frozenset(),
 }
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _locations(exc: BaseException) -> list[str]:
+    return [f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+            for frame in traceback.extract_tb(exc.__traceback__)]
+
+
+def failure_summary(exc: BaseException) -> str:
+    """A failure in words fit for a record or a log: its type and the innermost code location."""
+    where = _locations(exc)
+    return _type_name(exc) + (f" at {where[-1]}" if where else "")
+
+
+def failure_trace(exc: BaseException) -> str:
+    """A failure for the log: the type and code locations of it and of the exceptions that led to it
+    (a traceback without the messages)."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    lines = []
+    for number, link in enumerate(reversed(chain)):
+        if number:
+            lines.append("which led to")
+        lines.append(_type_name(link))
+        lines.extend(f"  {where}" for where in _locations(link))
+    return "\n".join(lines)
 
 
 class JobStateError(RuntimeError):

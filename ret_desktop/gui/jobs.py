@@ -3,13 +3,14 @@
 A job is a plain function ``work(progress, cancelled) -> result`` from the core. It runs on a
 QThread; progress and the outcome come back to the GUI thread by queued signals, so the GUI never
 blocks on I/O. Every job's life is also written to ``jobs/<job_id>.json`` by the core's JobStore.
+What outlives the session (that record, the log) says how a job failed without the failure's message,
+which can name the session's files and tables: the message goes only to the window, by signal.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import traceback
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -19,7 +20,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 from ret_desktop.core.convert import ConversionCancelled
 from ret_desktop.core.export import ExportCancelled
 from ret_desktop.core.importing import IntakeCancelled
-from ret_desktop.core.jobs import JobState, JobStore
+from ret_desktop.core.jobs import JobState, JobStore, failure_summary, failure_trace
 from ret_desktop.core.search import SearchCancelled
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class _Pending:
 
 class _JobThread(QThread):
     progressed = Signal(str, int, int, str)
-    ended = Signal(str, str, object, str)  # job id, final state, result, error
+    ended = Signal(str, str, object, str, str)  # job id, final state, result, error for the window, for the record
 
     def __init__(self, pending: _Pending, cancel_event: threading.Event) -> None:
         super().__init__()
@@ -55,13 +56,13 @@ class _JobThread(QThread):
                 self.cancel_event.is_set,
             )
         except CANCELLED:
-            self.ended.emit(job_id, JobState.CANCELLED.value, None, "")
+            self.ended.emit(job_id, JobState.CANCELLED.value, None, "", "")
         except Exception as exc:  # a job's failure is reported, never raised into Qt's event loop
-            log.error("job %s failed:\n%s", job_id, traceback.format_exc())
-            self.ended.emit(job_id, JobState.FAILED.value, None, f"{type(exc).__name__}: {exc}")
+            log.error("job %s (%s) failed: %s", job_id, self.pending.kind, failure_trace(exc))
+            self.ended.emit(job_id, JobState.FAILED.value, None, f"{type(exc).__name__}: {exc}", failure_summary(exc))
         else:
             state = JobState.CANCELLED if self.cancel_event.is_set() else JobState.SUCCEEDED
-            self.ended.emit(job_id, state.value, result, "")
+            self.ended.emit(job_id, state.value, result, "", "")
 
 
 class JobRunner(QObject):
@@ -69,7 +70,7 @@ class JobRunner(QObject):
 
     job_started = Signal(str, str)  # job id, kind
     job_progress = Signal(str, int, int, str)  # job id, done, total, current item
-    job_finished = Signal(str, str, str)  # job id, final state, error text
+    job_finished = Signal(str, str, str)  # job id, final state, error text (in full: for the window only)
 
     def __init__(self, store: JobStore, session_id: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -133,16 +134,16 @@ class JobRunner(QObject):
         percent = 100 * done // total if total else 0
         if percent != self._recorded_percent:  # the record on disk follows in whole percents
             self._recorded_percent = percent
-            self.store.progress(job_id, done, total, message)
+            self.store.progress(job_id, done, total)  # not the current item: its name is the session's
         self.job_progress.emit(job_id, done, total, message)
 
-    def _on_ended(self, job_id: str, state: str, result: object, error: str) -> None:
+    def _on_ended(self, job_id: str, state: str, result: object, error: str, recorded_error: str) -> None:
         if self._thread is None or self._thread.pending.job_id != job_id:
             return  # reported after shutdown(): dropped
         thread, self._thread = self._thread, None
         thread.wait()
         thread.deleteLater()
-        self.store.finish(job_id, JobState(state), error=error or None)
+        self.store.finish(job_id, JobState(state), error=recorded_error or None)
         if state == JobState.SUCCEEDED.value and thread.pending.on_done is not None:
             thread.pending.on_done(result)
         self.job_finished.emit(job_id, state, error)

@@ -3,30 +3,27 @@ current. The index is built by a job after each conversion; edits update it as t
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QWidget
 
 from ret_desktop.core.search import Hit, SearchIndex
-from ret_desktop.core.workbook import Workbook
 from ret_desktop.gui.actions import make_action
-
-if TYPE_CHECKING:
-    from ret_desktop.gui.main_window import MainWindow
+from ret_desktop.gui.ops import IndexOp
+from ret_desktop.gui.session import SessionController, SessionState
 
 INDEX_FOLDER = "ai_index"
 _HIT = Qt.ItemDataRole.UserRole
 
 
 class SearchPanel(QObject):
+    """The box and the results are placed by the window (``parent``), whose shortcut Ctrl+F focuses the box."""
+
     hit_activated = Signal(object)  # Hit
 
-    def __init__(self, window: MainWindow, parent: QWidget) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, controller: SessionController, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.controller = controller
         self.index: SearchIndex | None = None
         self.building = False  # an index job is queued or running
         self._building_job: str | None = None
@@ -49,14 +46,18 @@ class SearchPanel(QObject):
         self._delay.timeout.connect(self.run)
         self.box.textChanged.connect(lambda _text: self._delay.start())
         self.box.returnPressed.connect(self.run)
-        self.focus_action = make_action(window, "actionFind", "&Find…", [QKeySequence.StandardKey.Find], self.focus,
+        self.focus_action = make_action(parent, "actionFind", "&Find…", [QKeySequence.StandardKey.Find], self.focus,
                                         tip="Search all tables")
+        controller.session_started.connect(self.open)
+        controller.session_ended.connect(self.close)
+        controller.tables_listed.connect(self.build)
+        controller.rows_changed.connect(self.rows_changed)
+        controller.job_finished.connect(self._job_ended)
 
     # -- life of the index
-    def open(self, session_folder: Path) -> None:
-        """Use the session's index (after the window's job runner exists)."""
-        self.index = SearchIndex(session_folder / INDEX_FOLDER / "search.sqlite")
-        self.window.runner.job_finished.connect(self._job_ended)
+    def open(self, session: SessionState) -> None:
+        """Use the session's index."""
+        self.index = SearchIndex(session.folder / INDEX_FOLDER / "search.sqlite")
 
     def close(self) -> None:
         if self.index is not None:
@@ -70,18 +71,10 @@ class SearchPanel(QObject):
 
     def build(self, tables: list[str]) -> str | None:
         """Index ``tables`` as a job; edits made meanwhile are applied when it ends."""
-        window = self.window
-        if self.index is None or not tables or window.runner is None:
+        if self.index is None or not tables or self.controller.runner is None:
             return None
-        workbook_path = window.session.folder / "workbook.sqlite"
-        index_path = self.index.path
-
-        def work(progress, cancelled):
-            with Workbook(workbook_path) as workbook, SearchIndex(index_path) as index:
-                return index.index_tables(workbook, tables, should_cancel=cancelled, on_progress=progress)
-
         self.building = True
-        self._building_job = window.runner.submit("index for search", work)
+        self._building_job = IndexOp(self.controller, self.index.path, tables).run()
         return self._building_job
 
     def _job_ended(self, job_id: str, state: str, _error: str) -> None:
@@ -91,7 +84,7 @@ class SearchPanel(QObject):
         self.building = False
         pending, self._pending = self._pending, []
         if state != "succeeded":
-            self.window.refresh_status(f"The search index was not finished ({state}); search may miss rows.")
+            self.controller.refresh_status(f"The search index was not finished ({state}); search may miss rows.")
             return
         for table, row_ids in pending:
             self.rows_changed(table, row_ids)
@@ -100,7 +93,7 @@ class SearchPanel(QObject):
 
     def rows_changed(self, table: str, row_ids: list[int] | None) -> None:
         """Follow an edit (``row_ids`` None: the table's columns or the table itself changed)."""
-        workbook = self.window.read_workbook
+        workbook = self.controller.read_workbook
         if self.index is None or workbook is None:
             return
         if self.building:
@@ -119,7 +112,7 @@ class SearchPanel(QObject):
 
     def run(self) -> list[Hit]:
         self.results.clear()
-        workbook = self.window.read_workbook
+        workbook = self.controller.read_workbook
         query = self.box.text().strip()
         if self.index is None or workbook is None or not query:
             return []
@@ -130,7 +123,7 @@ class SearchPanel(QObject):
             item.setData(0, _HIT, hit)
             self.results.addTopLevelItem(item)
         note = " (the index is still being built)" if self.building else ""
-        self.window.refresh_status(f"{len(hits)} matching cells for “{query}”{note}.")
+        self.controller.refresh_status(f"{len(hits)} matching cells for “{query}”{note}.")
         return hits
 
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:

@@ -5,26 +5,27 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QInputDialog
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ret_desktop.core.export import write_patch_log
 from ret_desktop.core.workbook import WorkbookError
 from ret_desktop.gui.actions import make_action
+from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
-
-if TYPE_CHECKING:
-    from ret_desktop.gui.main_window import MainWindow
+from ret_desktop.gui.table_view import EntryTableView
 
 
 class TableEditor(QObject):
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.view = window.table_view
+    """The editing actions of ``view``; those that do not need the table's focus belong to ``owner``
+    (the window), whose keys they use."""
+
+    def __init__(self, controller: SessionController, view: EntryTableView, owner: QWidget) -> None:
+        super().__init__(owner)
+        self.controller = controller
+        self.owner = owner
+        self.view = view
         self.view.clear_requested = self.clear_selection
         self.actions: list[QAction] = []
         self.undo = self._action("actionUndo", "&Undo", [QKeySequence.StandardKey.Undo], self.undo_step)
@@ -51,7 +52,7 @@ class TableEditor(QObject):
     def _action(self, name: str, text: str, shortcuts: list, slot, in_table: bool = False) -> QAction:
         """An editing action; with ``in_table`` its keys work while the table has the focus, and it is
         in the table's context menu."""
-        action = make_action(self.view if in_table else self.window, name, text, shortcuts, slot, local=in_table)
+        action = make_action(self.view if in_table else self.owner, name, text, shortcuts, slot, local=in_table)
         self.actions.append(action)
         return action
 
@@ -59,7 +60,7 @@ class TableEditor(QObject):
     def _model(self) -> WorkbookTableModel | None:
         model = self.view.model()
         if not isinstance(model, WorkbookTableModel):
-            self.window.refresh_status("Open a table first.")
+            self.controller.refresh_status("Open a table first.")
             return None
         return model
 
@@ -95,7 +96,7 @@ class TableEditor(QObject):
         if model is not None:
             rows = sorted({row for row, _ in self._selected_cells()})
             if rows and model.delete_rows(rows):
-                self.window.refresh_status(f"Deleted {len(rows)} row{'s' if len(rows) != 1 else ''} (Ctrl+Z brings "
+                self.controller.refresh_status(f"Deleted {len(rows)} row{'s' if len(rows) != 1 else ''} (Ctrl+Z brings "
                                            "them back).")
 
     def fill_selection_down(self) -> None:
@@ -138,10 +139,10 @@ class TableEditor(QObject):
         pasted = model.paste(current.row(), current.column(), grid)
         left_out = sum(len(line) for line in grid) - pasted if pasted else 0
         if left_out:
-            self.window.refresh_status(f"Pasted {pasted:,} cells; {left_out:,} past the last column were left out "
+            self.controller.refresh_status(f"Pasted {pasted:,} cells; {left_out:,} past the last column were left out "
                                        "(add columns first to keep them).")
         elif pasted:
-            self.window.refresh_status(f"Pasted {pasted:,} cells.")
+            self.controller.refresh_status(f"Pasted {pasted:,} cells.")
 
     # -- columns and tables
     def _current_column(self) -> int | None:
@@ -152,7 +153,7 @@ class TableEditor(QObject):
         model = self._model()
         if model is None:
             return
-        name, ok = QInputDialog.getText(self.window, "Add column", "Name of the new column:")
+        name, ok = QInputDialog.getText(self.owner, "Add column", "Name of the new column:")
         if ok:
             model.change_columns(lambda: model.workbook.add_column(model.table, name))
 
@@ -161,7 +162,7 @@ class TableEditor(QObject):
         if model is None or column is None:
             return
         old = model.columns[column]
-        name, ok = QInputDialog.getText(self.window, "Rename column", f"New name for {old}:", text=old)
+        name, ok = QInputDialog.getText(self.owner, "Rename column", f"New name for {old}:", text=old)
         if ok:
             model.change_columns(lambda: model.workbook.rename_column(model.table, column, name))
 
@@ -171,29 +172,28 @@ class TableEditor(QObject):
             model.change_columns(lambda: model.workbook.delete_column(model.table, column))
 
     def ask_new_table(self) -> None:
-        workbook = self.window.read_workbook
+        workbook = self.controller.read_workbook
         if workbook is None:
             return
-        name, ok = QInputDialog.getText(self.window, "New table", "Name of the new table:")
+        name, ok = QInputDialog.getText(self.owner, "New table", "Name of the new table:")
         if not ok:
             return
-        headers, ok = QInputDialog.getText(self.window, "New table", "Column names, separated by commas:")
+        headers, ok = QInputDialog.getText(self.owner, "New table", "Column names, separated by commas:")
         if not ok:
             return
         try:
             workbook.create_table(name, headers.split(","))
         except (WorkbookError, sqlite3.Error) as error:
-            self.window.refresh_status(f"No new table: {error}")
+            self.controller.refresh_status(f"No new table: {error}")
             return
-        self.window.tables_changed(name.strip())
-        self.window.search.rows_changed(name.strip(), None)
+        self.controller.change_table(name.strip())
 
     # -- history
     def undo_step(self) -> None:
-        self._travel(self.window.read_workbook.undo if self.window.read_workbook else None, "Undid", "undo")
+        self._travel(self.controller.read_workbook.undo if self.controller.read_workbook else None, "Undid", "undo")
 
     def redo_step(self) -> None:
-        self._travel(self.window.read_workbook.redo if self.window.read_workbook else None, "Redid", "redo")
+        self._travel(self.controller.read_workbook.redo if self.controller.read_workbook else None, "Redid", "redo")
 
     def _travel(self, move, verb: str, noun: str) -> None:
         if move is None:
@@ -201,25 +201,24 @@ class TableEditor(QObject):
         try:
             edit = move()
         except (WorkbookError, sqlite3.Error) as error:
-            self.window.refresh_status(f"Could not {noun}: {error}")
+            self.controller.refresh_status(f"Could not {noun}: {error}")
             return
         if edit is None:
-            self.window.refresh_status(f"Nothing to {noun}.")
+            self.controller.refresh_status(f"Nothing to {noun}.")
             return
-        self.window.tables_changed(edit.table)
-        self.window.search.rows_changed(edit.table, edit.row_ids if edit.op in ("cell", "insert", "delete") else None)
-        self.window.refresh_status(f"{verb} a change of {edit.table}.")
+        self.controller.change_table(edit.table, edit.row_ids if edit.op in ("cell", "insert", "delete") else None)
+        self.controller.refresh_status(f"{verb} a change of {edit.table}.")
 
     def ask_patch_log(self) -> None:
-        workbook = self.window.read_workbook
+        workbook = self.controller.read_workbook
         if workbook is None:
             return
-        path, _filter = QFileDialog.getSaveFileName(self.window, "Export patch log", "patch-log.csv", "CSV (*.csv)")
+        path, _filter = QFileDialog.getSaveFileName(self.owner, "Export patch log", "patch-log.csv", "CSV (*.csv)")
         if not path:
             return
         try:
             count = write_patch_log(Path(path), workbook.journal())
         except OSError as error:
-            self.window.refresh_status(f"The patch log was not written: {error}")
+            self.controller.refresh_status(f"The patch log was not written: {error}")
             return
-        self.window.refresh_status(f"Wrote {count} edits to {path}.")
+        self.controller.refresh_status(f"Wrote {count} edits to {path}.")

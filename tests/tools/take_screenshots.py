@@ -49,7 +49,7 @@ def save(widget: QWidget, name: str) -> None:
 
 def run_job(window, start) -> None:
     finished = []
-    window.runner.job_finished.connect(lambda *args: finished.append(args))
+    window.controller.runner.job_finished.connect(lambda *args: finished.append(args))
     start()
     settle(lambda: bool(finished))
 
@@ -76,9 +76,10 @@ def main() -> int:
             save(dialog, "convert-dialog")
             run_job(window, dialog.findChild(QDialogButtonBox, "convertButtons")
                     .button(QDialogButtonBox.StandardButton.Ok).click)
-            names = [window.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(window.tables_view.count())]
-            window.tables_view.setCurrentRow(names.index("LIBRARY"))
-            window.table_view.resizeColumnsToContents()
+            tables = window.tables.tables_view
+            names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
+            tables.setCurrentRow(names.index("LIBRARY"))
+            window.tables.table_view.resizeColumnsToContents()
             save(window, "main-window")
             window.search.box.setText("velit rerum")
             window.search.run()

@@ -1,0 +1,211 @@
+"""User operations as small ops over the session's job runner (as Anki's CollectionOp / QueryOp):
+each runs core work as a job off the GUI thread, brings the result into the session on the GUI
+thread (``apply``) and hands it on by ``succeeded``. An op deletes itself once its job has ended.
+
+    op = ExportOp(controller, folder, formats, tables)
+    op.succeeded.connect(...)
+    op.run()  # the job id, or None when the rate limit said no
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from ret_desktop.core.convert import (
+    ConversionResult,
+    ConvertOptions,
+    convert_documents,
+    describe_groups,
+    export_tables,
+    export_zip,
+)
+from ret_desktop.core.export import safe_file_stem
+from ret_desktop.core.importing import IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.search import SearchIndex
+from ret_desktop.core.workbook import Workbook
+from ret_desktop.gui.session import SessionController
+
+
+class Op(QObject):
+    """One operation on the session. Subclasses set ``kind`` and write ``work`` (runs on the job's
+    thread: plain data only, no widgets, no session state) and ``apply`` (GUI thread)."""
+
+    succeeded = Signal(object)  # the work's result, after apply()
+    kind = ""
+    counts_as_operation = True  # counts against the rate limit of user operations
+
+    def __init__(self, controller: SessionController) -> None:
+        super().__init__(controller)
+        self.controller = controller
+        self.session = controller.session
+        self.job_id: str | None = None
+        self._admitted = False
+
+    def work(self, progress, cancelled) -> Any:
+        raise NotImplementedError
+
+    def apply(self, result: Any) -> None:
+        """Bring ``result`` into the session."""
+
+    def admit(self) -> bool:
+        """Whether the op may run now (the rate limit is asked once); an op refused deletes itself."""
+        if not self._admitted:
+            self._admitted = self.session is not None and (not self.counts_as_operation or self.controller.allowed())
+            if not self._admitted:
+                self.deleteLater()
+        return self._admitted
+
+    def run(self) -> str | None:
+        if not self.admit():
+            return None
+        self.controller.job_finished.connect(self._ended)
+        self.controller.session_ended.connect(self.deleteLater)  # a job stopped at sign-out reports nothing
+        self.job_id = self.controller.submit(self.kind, self.work, self._succeeded)
+        return self.job_id
+
+    def _succeeded(self, result: Any) -> None:
+        self.apply(result)
+        self.succeeded.emit(result)
+
+    def _ended(self, job_id: str, _state: str, _error: str) -> None:
+        if job_id == self.job_id:
+            self.controller.job_finished.disconnect(self._ended)
+            self.deleteLater()
+
+
+class ImportOp(Op):
+    kind = "import"
+
+    def __init__(self, controller: SessionController, paths: list[Path]) -> None:
+        super().__init__(controller)
+        self.paths = list(paths)
+        self.limits = IntakeLimits.from_settings(controller.services.settings)
+
+    def work(self, progress, cancelled) -> IntakeReport:
+        folder = self.session.folder
+        inputs = []
+        for path in self.paths:  # loose XML files are copied in, so the session owns what it shows
+            if path.is_file() and path.suffix.lower() == ".xml":
+                copy = folder / "input" / path.name
+                n = 1
+                while copy.exists():
+                    n += 1
+                    copy = folder / "input" / f"{path.stem} ({n}){path.suffix}"
+                shutil.copyfile(path, copy)
+                inputs.append(copy)
+            else:
+                inputs.append(path)
+        count = 0
+
+        def seen(name):
+            nonlocal count
+            count += 1
+            progress(count, 0, name)
+
+        return take_in(inputs, folder / "extracted", limits=self.limits, should_cancel=cancelled, on_progress=seen)
+
+    def apply(self, report: IntakeReport) -> None:
+        self.session.intake.extend(report)
+        self.controller.save_intake()
+        self.controller.sources_changed.emit()
+        limits = f"; stopped by limits: {', '.join(report.limits_hit)}" if report.limits_hit else ""
+        self.controller.refresh_status(
+            f"Imported {len(report.documents)} documents, skipped {len(report.skipped)}{limits}.")
+
+
+class ReadStructureOp(Op):
+    """Read the structure of the session's groups, for the convert dialog."""
+
+    kind = "read structure"
+    counts_as_operation = False
+
+    def __init__(self, controller: SessionController) -> None:
+        super().__init__(controller)
+        self.report = IntakeReport(list(self.session.intake.documents))
+
+    def work(self, progress, cancelled):
+        return describe_groups(self.report, should_cancel=cancelled, on_progress=progress)
+
+
+class ConvertOp(Op):
+    """Convert the documents of ``groups`` (None: all) into the workbook; the tables of other groups stay."""
+
+    kind = "convert"
+
+    def __init__(self, controller: SessionController, options: ConvertOptions, groups: list[str] | None) -> None:
+        super().__init__(controller)
+        wanted = None if groups is None else set(groups)
+        self.report = IntakeReport([d for d in self.session.intake.documents if wanted is None or d.group in wanted])
+        self.options = options
+
+    def work(self, progress, cancelled) -> ConversionResult:
+        with Workbook(self.session.workbook_path) as workbook:
+            return convert_documents(self.report, workbook, self.options, should_cancel=cancelled,
+                                     on_progress=progress)
+
+    def apply(self, result: ConversionResult) -> None:
+        session = self.session
+        for outcome in result.files:
+            if outcome.status == "failed":
+                session.failed[outcome.path] = outcome.error
+            else:
+                session.failed.pop(outcome.path, None)
+        self.controller.sources_changed.emit()
+        self.controller.relist_tables([t.name for t in result.tables])
+        converted = sum(1 for f in result.files if f.status == "ok")
+        failed = sum(1 for f in result.files if f.status == "failed")
+        self.controller.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
+                                       + (f"; {failed} failed (see Sources)." if failed else "."))
+
+
+class ExportOp(Op):
+    """Export ``tables`` in ``formats`` ("zip": everything in one ZIP) into ``folder``."""
+
+    kind = "export"
+
+    def __init__(self, controller: SessionController, folder: Path, formats: tuple[str, ...],
+                 tables: set[str]) -> None:
+        super().__init__(controller)
+        self.folder = folder
+        self.formats = formats
+        self.chosen = [replace(t, files=[]) for t in self.session.tables if t.name in tables]  # files get recorded
+        self.zip_path = folder / f"{safe_file_stem(self.session.user_name)} {time.strftime('%Y-%m-%d %H%M%S')}.zip"
+
+    def work(self, progress, cancelled) -> list[Path]:
+        table_formats = [f for f in self.formats if f != "zip"]
+        with Workbook(self.session.workbook_path) as workbook:
+            if "zip" in self.formats:
+                return [export_zip(workbook, self.chosen, self.zip_path, table_formats, should_cancel=cancelled,
+                                   on_progress=progress)]
+            return export_tables(workbook, self.chosen, self.folder, table_formats, should_cancel=cancelled,
+                                 on_progress=progress)
+
+    def apply(self, written: list[Path]) -> None:
+        tables = len(self.chosen)
+        if tables == len(self.session.tables):
+            self.session.unexported = False
+            self.session.edited = False
+        self.controller.refresh_status(f"Exported {tables} tables to {', '.join(p.name for p in written[:3])}"
+                                       f"{'…' if len(written) > 3 else ''} in {self.folder}.")
+
+
+class IndexOp(Op):
+    """Index ``tables`` for search."""
+
+    kind = "index for search"
+    counts_as_operation = False
+
+    def __init__(self, controller: SessionController, index_path: Path, tables: list[str]) -> None:
+        super().__init__(controller)
+        self.index_path = index_path
+        self.tables = list(tables)
+
+    def work(self, progress, cancelled):
+        with Workbook(self.session.workbook_path) as workbook, SearchIndex(self.index_path) as index:
+            return index.index_tables(workbook, self.tables, should_cancel=cancelled, on_progress=progress)

@@ -1,0 +1,198 @@
+"""The Tables panel: the list of the session's tables (ticked ones are exported), the filter row and
+the table view of the table chosen in the list, with its column widths remembered per user."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from ret_desktop.gui.session import SessionController
+from ret_desktop.gui.table_model import WorkbookTableModel
+from ret_desktop.gui.table_view import EntryTableView
+
+
+def _view_state_key(store: QSettings, user_key: str, table: str) -> str:
+    """Where the view state of ``table`` is kept in ``store``: under a keyed hash of its name (with a
+    random salt per user), as table names come from the session's files and must not outlive it."""
+    salt = store.value(user_key + "table-salt")
+    if not salt:
+        salt = secrets.token_hex(16)
+        store.setValue(user_key + "table-salt", salt)
+    store.remove(user_key + "columns")  # kept by table name before
+    return f"{user_key}tables/{hmac.new(bytes.fromhex(salt), table.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
+def _table_label(name: str, rows: int, columns: int) -> str:
+    return f"{name}  ({rows:,} × {columns})"
+
+
+class TablesPanel(QWidget):
+    """The centre (filter row and table view); ``tables_view`` (the list) and ``size_label`` (rows ×
+    columns of the table shown) are placed by the window."""
+
+    model_changed = Signal(object)  # the WorkbookTableModel now shown, or None
+
+    def __init__(self, controller: SessionController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.tables_view = QListWidget(self)
+        self.tables_view.setObjectName("tablesView")
+        self.tables_view.setAccessibleName("Result tables")
+        self.tables_view.currentItemChanged.connect(self._open_selected_table)
+        self.size_label = QLabel("")
+        self.size_label.setObjectName("statusSize")
+        self.filter_box = QLineEdit(self)
+        self.filter_box.setObjectName("filterBox")
+        self.filter_box.setPlaceholderText("Filter rows: text any cell contains, or column = value; Enter applies")
+        self.filter_box.setAccessibleName("Filter rows")
+        self.filter_box.returnPressed.connect(self._apply_filter)
+        self.table_view = EntryTableView(self)
+        self.table_view.setObjectName("tableView")
+        self.table_view.setAccessibleName("Table")
+        self.table_view.setWordWrap(False)  # one line per row: more rows on screen; the tooltip has it all
+        self.table_view.verticalHeader().setDefaultSectionSize(self.table_view.fontMetrics().height() + 6)
+        self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table_view.setSortingEnabled(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filter_box)
+        layout.addWidget(self.table_view)
+        controller.tables_listed.connect(lambda _written: self._refresh_tables())
+        controller.table_changed.connect(self._table_changed)
+        controller.session_ended.connect(self._session_ended)
+
+    def model(self) -> WorkbookTableModel | None:
+        model = self.table_view.model()
+        return model if isinstance(model, WorkbookTableModel) else None
+
+    def _table_changed(self, changed: str) -> None:
+        """List the tables again and show ``changed``; the table on screen keeps its sort and filter."""
+        names = self.controller.read_workbook.table_names()
+        model = self.model()
+        showing = model.table if model is not None else None
+        wanted = next((name for name in (changed, showing) if name in names), None)
+        self.tables_view.blockSignals(True)
+        self._refresh_tables(select=wanted)
+        self.tables_view.blockSignals(False)
+        if wanted is not None and wanted == showing:
+            model.reload()
+        else:
+            self._open_selected_table(self.tables_view.currentItem())
+
+    def _refresh_tables(self, select: str | None = None) -> None:
+        self.tables_view.clear()
+        session = self.controller.session
+        for table in session.tables if session else []:
+            item = QListWidgetItem(_table_label(table.name, table.rows, len(table.columns)))
+            item.setData(Qt.ItemDataRole.UserRole, table.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            item.setToolTip(f"{table.name}: from {table.record_path} in group {table.group}. "
+                            "Ticked tables are exported.")
+            self.tables_view.addItem(item)
+        names = [t.name for t in session.tables] if session else []
+        if names:
+            self.tables_view.setCurrentRow(names.index(select) if select in names else 0)
+        else:
+            self._set_table_model(None)
+
+    def _session_ended(self) -> None:
+        self._set_table_model(None)
+        self.tables_view.clear()
+
+    def _set_table_model(self, model: WorkbookTableModel | None) -> None:
+        old = self.model()
+        header = self.table_view.horizontalHeader()
+        session = self.controller.session
+        if old is not None and session is not None:  # its column widths and sort, for next time
+            store, key = self.controller.layout_store(session.user_name)
+            store.setValue(_view_state_key(store, key, old.table), header.saveState())
+        self.table_view.setModel(model)
+        if model is not None and session is not None:
+            store, key = self.controller.layout_store(session.user_name)
+            saved = store.value(_view_state_key(store, key, model.table))
+            if saved is not None:
+                header.restoreState(saved)
+        self.model_changed.emit(model)
+        if old is not None:
+            for signal in (old.busy_changed, old.rows_reordered, old.query_failed, old.edited, old.edit_failed):
+                signal.disconnect()  # a late answer for a table no longer shown is not news
+            old.wait()
+            old.deleteLater()
+        if model is not None:
+            model.busy_changed.connect(self._table_busy)
+            model.rows_reordered.connect(self._show_table_size)
+            model.query_failed.connect(
+                lambda error: self.controller.refresh_status(f"Sorting or filtering failed: {error}"))
+            model.edited.connect(self._table_edited)
+            model.edit_failed.connect(lambda error: self.controller.refresh_status(f"Not changed: {error}"))
+        self._show_table_size()
+
+    def _table_edited(self, table: str, row_ids: list[int] | None) -> None:
+        self.controller.note_edit(table, row_ids)
+        self._show_table_size()
+        model = self.model()
+        if model is not None and model.table == table and not model.filtered:
+            self._show_table_counts(table, model.rowCount(), model.columns)
+
+    def _show_table_counts(self, table: str, rows: int, columns: list[str]) -> None:
+        """Keep the Tables list right after rows or columns were added or deleted."""
+        session = self.controller.session
+        for outcome in session.tables if session else []:
+            if outcome.name == table:
+                outcome.rows, outcome.columns = rows, columns
+        for i in range(self.tables_view.count()):
+            item = self.tables_view.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == table:
+                item.setText(_table_label(table, rows, len(columns)))
+
+    def show_hit(self, hit) -> None:
+        """Open the table of a search hit and select its cell."""
+        session = self.controller.session
+        names = [t.name for t in session.tables] if session else []
+        if hit.table not in names:
+            return
+        self.tables_view.setCurrentRow(names.index(hit.table))
+        model = self.model()
+        row = model.view_row(hit.row_id)
+        if row is None:
+            self.controller.refresh_status("That row is hidden by the filter: clear the filter box to see it.")
+            return
+        index = model.index(row, model.columns.index(hit.column) if hit.column in model.columns else 0)
+        self.table_view.setCurrentIndex(index)
+        self.table_view.scrollTo(index)
+        self.table_view.setFocus()
+
+    def _table_busy(self, busy: bool) -> None:
+        self.size_label.setText("sorting and filtering…" if busy else "")
+        if not busy:
+            self._show_table_size()
+
+    def _show_table_size(self) -> None:
+        model = self.table_view.model()
+        self.size_label.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns" if model else "")
+
+    def _open_selected_table(self, current: QListWidgetItem | None, _previous=None) -> None:
+        if current is None or self.controller.read_workbook is None:
+            return
+        self.filter_box.clear()
+        self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self._set_table_model(WorkbookTableModel(self.controller.read_workbook, current.data(Qt.ItemDataRole.UserRole)))
+
+    def filter_to_value(self, column: str, value: str) -> None:
+        """Show the rows whose ``column`` holds ``value`` (a click in the column profile)."""
+        self.filter_box.setText(f"{column} = {value}")
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        model = self.model()
+        if model is not None:
+            model.set_filter(self.filter_box.text())
+
+    def checked_tables(self) -> list[str]:
+        """The tables ticked in the Tables list (all are, until someone unticks them)."""
+        return [self.tables_view.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.tables_view.count())
+                if self.tables_view.item(i).checkState() == Qt.CheckState.Checked]
