@@ -98,6 +98,11 @@ def _bad_local_header(raw: bytearray) -> None:
     raw[local:local + 4] = b"JUNK"
 
 
+def _runs_past_the_end(raw: bytearray) -> None:
+    central = entry_layout(bytes(raw))["bad.xml"]["central"]
+    struct.pack_into("<LL", raw, central + 20, 10_000_000, 10_000_000)  # sizes far beyond the file
+
+
 DAMAGE = {
     "deflate stream (zlib.error)": _damage_stream(zipfile.ZIP_DEFLATED, 0),
     "LZMA stream (LZMAError)": _damage_stream(zipfile.ZIP_LZMA, 9),
@@ -106,6 +111,7 @@ DAMAGE = {
     "unsupported zip version (NotImplementedError)": (zipfile.ZIP_DEFLATED, _unsupported_version),
     "CRC mismatch (BadZipFile)": (zipfile.ZIP_DEFLATED, _crc_mismatch),
     "local header magic (BadZipFile)": (zipfile.ZIP_DEFLATED, _bad_local_header),
+    "data running past the end of the file (EOFError)": (zipfile.ZIP_STORED, _runs_past_the_end),
 }
 
 
@@ -139,6 +145,46 @@ def test_a_name_flagged_utf8_whose_bytes_are_not_utf8_still_lets_the_archive_be_
     assert len(report.documents) == 2 and report.skipped == []
     odd = next(d for d in report.documents if d.chain[-1] != "good.xml")
     assert odd.chain[-1].startswith("caf") and odd.path.read_bytes() == GOOD
+
+
+def test_a_damaged_extra_field_costs_only_its_entry(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        info = zipfile.ZipInfo("bad.xml")
+        info.extra = struct.pack("<HH", 0x1234, 50) + b"xx"  # says 50 bytes follow; 2 do
+        archive.writestr(info, GOOD)
+        archive.writestr("good.xml", GOOD)
+    with pytest.raises(zipfile.BadZipFile, match="Corrupt extra field"):  # zipfile refuses the whole archive
+        zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    (tmp_path / "extra.zip").write_bytes(buffer.getvalue())
+    report = take_in([tmp_path / "extra.zip"], tmp_path / "x")
+    assert taken(report) == ["good.xml"]
+    assert reasons(report) == {"bad.xml": "damaged or unreadable entry (corrupt extra field)"}
+
+
+def test_a_write_error_other_than_a_full_disk_costs_only_its_entry(tmp_path):
+    """A file-size limit (EFBIG) fails one big entry; the intake goes on. Run in a child process, so
+    that the limit binds only there."""
+    big = b"<r>" + b"y" * 300_000 + b"</r>"
+    (tmp_path / "batch.zip").write_bytes(zip_bytes([("big.xml", big), ("good.xml", GOOD)]))
+    script = (
+        "import json, resource, signal, sys\n"
+        "from pathlib import Path\n"
+        "from ret_desktop.core.importing import take_in\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+        "report = take_in([Path(sys.argv[1])], Path(sys.argv[2]))\n"
+        "print(json.dumps(report.to_json(Path(sys.argv[2]))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "batch.zip"), str(tmp_path / "x")],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [d["chain"][-1] for d in report["documents"]] == ["good.xml"]
+    assert report["skipped"] == [{"chain": ["batch.zip", "big.xml"], "reason": "cannot be written here (File too large)"}]
+    assert report["limits_hit"] == []
+    assert [p.name for p in files_under(tmp_path / "x")] == ["good.xml"]
 
 
 def test_archives_that_cannot_be_read_at_all_are_one_skipped_archive_each(tmp_path):
@@ -503,3 +549,43 @@ def test_fuzzed_archives_always_end_with_a_report(tmp_path):
         shutil.rmtree(target)
     assert not failures, f"{len(failures)} of {FUZZ_RUNS} runs raised:\n" + "\n".join(failures[:25])
     assert took_something > FUZZ_RUNS // 4  # the mutations leave much of the archive readable
+
+
+# ---------------------------------------------------------------- the window
+
+def test_the_window_lists_damaged_entries_and_copies_loose_xml_of_any_name(tmp_path, qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLineEdit, QPushButton, QTreeWidget
+
+    from ret_desktop.app import build_app
+
+    raw = bytearray(zip_bytes([("bad.xml", TEXT), ("good.xml", GOOD)]))
+    _damage_stream(zipfile.ZIP_DEFLATED, 0)[1](raw)
+    (tmp_path / "batch.zip").write_bytes(bytes(raw))
+    (tmp_path / "track.gpx").write_bytes(b"<?xml version='1.0'?><gpx><trkpt lat='1'/></gpx>")
+    app = build_app(tmp_path / "data", keyring_backend=None)
+    try:
+        login = app.login_window
+        login.show()
+        for name, text in (("setupUsername", "alice"), ("setupPassword", "a long password 1"),
+                           ("setupConfirm", "a long password 1")):
+            login.findChild(QLineEdit, name).setText(text)
+        qtbot.mouseClick(login.findChild(QPushButton, "setupCreate"), Qt.MouseButton.LeftButton)
+        login.findChild(QLineEdit, "username").setText("alice")
+        login.findChild(QLineEdit, "password").setText("a long password 1")
+        qtbot.mouseClick(login.findChild(QPushButton, "signIn"), Qt.MouseButton.LeftButton)
+        window = app.main_window
+        runner = window.runner
+        finished = []
+        runner.job_finished.connect(lambda *args: finished.append(args))
+        window.import_paths([tmp_path / "batch.zip", tmp_path / "track.gpx"])
+        qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=30_000)
+        groups = window.findChild(QTreeWidget, "groupsView")
+        tops = {groups.topLevelItem(i).text(0): groups.topLevelItem(i) for i in range(groups.topLevelItemCount())}
+        assert set(tops) == {"BATCH", "TRACK", "Skipped"}
+        skipped = tops["Skipped"].child(0)
+        assert skipped.text(0) == "batch.zip/bad.xml" and skipped.text(1).startswith("damaged or unreadable entry")
+        session_folder = app.services.sessions.folder(window.session.info.session_id)
+        assert (session_folder / "input" / "track.gpx").read_bytes() == (tmp_path / "track.gpx").read_bytes()
+    finally:
+        app.close()

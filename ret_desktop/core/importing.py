@@ -248,6 +248,12 @@ def _doctype_end(text: str, position: int) -> int:
     return -1
 
 
+def sniff_file(path: Path) -> str | None:
+    """What intake takes the file at ``path`` for: ``"xml"``, ``"zip"``, or None (not taken)."""
+    with open(path, "rb") as source:
+        return _kind_of(Path(path).name, source.read(SNIFF_BYTES))[0]
+
+
 def _kind_of(name: str, prefix: bytes) -> tuple[str | None, str]:
     """``("xml" | "zip", "")`` for what is taken in, else ``(None, why not)``."""
     suffix = PurePosixPath(name.lower()).suffix
@@ -662,7 +668,7 @@ def _header_repairs(source) -> tuple[dict[int, int], dict[int, str]]:
                 _patch16(patches, local + concat + 6, struct.unpack("<H", local_flags)[0] & ~0x800)
         if needed > zipfile.MAX_EXTRACT_VERSION:
             patches[start + position + 6] = 20
-            refused[index] = f"unsupported (made for ZIP version {needed / 10:.1f})"
+            refused[index] = f"unsupported (needs ZIP version {needed / 10:.1f})"
         if not _extra_is_sound(directory[extra_at:extra_at + extra_length], (*sizes, local)):
             for at in range(extra_at, extra_at + extra_length):  # one unknown field in its place, or nothing
                 patches[start + at] = 0
@@ -762,6 +768,8 @@ def take_in(
 def _describe(exc: BaseException | None) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
+    if isinstance(exc, EOFError) and not str(exc):
+        return "its data ends too early"
     return str(exc) or type(exc).__name__
 
 

@@ -48,7 +48,7 @@ from ret_desktop.core.convert import (
 )
 from ret_desktop.core.export import safe_file_stem
 from ret_desktop.core.fsutil import atomic_write_json
-from ret_desktop.core.importing import IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.importing import IntakeLimits, IntakeReport, sniff_file, take_in
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
 from ret_desktop.core.services import Services
 from ret_desktop.core.sessions import SessionInfo
@@ -463,7 +463,11 @@ class MainWindow(QMainWindow):
         def work(progress, cancelled):
             inputs = []
             for path in paths:  # loose XML files are copied in, so the session owns what it shows
-                if path.is_file() and path.suffix.lower() == ".xml":
+                try:
+                    loose_xml = path.is_file() and sniff_file(path) == "xml"  # XML by content, whatever its name
+                except OSError:
+                    loose_xml = False  # take_in says why it cannot be read
+                if loose_xml:
                     copy = folder / "input" / path.name
                     n = 1
                     while copy.exists():
