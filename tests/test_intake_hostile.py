@@ -182,7 +182,8 @@ def test_a_write_error_other_than_a_full_disk_costs_only_its_entry(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [d["chain"][-1] for d in report["documents"]] == ["good.xml"]
-    assert report["skipped"] == [{"chain": ["batch.zip", "big.xml"], "reason": "cannot be written here (File too large)"}]
+    assert report["skipped"] == [{"chain": ["batch.zip", "big.xml"],
+                                  "reason": "cannot be written here (File too large)"}]
     assert report["limits_hit"] == []
     assert [p.name for p in files_under(tmp_path / "x")] == ["good.xml"]
 

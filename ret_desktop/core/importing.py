@@ -456,7 +456,8 @@ class _Intake:
                 self.report.skipped.append(Skipped(chain, f"not a readable ZIP archive ({_describe(exc)})"))
                 return
             closing.enter_context(archive)
-            entries = [(index, info) for index, info in enumerate(archive.infolist()) if not info.filename.endswith("/")]
+            entries = [(index, info) for index, info in enumerate(archive.infolist())
+                       if not info.filename.endswith("/")]  # folders are made as their files need them
             folder = self._archive_folder(name)
             taken: set[PurePosixPath] = set()
             for position, (index, info) in enumerate(entries):
@@ -542,8 +543,8 @@ class _Intake:
             if kind == "zip" and depth + 1 > self.limits.max_depth:
                 self._limit(chain, "depth")
                 return None
-            destination = _free_path(folder, relative)
             try:
+                destination = _free_path(folder, relative)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 sink = open(destination, "xb", buffering=0)  # unbuffered: a full disk shows at the write
             except OSError as exc:
