@@ -330,9 +330,13 @@ class _Intake:
     def _may_go_on(self) -> bool:
         """False once nothing more may be read: the file limit is reached, or the disk was full."""
         if self.stopped is None and self.files >= self.limits.max_files:
+            self._stop_at_file_limit()
+        return self.stopped is None
+
+    def _stop_at_file_limit(self) -> None:
+        if self.stopped is None:
             self.stopped = f"over the limit of {self.limits.max_files:,} files"
             self._limit_hit(f"file count ({self.limits.max_files:,})")
-        return self.stopped is None
 
     def _not_read(self, chain: tuple[str, ...], count: int | None, noun: str) -> None:
         """List what an intake that stopped did not read: one line for the rest of an archive or folder."""
@@ -451,7 +455,7 @@ class _Intake:
             group = archive_group(name)
         with ExitStack() as closing:
             try:
-                archive, refused = _open_zip(path, closing)
+                archive, refused, unread = _open_zip(path, closing, self.limits.max_files - self.files)
             except Exception as exc:  # noqa: BLE001 - whatever a damaged archive raises, it is one skipped archive
                 self.report.skipped.append(Skipped(chain, f"not a readable ZIP archive ({_describe(exc)})"))
                 return
@@ -463,7 +467,7 @@ class _Intake:
             for position, (index, info) in enumerate(entries):
                 self._check_cancel()
                 if not self._may_go_on():
-                    self._not_read(chain, len(entries) - position, "entry")
+                    self._not_read(chain, len(entries) - position + unread, "entry")
                     break
                 member_chain = (*chain, info.filename)
                 self.files += 1
@@ -472,6 +476,10 @@ class _Intake:
                     continue
                 self._guarded(member_chain, lambda: self._add_member(archive, info, folder, member_chain, depth,
                                                                      group, taken), "damaged or unreadable entry")
+            else:
+                if unread:  # the entries past the file limit, which the view of the archive left out
+                    self._stop_at_file_limit()
+                    self._not_read(chain, unread, "entry")
 
     def _add_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path,
                     member_chain: tuple[str, ...], depth: int, group: str | None,
@@ -616,70 +624,108 @@ def _is_free(folder: Path, candidate: Path) -> bool:
     return True
 
 
-def _open_zip(path: Path, closing: ExitStack) -> tuple[zipfile.ZipFile, dict[int, str]]:
-    """The archive at ``path`` and the entries (by index) it holds but cannot give, with the reason.
+def _open_zip(path: Path, closing: ExitStack, keep_files: int) -> tuple[zipfile.ZipFile, dict[int, str], int]:
+    """The archive at ``path``; the entries (by index) it holds but cannot give, with the reason;
+    and how many file entries past the first ``keep_files`` it holds, which are not even listed.
 
-    ``zipfile`` refuses a whole archive for the fault of one entry: a name flagged UTF-8 whose bytes
-    are not, a "version needed" it does not know, a damaged extra field. Such an archive is read again
-    through a view in which those header bytes are mended, so that every other entry is still taken.
+    Two things make ``zipfile`` read an archive through a view of it. It refuses a whole archive for
+    the fault of one entry (a name flagged UTF-8 whose bytes are not, a "version needed" it does not
+    know, a damaged extra field): the view mends those header bytes, so every other entry is still
+    taken. And it holds the whole central directory in memory: when the archive lists more files
+    than may still be taken, the view ends after the last of them.
     """
-    try:
-        return zipfile.ZipFile(path), {}
-    except (UnicodeDecodeError, NotImplementedError, zipfile.BadZipFile) as exc:
-        first_error = exc
     source = closing.enter_context(open(path, "rb"))
-    try:
-        patches, refused = _header_repairs(source)
-    except Exception:  # noqa: BLE001 - the central directory itself is damaged: report what zipfile said
-        raise first_error from None
-    if not patches:
-        raise first_error
-    return zipfile.ZipFile(closing.enter_context(_MendedFile(source, patches))), refused
-
-
-def _header_repairs(source) -> tuple[dict[int, int], dict[int, str]]:
-    """Byte patches (offset -> value) that let ``zipfile`` read the central directory of ``source``,
-    and the entries they concern that are then refused, by index, with the reason."""
     end = zipfile._EndRecData(source)  # zipfile's own reading of the end records (ZIP64 included)
+    first_error: Exception | None = None
+    if not end or end[zipfile._ECD_ENTRIES_TOTAL] <= keep_files:
+        try:
+            return closing.enter_context(zipfile.ZipFile(source)), {}, 0
+        except (UnicodeDecodeError, NotImplementedError, zipfile.BadZipFile) as exc:
+            first_error = exc
+    try:
+        view, refused, unread = _mended_view(source, end, keep_files)
+        return closing.enter_context(zipfile.ZipFile(closing.enter_context(view))), refused, unread
+    except Exception:  # noqa: BLE001 - no view helps: report what zipfile itself says of the archive
+        if first_error is not None:
+            raise first_error from None
+    return closing.enter_context(zipfile.ZipFile(source)), {}, 0
+
+
+def _mended_view(source, end, keep_files: int) -> tuple[_MendedFile, dict[int, str], int]:
+    """The view of ``source`` that ``_open_zip`` describes, the entries it refuses, and the number
+    of file entries it leaves out."""
     if not end:
         raise zipfile.BadZipFile("no end of central directory")
     size, offset = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]
-    concat = end[zipfile._ECD_LOCATION] - size - offset
+    concat = end[zipfile._ECD_LOCATION] - size - offset  # bytes before the archive (a self-extractor)
     if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:
         concat -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator
     start = offset + concat
-    source.seek(start)
-    directory = source.read(size)
     patches: dict[int, int] = {}
     refused: dict[int, str] = {}
-    position = index = 0
-    while position + 46 <= len(directory) and directory[position:position + 4] == zipfile.stringCentralDir:
-        needed = directory[position + 6]  # "version needed to extract", as zipfile reads it
-        flags = struct.unpack_from("<H", directory, position + 8)[0]
-        sizes = struct.unpack_from("<LL", directory, position + 20)
-        name_length, extra_length, comment_length = struct.unpack_from("<HHH", directory, position + 28)
-        local = struct.unpack_from("<L", directory, position + 42)[0]
-        name = directory[position + 46:position + 46 + name_length]
-        extra_at = position + 46 + name_length
-        if flags & 0x800 and not _is_utf8(name):
-            _patch16(patches, start + position + 8, flags & ~0x800)  # read the name as code page 437
-            source.seek(local + concat + 6)
-            local_flags = source.read(2)
-            if len(local_flags) == 2:
-                _patch16(patches, local + concat + 6, struct.unpack("<H", local_flags)[0] & ~0x800)
-        if needed > zipfile.MAX_EXTRACT_VERSION:
-            patches[start + position + 6] = 20
-            refused[index] = f"unsupported (needs ZIP version {needed / 10:.1f})"
-        if not _extra_is_sound(directory[extra_at:extra_at + extra_length], (*sizes, local)):
-            for at in range(extra_at, extra_at + extra_length):  # one unknown field in its place, or nothing
-                patches[start + at] = 0
-            if extra_length >= 4:
-                _patch16(patches, start + extra_at, 0xFFFF)
-                _patch16(patches, start + extra_at + 2, extra_length - 4)
-            refused.setdefault(index, "damaged or unreadable entry (corrupt extra field)")
+    kept = files = unread = 0
+    cut = None
+    for position, header, name, extra in _central_records(source, start, size):
+        is_file = not name.split(b"\0", 1)[0].endswith(b"/")  # as zipfile reads names
+        if cut is None and is_file and files == keep_files:
+            cut = position
+        if cut is not None:
+            unread += is_file
+            continue
+        _mend_record(source, start + position, concat, header, name, extra, patches, refused, kept)
+        files += is_file
+        kept += 1
+    if cut is None:
+        if not patches:
+            raise zipfile.BadZipFile("nothing to mend")
+        return _MendedFile(source, patches), refused, 0
+    if kept > 0xFFFF or offset > 0xFFFF_FFFF or cut > 0xFFFF_FFFF:
+        raise zipfile.BadZipFile("too large to end early")  # would need ZIP64 end records of its own
+    new_end = struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, kept, kept, cut, offset, 0)
+    return _MendedFile(source, patches, start + cut, new_end), refused, unread
+
+
+def _central_records(source, start: int, size: int):
+    """``(position in the directory, fixed header fields, name, extra)`` of each central directory
+    record, read as they come (a damaged one ends the list)."""
+    source.seek(start)
+    position = 0
+    while position + 46 <= size:
+        fixed = source.read(46)
+        if len(fixed) < 46 or fixed[:4] != zipfile.stringCentralDir:
+            return
+        header = struct.unpack(zipfile.structCentralDir, fixed)
+        name_length, extra_length, comment_length = header[12:15]
+        name = source.read(name_length)
+        extra = source.read(extra_length)
+        source.seek(comment_length, io.SEEK_CUR)
+        yield position, header, name, extra
         position += 46 + name_length + extra_length + comment_length
-        index += 1
-    return patches, refused
+        source.seek(start + position)  # the caller may have read elsewhere
+
+
+def _mend_record(source, at: int, concat: int, header: tuple, name: bytes, extra: bytes,
+                 patches: dict[int, int], refused: dict[int, str], index: int) -> None:
+    """Add the patches that let ``zipfile`` read the central directory record at ``at``, and note
+    the entry as refused where its data still cannot be read."""
+    needed, flags, sizes, local = header[3], header[5], header[10:12], header[18]
+    if flags & 0x800 and not _is_utf8(name):
+        _patch16(patches, at + 8, flags & ~0x800)  # read the name as code page 437
+        source.seek(local + concat + 6)
+        local_flags = source.read(2)
+        if len(local_flags) == 2:
+            _patch16(patches, local + concat + 6, struct.unpack("<H", local_flags)[0] & ~0x800)
+    if needed > zipfile.MAX_EXTRACT_VERSION:
+        patches[at + 6] = 20
+        refused[index] = f"unsupported (needs ZIP version {needed / 10:.1f})"
+    if not _extra_is_sound(extra, (*sizes, local)):
+        extra_at = at + 46 + len(name)
+        for offset in range(len(extra)):  # one unknown field in its place, or nothing
+            patches[extra_at + offset] = 0
+        if len(extra) >= 4:
+            _patch16(patches, extra_at, 0xFFFF)
+            _patch16(patches, extra_at + 2, len(extra) - 4)
+        refused.setdefault(index, "damaged or unreadable entry (corrupt extra field)")
 
 
 def _extra_is_sound(extra: bytes, sizes: tuple[int, int, int]) -> bool:
@@ -707,13 +753,17 @@ def _patch16(patches: dict[int, int], at: int, value: int) -> None:
 
 
 class _MendedFile(io.RawIOBase):
-    """A read-only view of an open file with some bytes replaced in place."""
+    """A read-only view of an open file with some bytes replaced in place and, if ``length`` is
+    given, ending after ``length`` bytes of it followed by ``tail``."""
 
-    def __init__(self, source, patches: dict[int, int]) -> None:
+    def __init__(self, source, patches: dict[int, int], length: int | None = None, tail: bytes = b"") -> None:
         super().__init__()
         self._source = source
         self._offsets = sorted(patches)
         self._patches = patches
+        self._length = length
+        self._tail = tail
+        self._position = 0
 
     def readable(self) -> bool:
         return True
@@ -721,18 +771,35 @@ class _MendedFile(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    def _size(self) -> int:
+        if self._length is None:
+            return self._source.seek(0, io.SEEK_END)
+        return self._length + len(self._tail)
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._source.seek(offset, whence)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: None}[whence]
+        position = (self._size() if base is None else base) + offset
+        if position < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        self._position = position
+        return position
 
     def tell(self) -> int:
-        return self._source.tell()
+        return self._position
 
     def readinto(self, buffer) -> int:
-        start = self._source.tell()
-        count = self._source.readinto(buffer)
-        first = bisect.bisect_left(self._offsets, start)
-        for at in self._offsets[first:bisect.bisect_left(self._offsets, start + count)]:
+        start, wanted = self._position, len(buffer)
+        limit = wanted if self._length is None else max(0, min(wanted, self._length - start))
+        self._source.seek(start)
+        count = self._source.readinto(memoryview(buffer)[:limit]) if limit else 0
+        for at in self._offsets[bisect.bisect_left(self._offsets, start):
+                                bisect.bisect_left(self._offsets, start + count)]:
             buffer[at - start] = self._patches[at]
+        if self._length is not None and count == limit and count < wanted:
+            piece = self._tail[max(0, start + count - self._length):][: wanted - count]
+            buffer[count:count + len(piece)] = piece
+            count += len(piece)
+        self._position = start + count
         return count
 
 
