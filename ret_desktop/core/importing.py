@@ -455,7 +455,7 @@ class _Intake:
             group = archive_group(name)
         with ExitStack() as closing:
             try:
-                archive, refused, unread = _open_zip(path, closing, self.limits.max_files - self.files)
+                archive, refused, unread = _open_zip(path, closing, max(0, self.limits.max_files - self.files))
             except Exception as exc:  # noqa: BLE001 - whatever a damaged archive raises, it is one skipped archive
                 self.report.skipped.append(Skipped(chain, f"not a readable ZIP archive ({_describe(exc)})"))
                 return
