@@ -26,7 +26,7 @@ from ret_desktop.core.convert import (
     export_zip,
 )
 from ret_desktop.core.export import safe_file_stem
-from ret_desktop.core.importing import IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.importing import IntakeLimits, IntakeReport, sniff_file, take_in
 from ret_desktop.core.search import SearchIndex
 from ret_desktop.core.workbook import Workbook
 from ret_desktop.gui.session import SessionController
@@ -91,7 +91,11 @@ class ImportOp(Op):
         folder = self.session.folder
         inputs = []
         for path in self.paths:  # loose XML files are copied in, so the session owns what it shows
-            if path.is_file() and path.suffix.lower() == ".xml":
+            try:
+                loose_xml = path.is_file() and sniff_file(path) == "xml"  # XML by content, whatever its name
+            except OSError:
+                loose_xml = False  # take_in says why it cannot be read
+            if loose_xml:
                 copy = folder / "input" / path.name
                 n = 1
                 while copy.exists():
