@@ -594,7 +594,7 @@ def test_the_window_lists_damaged_entries_and_copies_loose_xml_of_any_name(tmp_p
         login.findChild(QLineEdit, "password").setText("a long password 1")
         qtbot.mouseClick(login.findChild(QPushButton, "signIn"), Qt.MouseButton.LeftButton)
         window = app.main_window
-        runner = window.runner
+        runner = window.controller.runner
         finished = []
         runner.job_finished.connect(lambda *args: finished.append(args))
         window.import_paths([tmp_path / "batch.zip", tmp_path / "track.gpx"])
@@ -604,7 +604,7 @@ def test_the_window_lists_damaged_entries_and_copies_loose_xml_of_any_name(tmp_p
         assert set(tops) == {"BATCH", "TRACK", "Skipped"}
         skipped = tops["Skipped"].child(0)
         assert skipped.text(0) == "batch.zip/bad.xml" and skipped.text(1).startswith("damaged or unreadable entry")
-        session_folder = app.services.sessions.folder(window.session.info.session_id)
+        session_folder = app.services.sessions.folder(window.controller.session.info.session_id)
         assert (session_folder / "input" / "track.gpx").read_bytes() == (tmp_path / "track.gpx").read_bytes()
     finally:
         app.close()
