@@ -472,7 +472,7 @@ class SessionCache:
         return _Transaction(self)
 
     def _translate(self, exc: sqlite3.Error) -> CacheError:
-        if _is_lock_error(exc):
+        if is_lock_error(exc):
             return CacheLockedError(
                 f"session cache {self.db_path} is locked by another process "
                 f"(waited {self.lock_timeout:g} s); close the other RET Desktop and try again"
@@ -516,7 +516,7 @@ class SessionCache:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            if _is_lock_error(exc):
+            if is_lock_error(exc):
                 raise self._translate(exc) from exc
             try:
                 moved_to = move_database_aside(self.db_path)
@@ -653,7 +653,7 @@ def _prefix_upper_bound(prefix: str) -> str | None:
     return None
 
 
-def _is_lock_error(exc: sqlite3.Error) -> bool:
+def is_lock_error(exc: sqlite3.Error) -> bool:
     name = getattr(exc, "sqlite_errorname", "")
     return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc)
 
