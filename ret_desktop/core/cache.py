@@ -1,4 +1,4 @@
-"""SessionCache: a bounded LRU key/value cache with TTLs, in memory (cachetools) over SQLite.
+"""SessionCache: a bounded LRU key/value cache with TTLs, in memory over SQLite.
 
 SQLite is the one truth, for every thread and every process that opens the file. Every write runs
 in a ``BEGIN IMMEDIATE`` transaction and reaches SQLite before memory changes; the memory tier
@@ -28,7 +28,6 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from cachetools import LRUCache
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +99,11 @@ class SessionCache:
         self._index: OrderedDict[str, float | None] = OrderedDict()
         # Every live protected key -> expires_at; outside the LRU.
         self._protected: dict[str, float] = {}
-        # The values of the most recently used entries of both kinds, frozen (see _freeze).
-        self._memory: LRUCache[str, Any] = LRUCache(maxsize=memory_size)
+        # The values of the most recently used entries of both kinds, frozen (see _freeze), least
+        # recently used first; at most _memory_size. (An OrderedDict: cachetools' LRUCache runs
+        # Python code on every lookup, this runs C.)
+        self._memory: OrderedDict[str, Any] = OrderedDict()
+        self._memory_size = memory_size
         # Keys read since their recency was last written to disk.
         self._touched: set[str] = set()
         self._seq = 0  # the highest accessed_seq in the file, as far as this process knows
@@ -203,13 +205,10 @@ class SessionCache:
             excess = len(self._index) - max_size
             victims = self._victims(self._clock(), excess) if excess > 0 else []
             self._evict(victims)
-            follows_max_size = self._memory.maxsize == self.max_size
-            memory: LRUCache[str, Any] = LRUCache(
-                maxsize=max_size if follows_max_size else min(int(self._memory.maxsize), max_size))
-            for key in [*self._protected, *self._index]:  # least recently used last, so the most recent stay
-                if key in self._memory:
-                    memory[key] = self._memory[key]
-            self._memory = memory
+            if self._memory_size == self.max_size or self._memory_size > max_size:
+                self._memory_size = max_size
+            while len(self._memory) > self._memory_size:
+                self._memory.popitem(last=False)
             self.max_size = max_size
             return len(victims)
 
@@ -252,7 +251,7 @@ class SessionCache:
                 "memory_entries": len(self._memory),
                 "max_size": self.max_size,
                 "max_protected": self.max_protected,
-                "memory_size": int(self._memory.maxsize),
+                "memory_size": self._memory_size,
                 "default_ttl": self.default_ttl,
                 **self._counts,
                 "db_path": str(self.db_path),
@@ -307,12 +306,11 @@ class SessionCache:
     def _reload(self) -> None:
         """Read the key index afresh from SQLite, keeping this process's unsaved recency."""
         rows = self._execute(
-            "SELECT key, expires_at, accessed_seq, protected FROM session_cache ORDER BY accessed_seq, created_at",
-            fetch=True,
-        )
+            "SELECT accessed_seq, created_at, key, expires_at, protected FROM session_cache", fetch=True)
+        rows.sort()  # least recently used first; faster here than ORDER BY, which has no index to use
         self._index.clear()
         self._protected.clear()
-        for key, expires_at, seq, protected in rows:
+        for seq, _created_at, key, expires_at, protected in rows:
             if protected:
                 self._protected[key] = expires_at
             else:
@@ -362,9 +360,11 @@ class SessionCache:
             self._counts["expired"] += 1
             self._counts["misses"] += 1
             return _MISSING
-        if key in self._memory:
+        frozen = self._memory.get(key, _MISSING)
+        if frozen is not _MISSING:
+            self._memory.move_to_end(key)
             self._counts["memory_hits"] += 1
-            return self._memory[key]
+            return frozen
         try:
             row = self._conn.execute("SELECT value FROM session_cache WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as exc:
@@ -374,7 +374,7 @@ class SessionCache:
             self._counts["misses"] += 1
             return _MISSING
         frozen = _freeze(_decode_json(row[0]))
-        self._memory[key] = frozen
+        self._remember(key, frozen)
         self._counts["disk_hits"] += 1
         return frozen
 
@@ -411,7 +411,14 @@ class SessionCache:
             self._index[key] = expires_at
             self._index.move_to_end(key)
         self._touched.discard(key)
-        self._memory[key] = frozen
+        self._remember(key, frozen)
+
+    def _remember(self, key: str, frozen: Any) -> None:
+        memory = self._memory
+        memory[key] = frozen
+        memory.move_to_end(key)
+        if len(memory) > self._memory_size:
+            memory.popitem(last=False)
 
     def _drop_expired_protected(self, now: float) -> None:
         removed = [row[0] for row in self._execute(
