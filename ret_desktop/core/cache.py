@@ -114,6 +114,7 @@ class SessionCache:
         self._data_version: int | None = None
         self._wal_truncate_pending = False
         self._conn: sqlite3.Connection | None = self._open()
+        self._reader = self._conn.cursor()  # for the reads of get, under self._lock: no cursor made per call
         self._wal_index = _map_wal_index(self.db_path)
         self._load_index()
 
@@ -366,7 +367,7 @@ class SessionCache:
             self._counts["memory_hits"] += 1
             return frozen
         try:
-            row = self._conn.execute("SELECT value FROM session_cache WHERE key = ?", (key,)).fetchone()
+            row = self._reader.execute("SELECT value FROM session_cache WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
         if row is None:  # deleted by another process after this operation's _sync
