@@ -560,3 +560,13 @@ def test_a_read_that_nobody_else_committed_before_costs_no_reload(db_path):
         run_in_child(db_path, "cache.set('other', 1)")
         assert cache.get("k") == 2
         assert cache.stats()["reloads"] == reloads + 1
+
+
+def test_without_the_wal_index_header_every_operation_asks_sqlite_and_still_sees_other_processes(db_path):
+    with SessionCache(db_path) as cache:
+        cache._wal_index.close()
+        cache._wal_index = None  # as where the -shm cannot be mapped
+        cache.set("k", "mine")
+        assert cache.get("k") == "mine"
+        run_in_child(db_path, "cache.set('k', 'theirs')")
+        assert cache.get("k") == "theirs"

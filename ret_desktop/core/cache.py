@@ -115,7 +115,9 @@ class SessionCache:
         self._wal_truncate_pending = False
         self._conn: sqlite3.Connection | None = self._open()
         self._reader = self._conn.cursor()  # for the reads of get, under self._lock: no cursor made per call
-        self._wal_index = _map_wal_index(self.db_path)
+        (journal_mode,) = self._conn.execute("PRAGMA journal_mode").fetchone()
+        # Without WAL (a file system that cannot share memory) there is no live header to read.
+        self._wal_index = _map_wal_index(self.db_path) if journal_mode == "wal" else None
         self._load_index()
 
     # ------------------------------------------------------------------ public API
