@@ -570,3 +570,56 @@ def test_without_the_wal_index_header_every_operation_asks_sqlite_and_still_sees
         assert cache.get("k") == "mine"
         run_in_child(db_path, "cache.set('k', 'theirs')")
         assert cache.get("k") == "theirs"
+
+
+MIXED = r"""
+import random
+rng = random.Random(SEED)
+for i in range(2000):
+    roll = rng.random()
+    key = f"session:{rng.randrange(4)}:{rng.randrange(30)}"
+    if roll < 0.45:
+        cache.set(key, {"by": SEED, "i": i})
+    elif roll < 0.6:
+        cache.get(key)
+    elif roll < 0.7:
+        cache.delete(key)
+    elif roll < 0.75:
+        cache.clear_prefix(f"session:{rng.randrange(4)}:1")
+    elif roll < 0.8:
+        cache.sweep_expired()
+    else:
+        cache.incr("total", protected=True)
+"""
+
+
+def expected_incrs(seed):
+    import random
+
+    rng = random.Random(seed)
+    count = 0
+    for _ in range(2000):
+        roll = rng.random()
+        rng.randrange(4), rng.randrange(30)
+        if 0.7 <= roll < 0.75:
+            rng.randrange(4)
+        count += roll >= 0.8
+    return count
+
+
+def test_mixed_operations_of_three_processes_keep_one_consistent_bounded_cache(db_path):
+    with SessionCache(db_path, max_size=40) as cache:
+        children = [start_child(db_path, MIXED.replace("SEED", str(seed)), 0, 40) for seed in (1, 2)]
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        namespace = {"cache": cache}
+        exec(MIXED.replace("SEED", "3"), namespace)
+        for child in children:
+            child.communicate(timeout=120)
+            assert child.returncode == 0
+        on_disk = disk_keys(db_path)
+        assert cache.stats()["entries"] == len(on_disk) <= 40 + 1
+        assert cache.get("total") == sum(expected_incrs(seed) for seed in (1, 2, 3))
+        for key in on_disk - {"total"}:
+            assert cache.get(key)["by"] in (1, 2, 3)
