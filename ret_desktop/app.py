@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ret_desktop import APP_NAME
 from ret_desktop.core.accounts import RememberMeUnavailable, User
+from ret_desktop.core.appdb import AppDatabaseDamaged
 from ret_desktop.core.config import Settings, load_settings
 from ret_desktop.core.fsutil import make_private_dir
 from ret_desktop.core.services import Services, open_services
@@ -147,6 +148,7 @@ class App:
     main_window: MainWindow
     controller: AppController
     collector: GuiThreadGarbageCollector
+    damage_dialog: QMessageBox | None = None  # shown when the account database was moved aside
 
     def close(self) -> None:
         """Sign out without asking, close the windows and the databases."""
@@ -171,13 +173,36 @@ def _build(settings: Settings, keyring_backend="system") -> App:
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     qapp.setApplicationName(APP_NAME)
     apply_theme(qapp)
-    services = open_services(settings, keyring_backend=keyring_backend)
+    try:
+        services, damage = open_services(settings, keyring_backend=keyring_backend), None
+    except AppDatabaseDamaged as error:  # moved aside: this start goes on with an empty database
+        services, damage = open_services(settings, keyring_backend=keyring_backend), error
     services.jobs.mark_interrupted()
     login_window = LoginWindow(services.accounts)
     main_window = MainWindow(services)
     controller = AppController(services, login_window, main_window)
     main_window.confirm_close = controller.sign_out
-    return App(qapp, services, login_window, main_window, controller, GuiThreadGarbageCollector(qapp))
+    app = App(qapp, services, login_window, main_window, controller, GuiThreadGarbageCollector(qapp))
+    if damage is not None:
+        app.damage_dialog = _show_damage(login_window, damage)
+    return app
+
+
+def _show_damage(parent: LoginWindow, damage: AppDatabaseDamaged) -> QMessageBox:
+    dialog = QMessageBox(
+        QMessageBox.Icon.Critical, APP_NAME,
+        f"The account database could not be used ({damage.reason}), so it was moved aside to\n"
+        f"{damage.moved_to}\n\n"
+        "No account can sign in until you do one of these:\n"
+        f"• quit RET Desktop and put that file (or a backup) back as {damage.path.name}, or\n"
+        "• create an administrator in a terminal:\n"
+        "    ret-desktop users add NAME --role admin --password-stdin",
+        QMessageBox.StandardButton.Ok, parent,
+    )
+    dialog.setObjectName("accountDatabaseDamaged")
+    dialog.setModal(True)
+    dialog.show()
+    return dialog
 
 
 def main(settings: Settings) -> int:

@@ -1,7 +1,12 @@
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 
 import keyring.backends.fail
 import pytest
+from argon2 import PasswordHasher
 from keyrings.alt.file import PlaintextKeyring
 
 from ret_desktop.core import accounts as accounts_module
@@ -11,6 +16,7 @@ from ret_desktop.core.accounts import (
     Accounts,
     InvalidCredentials,
     RememberMeUnavailable,
+    SignInError,
     TooManyAttempts,
     default_keyring,
 )
@@ -18,6 +24,7 @@ from ret_desktop.core.appdb import AppDatabase
 from ret_desktop.core.audit import AuditLog
 from ret_desktop.core.cache import SessionCache
 from ret_desktop.core.ratelimit import Limit, RateLimiter
+from ret_desktop.core.services import open_services
 
 PASSWORD = "correct horse battery"
 
@@ -33,8 +40,8 @@ def file_keyring(tmp_path):
 class Stack:
     """The real pieces, on files under one folder, reopenable as after a restart."""
 
-    def __init__(self, folder, clock, keyring_backend):
-        self.folder, self.clock, self.keyring_backend = folder, clock, keyring_backend
+    def __init__(self, folder, clock, keyring_backend, hasher=None):
+        self.folder, self.clock, self.keyring_backend, self.hasher = folder, clock, keyring_backend, hasher
         self.open()
 
     def open(self):
@@ -42,7 +49,8 @@ class Stack:
         self.db = AppDatabase(self.folder / "ret_app.db")
         self.audit = AuditLog(self.db, clock=self.clock)
         limiter = RateLimiter(self.cache, {"login": Limit(5, 900)})
-        self.accounts = Accounts(self.db, limiter, self.audit, keyring_backend=self.keyring_backend, clock=self.clock)
+        self.accounts = Accounts(self.db, limiter, self.audit, keyring_backend=self.keyring_backend, clock=self.clock,
+                                 hasher=self.hasher)
 
     def restart(self):
         self.cache.close()
@@ -145,16 +153,99 @@ def test_successful_sign_in_resets_the_failure_count(stack):
             stack.accounts.sign_in("alice", "wrong password")
 
 
-def test_locked_account_is_refused_only_with_the_right_password(stack):
+class CountingHasher(PasswordHasher):
+    """The real Argon2 hasher, counting the hashes it verifies."""
+
+    verified = 0
+
+    def verify(self, password_hash, password):
+        CountingHasher.verified += 1
+        return super().verify(password_hash, password)
+
+
+def answer_of(accounts, name, password):
+    """What a person sees for one attempt: the refusal's type and message, and the time it took."""
+    started = time.perf_counter()
+    try:
+        accounts.sign_in(name, password)
+        outcome = ("signed in", "")
+    except SignInError as error:
+        outcome = (type(error).__name__, str(error))
+    return outcome, time.perf_counter() - started
+
+
+def test_a_locked_name_never_confirms_a_password(tmp_path, clock, file_keyring):
+    """Issue 10 §3: while locked, the right and a wrong password got different answers."""
+    stack = Stack(tmp_path, clock, file_keyring, hasher=CountingHasher())
     stack.accounts.create_user("admin", PASSWORD)
     stack.accounts.create_user("bob", PASSWORD)
-    stack.accounts.set_state("bob", "locked")
-    with pytest.raises(AccountLocked, match="locked"):
-        stack.accounts.sign_in("bob", PASSWORD)
-    with pytest.raises(InvalidCredentials):
-        stack.accounts.sign_in("bob", "wrong password")
+    stack.accounts.create_user("carol", PASSWORD)
+    normal = [answer_of(stack.accounts, "carol", f"wrong {i}")[1] for i in range(2)]
+    stack.accounts.set_state("bob", "locked")  # locked by an administrator
+    for _ in range(5):
+        answer_of(stack.accounts, "admin", "nope nope")
+    for name in ("bob", "admin"):  # admin: locked out by failures
+        before = CountingHasher.verified
+        (right, right_time), (wrong, wrong_time) = (answer_of(stack.accounts, name, PASSWORD),
+                                                    answer_of(stack.accounts, name, "wrong password"))
+        assert right == wrong and right[0] in ("AccountLocked", "TooManyAttempts"), (name, right, wrong)
+        assert CountingHasher.verified - before == 2  # one Argon2 check each, as for any attempt
+        assert min(right_time, wrong_time) > 0.3 * min(normal)  # no answer comes sooner than another
+    assert answer_of(stack.accounts, "bob", "wrong password")[0][0] == "AccountLocked"  # not counted as failures
     stack.accounts.set_state("bob", "active")
     assert stack.accounts.sign_in("bob", PASSWORD).state == "active"
+    stack.cache.close()
+    stack.db.close()
+
+
+def test_admin_stays_locked_while_a_thousand_other_names_fail(tmp_path, clock):
+    """Issue 10 §3: failing once under each of 1,000 other names evicted admin's counter."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)  # real Argon2, cheap settings
+    cache = SessionCache(tmp_path / "ret_session.db", max_size=1000, clock=clock)
+    db = AppDatabase(tmp_path / "ret_app.db")
+    audit = AuditLog(db, clock=clock)
+    accounts = Accounts(db, RateLimiter(cache, {"login": Limit(5, 900)}), audit, keyring_backend=None,
+                        clock=clock, hasher=cheap)
+    accounts.create_user("admin", PASSWORD)
+    for _ in range(5):
+        with pytest.raises((InvalidCredentials, TooManyAttempts)):
+            accounts.sign_in("admin", "wrong password")
+    for i in range(1000):
+        with pytest.raises(InvalidCredentials):
+            accounts.sign_in(f"someone{i}", "wrong password")
+    with pytest.raises(TooManyAttempts):
+        accounts.sign_in("admin", PASSWORD)
+    clock.advance(900)
+    assert accounts.sign_in("admin", PASSWORD).name == "admin"
+    cache.close()
+    db.close()
+
+
+def test_names_that_cannot_be_accounts_share_one_counter(stack):
+    for i in range(5):
+        with pytest.raises((InvalidCredentials, TooManyAttempts)):
+            stack.accounts.sign_in(f"not a name {i} " + "x" * 5000, "whatever1")
+    with pytest.raises(TooManyAttempts):
+        stack.accounts.sign_in("yet another:name", "whatever1")
+    assert stack.cache.stats()["protected_entries"] == 1
+
+
+UNLOCK_IN_A_CHILD = [sys.executable, "-m", "ret_desktop", "users", "unlock", "admin"]
+
+
+def test_users_unlock_in_another_process_lets_the_next_sign_in_here_succeed(settings):
+    """Issue 10 §3: `ret-desktop users unlock admin` said "admin is active" while the app kept refusing."""
+    with open_services(settings, keyring_backend=None) as services:
+        services.accounts.create_user("admin", PASSWORD)
+        for _ in range(5):
+            with pytest.raises((InvalidCredentials, TooManyAttempts)):
+                services.accounts.sign_in("admin", "wrong password")
+        with pytest.raises(TooManyAttempts):
+            services.accounts.sign_in("admin", PASSWORD)
+        child = subprocess.run(UNLOCK_IN_A_CHILD, capture_output=True, text=True, timeout=60,
+                               env={**os.environ, "RET_DATA_DIR": str(settings.data_dir)})
+        assert (child.returncode, child.stdout.strip()) == (0, "admin is active"), child.stderr
+        assert services.accounts.sign_in("admin", PASSWORD).name == "admin"
 
 
 def test_unlock_lifts_a_sign_in_lockout(stack):

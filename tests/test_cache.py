@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ret_desktop.core.cache import CacheError, CacheLockedError, SessionCache, _prefix_upper_bound
+from ret_desktop.core.cache import CacheError, CacheFullError, CacheLockedError, SessionCache, _prefix_upper_bound
 
 
 @pytest.fixture
@@ -403,3 +403,223 @@ def test_resize_evicts_expired_then_least_recently_used_and_keeps_the_bound(db_p
             cache.set(key, key)
         assert cache.stats()["entries"] == 7
     assert disk_keys(db_path) == set("defghij")
+
+
+# ---------------------------------------------------------------- protected entries (issue 10 §3)
+
+
+def test_protected_entries_are_never_evicted_by_lru_pressure_only_by_ttl_or_delete(db_path, clock):
+    with SessionCache(db_path, max_size=10, clock=clock) as cache:
+        for _ in range(5):
+            cache.incr("rate:login:admin", ttl_seconds=900, protected=True)
+        for i in range(1000):
+            cache.set(f"session:s:{i}", i)  # far more than max_size ordinary entries
+        cache.resize(1)
+        assert cache.get("rate:login:admin") == 5
+        stats = cache.stats()
+        assert (stats["entries"], stats["protected_entries"]) == (2, 1)
+        assert stats["evictions"] == 990 + 9  # by the sets, then by resize(1)
+    with SessionCache(db_path, max_size=1, clock=clock) as cache:  # a restart with a smaller bound
+        assert cache.get("rate:login:admin") == 5
+        assert cache.ttl_remaining("rate:login:admin") == pytest.approx(900)
+        clock.advance(900)
+        assert cache.get("rate:login:admin") is None  # the TTL ends it
+        cache.incr("rate:login:admin", ttl_seconds=900, protected=True)
+        assert cache.delete("rate:login:admin") and cache.get("rate:login:admin") is None
+    assert disk_keys(db_path) == {"session:s:999"}
+
+
+def test_protected_entries_are_bounded_by_max_protected_and_never_displace_each_other(db_path, clock):
+    with SessionCache(db_path, max_size=5, max_protected=50, clock=clock) as cache:
+        for i in range(50):
+            cache.incr(f"rate:login:name{i}", ttl_seconds=900, protected=True)
+            clock.advance(1)
+        assert cache.seconds_until_protected_room() == pytest.approx(850)
+        with pytest.raises(CacheFullError, match="50 protected entries") as full:
+            cache.incr("rate:login:one-too-many", ttl_seconds=900, protected=True)
+        assert full.value.retry_after_s == pytest.approx(850)
+        assert cache.incr("rate:login:name0", ttl_seconds=900, protected=True) == 2  # existing ones count on
+        for i in range(100):
+            cache.set(f"other:{i}", i)  # ordinary entries still come and go
+        assert cache.stats()["protected_entries"] == 50
+        assert len(disk_keys(db_path)) == 55  # the whole file: max_size + max_protected
+        clock.advance(850)  # name0's window ends: room for exactly one
+        assert cache.seconds_until_protected_room() == 0
+        cache.incr("rate:login:one-too-many", ttl_seconds=900, protected=True)
+        assert cache.get("rate:login:name0") is None
+        with pytest.raises(ValueError, match="needs a TTL"):
+            SessionCache(db_path.with_name("other.db"), default_ttl=None).set("p", 1, protected=True)
+
+
+def test_a_cache_file_of_schema_1_gains_the_protected_column_and_keeps_its_rows(db_path):
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE session_cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, created_at REAL "
+                     "NOT NULL, expires_at REAL, accessed_seq INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID")
+        conn.execute("INSERT INTO session_cache VALUES ('rate:login:admin', '5', 0, NULL, 1)")
+        conn.execute("PRAGMA user_version=1")
+    with SessionCache(db_path) as cache:
+        assert cache.get("rate:login:admin") == 5
+        cache.incr("rate:login:admin", protected=True)
+        assert cache.stats()["protected_entries"] == 1
+
+
+# ---------------------------------------------------------------- two processes, one cache (issue 10 §3)
+
+CHILD = r"""
+import sys, time
+from ret_desktop.core.cache import SessionCache
+db, action, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with SessionCache(db, max_size=int(sys.argv[4]) if len(sys.argv) > 4 else 1000) as cache:
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    if action == "incr":
+        for _ in range(count):
+            cache.incr("counter", protected=True)
+    elif action == "set-many":
+        for i in range(count):
+            cache.set(f"child:{i}", i)
+    else:
+        for line in [action]:
+            exec(line)
+    print("done", cache.stats()["entries"], flush=True)
+"""
+
+
+def start_child(db_path, action, count=0, *extra):
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(db_path), action, str(count), *map(str, extra)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    return child
+
+
+def finish(child):
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    out, _ = child.communicate(timeout=120)
+    assert child.returncode == 0
+    return out
+
+
+def test_two_processes_incrementing_one_key_lose_no_increment(db_path):
+    per_process = 1500
+    with SessionCache(db_path) as cache:
+        assert cache.incr("counter", protected=True) == 1  # this process holds the key in memory
+        children = [start_child(db_path, "incr", per_process) for _ in range(2)]
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        mine = [cache.incr("counter", protected=True) for _ in range(per_process)]
+        for child in children:
+            out, _ = child.communicate(timeout=120)
+            assert child.returncode == 0, out
+        assert len(set(mine)) == per_process  # every value this process got back was its own
+        assert cache.get("counter") == 1 + 3 * per_process
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("SELECT value FROM session_cache WHERE key = 'counter'").fetchone() == (str(1 + 3 * per_process),)
+
+
+def run_in_child(db_path, code):
+    finish(start_child(db_path, code))
+
+
+def test_every_read_sees_what_another_process_committed(db_path, clock):
+    with SessionCache(db_path, max_size=5) as cache:
+        cache.set("k", "mine")
+        cache.set("session:a:1", 1)
+        cache.set("session:a:2", 2)
+        assert cache.get("k") == "mine"  # now in this process's memory tier
+        run_in_child(db_path, "cache.set('k', 'theirs'); cache.set('new', {'from': 'child'})")
+        assert cache.get("k") == "theirs"
+        assert cache.get("new") == {"from": "child"}
+        run_in_child(db_path, "cache.delete('k'); cache.clear_prefix('session:a:')")
+        assert cache.get("k") is None and cache.get("session:a:1") is None
+        assert cache.stats()["entries"] == 1
+        run_in_child(db_path, "cache.incr('n', 41, ttl_seconds=60, protected=True)")
+        assert cache.incr("n", protected=True) == 42
+        assert cache.ttl_remaining("n") == pytest.approx(60, abs=5)
+        # the bound holds over both processes: the child fills the cache (max_size 5) past it
+        run_in_child(db_path, "[cache.set(f'child:{i}', i) for i in range(8)]")
+        cache.set("last", 1)
+        assert cache.stats()["entries"] == len(disk_keys(db_path)) == 6  # 5 ordinary + the protected n
+        assert cache.get("n") == 42 and cache.get("last") == 1
+        run_in_child(db_path, "cache.set('short', 1, ttl_seconds=0.001); __import__('time').sleep(0.01); "
+                              "print(cache.sweep_expired())")
+        assert cache.get("short") is None
+        assert cache.stats()["entries"] == len(disk_keys(db_path))
+
+
+def test_a_read_that_nobody_else_committed_before_costs_no_reload(db_path):
+    with SessionCache(db_path) as cache:
+        cache.set("k", 1)
+        reloads = cache.stats()["reloads"]
+        for _ in range(100):
+            cache.get("k")
+        cache.set("k", 2)
+        assert cache.get("k") == 2
+        assert cache.stats()["reloads"] == reloads  # our own commits never force a reload
+        run_in_child(db_path, "cache.set('other', 1)")
+        assert cache.get("k") == 2
+        assert cache.stats()["reloads"] == reloads + 1
+
+
+def test_without_the_wal_index_header_every_operation_asks_sqlite_and_still_sees_other_processes(db_path):
+    with SessionCache(db_path) as cache:
+        cache._wal_index.close()
+        cache._wal_index = None  # as where the -shm cannot be mapped
+        cache.set("k", "mine")
+        assert cache.get("k") == "mine"
+        run_in_child(db_path, "cache.set('k', 'theirs')")
+        assert cache.get("k") == "theirs"
+
+
+MIXED = r"""
+import random
+rng = random.Random(SEED)
+for i in range(2000):
+    roll = rng.random()
+    key = f"session:{rng.randrange(4)}:{rng.randrange(30)}"
+    if roll < 0.45:
+        cache.set(key, {"by": SEED, "i": i})
+    elif roll < 0.6:
+        cache.get(key)
+    elif roll < 0.7:
+        cache.delete(key)
+    elif roll < 0.75:
+        cache.clear_prefix(f"session:{rng.randrange(4)}:1")
+    elif roll < 0.8:
+        cache.sweep_expired()
+    else:
+        cache.incr("total", protected=True)
+"""
+
+
+def expected_incrs(seed):
+    import random
+
+    rng = random.Random(seed)
+    count = 0
+    for _ in range(2000):
+        roll = rng.random()
+        rng.randrange(4), rng.randrange(30)
+        if 0.7 <= roll < 0.75:
+            rng.randrange(4)
+        count += roll >= 0.8
+    return count
+
+
+def test_mixed_operations_of_three_processes_keep_one_consistent_bounded_cache(db_path):
+    with SessionCache(db_path, max_size=40) as cache:
+        children = [start_child(db_path, MIXED.replace("SEED", str(seed)), 0, 40) for seed in (1, 2)]
+        for child in children:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        namespace = {"cache": cache}
+        exec(MIXED.replace("SEED", "3"), namespace)
+        for child in children:
+            child.communicate(timeout=120)
+            assert child.returncode == 0
+        on_disk = disk_keys(db_path)
+        assert cache.stats()["entries"] == len(on_disk) <= 40 + 1
+        assert cache.get("total") == sum(expected_incrs(seed) for seed in (1, 2, 3))
+        for key in on_disk - {"total"}:
+            assert cache.get(key)["by"] in (1, 2, 3)

@@ -1,4 +1,5 @@
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -17,8 +18,6 @@ def services(settings, clock):
 
 
 def cache_keys_of(services, session_id):
-    import sqlite3
-
     with sqlite3.connect(services.settings.session_db) as conn:
         return [row[0] for row in conn.execute("SELECT key FROM session_cache WHERE key LIKE ?", (f"%{session_id}%",))]
 
@@ -125,3 +124,43 @@ def test_interrupted_wipe_is_finished_by_the_next_sweep(services):
     assert services.sessions.leftovers() == []
     services.sessions.wipe_expired_leftovers()
     assert not remnant.exists()
+
+
+def cache_file_bytes(settings):
+    db = settings.session_db
+    return {p.name: p.read_bytes() for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"))
+            if p.exists()}
+
+
+def test_a_wiped_session_leaves_no_byte_of_its_keys_or_values_in_the_cache_files(services, settings):
+    """Issue 10 §4: wiped rows stayed readable in ret_session.db-wal and in free pages of ret_session.db."""
+    mine = services.sessions.create("alice").session_id
+    other = services.sessions.create("bob").session_id
+    written = {
+        f"session:{mine}:table:Zebrafish_Quarterly": {"columns": ["Okapi-column-7731"], "rows": 12},
+        f"session:{mine}:source:Narwhal-archive-42.zip": "Quokka-entry-name.xml",
+        f"session:{mine}:view:large": "Axolotl-value-" * 2000,  # larger than a page: overflow pages
+    }
+    for round_no in range(5):  # overwritten again and again: many copies in the WAL
+        for key, value in written.items():
+            services.cache.set(key, {"round": round_no, "value": value})
+        services.cache.set(f"session:{other}:kept", "bob's entry stays")
+    with sqlite3.connect(settings.session_db) as conn:  # some of it in the database file before the wipe, too
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for key, value in written.items():
+        services.cache.set(key, value)
+    services.sessions.wipe(mine)
+    services.cache.incr("rate:operations:bob", protected=True)  # the cache is in use after the wipe
+    needles = [mine, "Zebrafish", "Okapi", "Narwhal", "Quokka", "Axolotl"]
+
+    def leftovers():
+        files = cache_file_bytes(settings)
+        assert settings.session_db.name in files
+        return {(name, needle) for name, data in files.items() for needle in needles if needle.encode() in data}
+
+    assert leftovers() == set()  # while the cache is still open
+    assert services.cache.get(f"session:{other}:kept") == "bob's entry stays"
+    services.cache.close()
+    assert leftovers() == set()  # and after it closes
+    with sqlite3.connect(settings.session_db) as conn:
+        assert conn.execute("SELECT value FROM session_cache WHERE key = ?", (f"session:{other}:kept",)).fetchone()

@@ -1,7 +1,12 @@
 """Local user accounts: Argon2 password hashes, roles, sign-in throttling, remember-me tokens.
 
 Sign-in never tells which names exist: an unknown name and a wrong password get the same message,
-take the same time (a dummy hash is verified) and count against the same per-name limit.
+take the same time (a dummy hash is verified) and count against the same per-name limit. A name that
+is locked (too many failures, or by an administrator) never confirms a password: the right and a
+wrong one get the same answer after the same Argon2 check. (An account locked by an administrator
+says so, whatever the password: that tells that the name exists, never whether the password was
+right.) Names that cannot be accounts share one failure counter, so made-up names cannot make
+counters of any size.
 """
 
 from __future__ import annotations
@@ -33,6 +38,13 @@ REMEMBER_SECONDS = 30 * 24 * 3600
 KEYRING_SERVICE = APP_NAME
 _NAME_PATTERN = re.compile(r"^[\w.@-]{1,64}$")
 _WRONG_CREDENTIALS = "Wrong user name or password."
+_NOT_A_NAME_KEY = "*not-a-user-name*"  # the login counter of every name _NAME_PATTERN refuses
+ACCOUNTS_LOST_ADVICE = (
+    "This data folder had accounts, but the account database has none now (it was damaged, emptied "
+    "or removed), so no first-start setup is offered. Restore ret_app.db from the moved-aside "
+    "ret_app.db.corrupt-* file or a backup, or create an administrator in a terminal: "
+    "ret-desktop users add NAME --role admin --password-stdin"
+)
 
 
 @dataclass(frozen=True)
@@ -98,12 +110,13 @@ class Accounts:
         audit: AuditLog,
         keyring_backend: keyring.backend.KeyringBackend | None | Any = "system",
         clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
     ) -> None:
         self._db = db
         self._limiter = limiter
         self._audit = audit
         self._clock = clock
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
         if keyring_backend == "system":
             self._keyring, self._keyring_problem = default_keyring()
@@ -116,6 +129,14 @@ class Accounts:
 
     def count(self) -> int:
         return self._db.query("SELECT COUNT(*) AS n FROM users")[0]["n"]
+
+    def first_start(self) -> bool:
+        """True only for a data folder that never had an account: then the window offers setup."""
+        return not self._db.had_accounts() and self.count() == 0
+
+    def accounts_lost(self) -> bool:
+        """The data folder had accounts, and the account database has none (see ACCOUNTS_LOST_ADVICE)."""
+        return self._db.had_accounts() and self.count() == 0
 
     def create_user(self, name: str, password: str, role: str = "user") -> User:
         """Create a user; the very first user is always an administrator."""
@@ -138,6 +159,7 @@ class Accounts:
                 "VALUES (?, ?, ?, ?, 'active', ?)",
                 (name, name_key(name), password_hash, role, self._clock()),
             )
+        self._db.record_accounts_exist()
         self._audit.record("user_created", name, role=role)
         return self._require_user(name)
 
@@ -165,24 +187,28 @@ class Accounts:
     # ------------------------------------------------------------------ sign-in
 
     def sign_in(self, name: str, password: str) -> User:
-        key = name_key(name.strip())
+        name = name.strip()
+        key = name_key(name) if _NAME_PATTERN.match(name) else _NOT_A_NAME_KEY
         ahead = self._limiter.peek(LOGIN_SCOPE, key)
+        rows = self._db.query("SELECT * FROM users WHERE name_key = ?", (key,))
+        row = rows[0] if rows else None
+        # Every attempt verifies one hash (a dummy one for an unknown name), locked or not, so that
+        # no answer comes sooner than another; nothing below depends on the result while locked.
+        password_ok = self._verify(row["password_hash"] if row else self._dummy(), password) and row is not None
         if not ahead.allowed:
             self._audit.record("sign_in_refused", name, reason="too many failures")
             raise _too_many_attempts(ahead)
-        rows = self._db.query("SELECT * FROM users WHERE name_key = ?", (key,))
-        row = rows[0] if rows else None
-        # The hash is verified even for an unknown name, so that both take the same time.
-        if not self._verify(row["password_hash"] if row else self._dummy(), password) or row is None:
-            tries_left = self._limiter.hit(LOGIN_SCOPE, key).remaining
-            self._audit.record("sign_in_failed", name)
-            if tries_left == 0:
-                raise _too_many_attempts(self._limiter.peek(LOGIN_SCOPE, key))
-            hint = f" {tries_left} more {'try' if tries_left == 1 else 'tries'} before this name is locked." if tries_left <= 2 else ""
-            raise InvalidCredentials(_WRONG_CREDENTIALS + hint)
-        if row["state"] == "locked":
+        if row is not None and row["state"] == "locked":
             self._audit.record("sign_in_refused", row["name"], reason="account locked")
             raise AccountLocked("This account is locked. Ask an administrator to unlock it.")
+        if not password_ok:
+            decision = self._limiter.hit(LOGIN_SCOPE, key)
+            self._audit.record("sign_in_failed", name)
+            if not decision.allowed or decision.remaining == 0:
+                raise _too_many_attempts(decision if not decision.allowed else self._limiter.peek(LOGIN_SCOPE, key))
+            tries_left = decision.remaining
+            hint = f" {tries_left} more {'try' if tries_left == 1 else 'tries'} before this name is locked." if tries_left <= 2 else ""
+            raise InvalidCredentials(_WRONG_CREDENTIALS + hint)
         self._limiter.reset(LOGIN_SCOPE, key)
         if self._hasher.check_needs_rehash(row["password_hash"]):
             with self._db.transaction() as conn:
@@ -279,8 +305,9 @@ class Accounts:
 
 
 def _too_many_attempts(decision: Decision) -> TooManyAttempts:
+    whose = "names on this computer" if decision.counters_full else "this name"
     return TooManyAttempts(
-        f"Too many failed sign-ins for this name. Try again in {decision.wait_text()}.", decision.retry_after_s
+        f"Too many failed sign-ins for {whose}. Try again in {decision.wait_text()}.", decision.retry_after_s
     )
 
 

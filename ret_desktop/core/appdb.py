@@ -1,15 +1,25 @@
 """The application database ``ret_app.db``: accounts, remember-me token hashes, audit log.
 
 One long-lived connection shared by the threads of this process, guarded by a lock.
+
+A database that SQLite cannot read, that fails its integrity check, or that was emptied (0 bytes)
+although the folder had accounts is moved aside to ``ret_app.db.corrupt-<time>`` and reported with
+``AppDatabaseDamaged``; the next open starts an empty database. Whether the folder ever had accounts
+is kept outside the database, in ``ret_app.db.had-accounts`` (written when the first account is
+made), so that what empties the database does not also make the app offer first-start setup.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from ret_desktop.core.cache import is_lock_error, move_database_aside
+from ret_desktop.core.fsutil import atomic_write_json
 
 _MIGRATIONS = [
     """
@@ -45,20 +55,62 @@ class AppDatabaseError(RuntimeError):
     pass
 
 
+class AppDatabaseDamaged(AppDatabaseError):
+    """The database was unusable and has been moved aside; ``str()`` says what to do (one line)."""
+
+    def __init__(self, path: Path, moved_to: Path, reason: str) -> None:
+        super().__init__(
+            f"the account database {path} was damaged ({reason}); it was moved to {moved_to.name}. "
+            f"Restore it from a good copy, or create an administrator: "
+            f"ret-desktop users add NAME --role admin --password-stdin"
+        )
+        self.path, self.moved_to, self.reason = path, moved_to, reason
+
+
 class AppDatabase:
     def __init__(self, path: Path | str, lock_timeout: float = 5.0) -> None:
         self.path = Path(path)
+        self.accounts_marker = self.path.with_name(self.path.name + ".had-accounts")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        try:
-            self._conn = sqlite3.connect(
-                self.path, timeout=lock_timeout, isolation_level=None, check_same_thread=False
-            )
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise AppDatabaseError(f"application database {self.path} cannot be opened: {exc}") from exc
+        emptied = self.had_accounts() and self.path.exists() and self.path.stat().st_size == 0
+        damage = "emptied to 0 bytes, though this folder had accounts" if emptied else None
+        self._conn: sqlite3.Connection | None = None
+        if damage is None:
+            try:
+                self._conn = sqlite3.connect(
+                    self.path, timeout=lock_timeout, isolation_level=None, check_same_thread=False
+                )
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
+                (check,) = self._conn.execute("PRAGMA quick_check").fetchone()
+                if check != "ok":
+                    raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+                self._migrate()
+            except sqlite3.DatabaseError as exc:
+                if is_lock_error(exc):
+                    self.close()
+                    raise AppDatabaseError(f"application database {self.path} is locked by another process "
+                                           f"(waited {lock_timeout:g} s)") from exc
+                damage = str(exc)
+        if damage is not None:
+            self.close()
+            try:
+                moved_to = move_database_aside(self.path)
+            except OSError as exc:
+                raise AppDatabaseError(
+                    f"the account database {self.path} is damaged ({damage}) and cannot be moved aside: {exc}") from exc
+            raise AppDatabaseDamaged(self.path, moved_to, damage)
+        if not self.had_accounts() and self.query("SELECT 1 FROM users LIMIT 1"):
+            self.record_accounts_exist()  # accounts made before the marker existed
+
+    def had_accounts(self) -> bool:
+        return self.accounts_marker.exists()
+
+    def record_accounts_exist(self) -> None:
+        """Remember, outside the database, that this folder has had accounts (idempotent)."""
+        if not self.had_accounts():
+            atomic_write_json(self.accounts_marker, {"first_account_seen_at": time.time()})
 
     def _migrate(self) -> None:
         (version,) = self._conn.execute("PRAGMA user_version").fetchone()
@@ -93,4 +145,7 @@ class AppDatabase:
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+

@@ -1,4 +1,11 @@
-"""RateLimiter: fixed-window counters kept in the SessionCache, so limits survive a restart."""
+"""RateLimiter: fixed-window counters kept in the SessionCache, so limits survive a restart and
+hold for every process on the same cache.
+
+Counters are protected cache entries: no amount of other traffic evicts them, only their window
+(TTL) or ``reset``. The cache keeps at most ``max_protected`` of them; while that many are live, a
+key without a counter is refused (``Decision.counters_full``) until the first window ends, rather
+than counted nowhere.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from ret_desktop.core.cache import SessionCache
+from ret_desktop.core.cache import CacheFullError, SessionCache
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Decision:
     allowed: bool
     remaining: int
     retry_after_s: float  # 0 when allowed
+    counters_full: bool = False  # refused because no counter could be started (see the module docstring)
 
     def wait_text(self) -> str:
         """The wait as a person reads it: '14 min 5 s', '42 s'."""
@@ -49,13 +57,20 @@ class RateLimiter:
 
     def hit(self, scope: str, key: str) -> Decision:
         limit = self._limit(scope)
-        count = self._cache.incr(self._key(scope, key), ttl_seconds=limit.window_seconds)
+        try:
+            count = self._cache.incr(self._key(scope, key), ttl_seconds=limit.window_seconds, protected=True)
+        except CacheFullError as full:
+            return Decision(False, 0, full.retry_after_s, counters_full=True)
         return self._decision(scope, key, limit, count)
 
     def peek(self, scope: str, key: str) -> Decision:
         """The decision the next hit would get, without counting one."""
         limit = self._limit(scope)
         count = self._cache.get(self._key(scope, key), 0)
+        if count == 0:
+            wait = self._cache.seconds_until_protected_room()
+            if wait > 0:
+                return Decision(False, 0, wait, counters_full=True)
         return self._decision(scope, key, limit, count + 1)
 
     def reset(self, scope: str, key: str) -> None:

@@ -135,10 +135,13 @@ class SessionManager:
         return info
 
     def wipe(self, session_id: str, reason: str = "sign_out") -> None:
-        """Delete the session's folder and every cache entry of it; other sessions are untouched."""
+        """Delete the session's folder and every cache entry of it; other sessions are untouched.
+        The cache's WAL is truncated afterwards, so the rows survive in no file (secure_delete
+        zeroes them in the database itself)."""
         folder = self.folder(session_id)
         info = self.get(session_id)
         removed_rows = self._cache.clear_prefix(cache_prefix(session_id))
+        self._cache.truncate_wal()
         self._open.discard(session_id)
         if folder.exists():
             # Renamed first, so that a wipe cut short never leaves a folder that looks like a session.

@@ -17,7 +17,15 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop import APP_NAME
-from ret_desktop.core.accounts import MIN_PASSWORD_LENGTH, AccountError, Accounts, SignInError, TooManyAttempts, User
+from ret_desktop.core.accounts import (
+    ACCOUNTS_LOST_ADVICE,
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    Accounts,
+    SignInError,
+    TooManyAttempts,
+    User,
+)
 
 
 def password_hint(password: str) -> str:
@@ -120,11 +128,14 @@ class LoginWindow(QWidget):
         return page
 
     def refresh(self) -> None:
-        """Show the setup page while there is no account, else the sign-in page."""
-        first_start = self.accounts.count() == 0
+        """Show the setup page for a data folder that never had an account, else the sign-in page
+        (saying what to do if the accounts were lost)."""
+        first_start = self.accounts.first_start()
         self.pages.setCurrentIndex(0 if first_start else 1)
         (self.setup_username if first_start else self.username).setFocus()
         self.password.clear()
+        if self.accounts.accounts_lost():
+            self.message.setText(ACCOUNTS_LOST_ADVICE)
 
     # -- actions
     def _create_admin(self) -> None:
