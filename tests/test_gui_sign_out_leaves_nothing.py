@@ -127,8 +127,6 @@ def test_sign_out_leaves_no_name_or_value_in_any_file_of_the_data_folder(signed_
     assert traces(data_dir) == {}  # the cache database and its WAL included
 
 
-@pytest.mark.xfail(strict=False, reason="needs the accounts branch: secure_delete and a WAL checkpoint-truncate "
-                                        "after a wipe in core/cache.py and core/sessions.py")
 def test_the_wiped_cache_rows_of_the_session_are_not_readable_in_the_cache_files(signed_out):
     app, _failed_job, session_id = signed_out
     key = f"session:{session_id}:".encode()
