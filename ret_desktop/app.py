@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from ret_desktop import APP_NAME
 from ret_desktop.core.accounts import RememberMeUnavailable, User
 from ret_desktop.core.config import Settings, load_settings
+from ret_desktop.core.scratch import record_scratch_in, sweep_leftovers
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.garbage import GuiThreadGarbageCollector
@@ -154,6 +155,7 @@ class App:
         self.main_window.close()
         self.login_window.close()
         self.services.close()
+        record_scratch_in(None)
         self.collector.stop()
 
 
@@ -171,6 +173,8 @@ def _build(settings: Settings, keyring_backend="system") -> App:
     apply_theme(qapp)
     services = open_services(settings, keyring_backend=keyring_backend)
     services.jobs.mark_interrupted()
+    record_scratch_in(settings.runtime_root / "scratch")
+    sweep_leftovers(settings.runtime_root, settings.sessions_dir)  # what killed runs left behind
     login_window = LoginWindow(services.accounts)
     main_window = MainWindow(services)
     controller = AppController(services, login_window, main_window)

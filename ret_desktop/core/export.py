@@ -7,7 +7,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import xlsxwriter
+
+from ret_desktop.core.scratch import part_file
 
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
 EXCEL_MAX_CELL = 32_767
@@ -36,15 +37,10 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, otherwise it goes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with part_file(path) as tmp:  # named with this process's id: a killed run's part is swept later
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # what a plain open() would have made; mkstemp is owner-only
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_umask() -> int:
