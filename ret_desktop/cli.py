@@ -150,7 +150,8 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     options = ConvertOptions(mode=args.mode, record_path=args.record_path, group_by=args.group_by)
     formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
     progress = _ProgressBar() if sys.stderr.isatty() else None
-    record_scratch_in(settings.runtime_root / "scratch")  # so that the window's start-up sweep finds a killed run's
+    if settings.runtime_root.is_dir():  # the window's start-up sweep then finds what a killed run left
+        record_scratch_in(settings.runtime_root / "scratch")
     try:
         result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
                                    limits=IntakeLimits.from_settings(settings),

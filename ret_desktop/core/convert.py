@@ -183,7 +183,10 @@ def convert_documents(
     except FlattenCancelled:
         raise ConversionCancelled() from None
     except WorkbookFull as error:
-        raise DiskFullError("the conversion", needed_more(room, done, total)) from error
+        # SQLite writes late (its page cache), so the share done overstates the progress; the tables
+        # rarely take more than the XML they come from
+        needed = max(needed_more(room, done, total), total - room)
+        raise DiskFullError("the conversion", needed) from error
 
     order = {document_label(d): i for i, d in enumerate(report.documents)}
     for outcome in outcomes:
@@ -449,7 +452,12 @@ def convert_to_folder(
         with Workbook(scratch_dir / "workbook.sqlite", scratch=True) as workbook:
             if "csv" in formats:
                 workbook.keep_csv_copies(scratch_dir)
-            result = convert_documents(report, workbook, options, on_progress=on_progress)
+            room = workbook.room_bytes()
+            try:
+                result = convert_documents(report, workbook, options, on_progress=on_progress)
+            except DiskFullError as error:  # and then the tables are written out once per format
+                raise DiskFullError("the conversion", error.needed_bytes
+                                    + (room + error.needed_bytes) * len(formats)) from error
             room = free_bytes(scratch_dir)
             result.files += [FileOutcome(printable(s.display), None, "skipped", error=s.reason)
                              for s in report.skipped]
