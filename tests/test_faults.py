@@ -223,3 +223,27 @@ def test_an_export_killed_midway_leaves_scratch_that_the_app_start_removes(tmp_p
     assert sorted(folder.iterdir()) == sorted(mine)  # the leftover gone, nothing else
     assert list(records.iterdir()) == []
     assert (session / "workbook.sqlite").exists()  # the session itself is not scratch
+
+
+def test_the_window_says_disk_full_and_keeps_the_tables_it_had(tmp_path, small_disk, qtbot, monkeypatch):
+    from test_gui import build_app, convert_all, create_admin_and_sign_in, import_samples
+
+    disk = small_disk(11)  # the 7 MB input fits, and half of its tables
+    app = build_app(disk / "data", keyring_backend=None)
+    try:
+        app.login_window.show()
+        create_admin_and_sign_in(app, qtbot)
+        window = app.main_window
+        import_samples(app, qtbot, monkeypatch, library(tmp_path / "books.xml", 40, "a"))
+        assert convert_all(app, qtbot)[1] == "succeeded"
+        before = {t.name: list(window.read_workbook.iter_batches(t.name)) for t in window.session.tables}
+        (tmp_path / "b").mkdir()
+        import_samples(app, qtbot, monkeypatch, library(tmp_path / "b" / "books.xml", 40_000, "b"))
+        job_id, state, error = convert_all(app, qtbot)
+
+        assert state == "failed"
+        assert DISK_FULL.search(error) and str(disk) not in error, error
+        assert app.services.jobs.get(job_id).error == error
+        assert {t.name: list(window.read_workbook.iter_batches(t.name)) for t in window.session.tables} == before
+    finally:
+        app.close()

@@ -153,6 +153,7 @@ def convert_documents(
         for child_name, display in children.values():
             table_meta[child_name] = (table_meta[parent][0], display, parent)
     sink = _WorkbookSink(workbook, table_meta)
+    workbook.empty_log()
     room = workbook.room_bytes()
     try:
         with workbook.transaction():

@@ -280,7 +280,7 @@ class Workbook:
                     writer.drop_csv_copy()
                 self.writers.clear()
                 if isinstance(exc, WorkbookFull) or is_disk_full(exc):
-                    self._give_back_space()
+                    self.empty_log()  # give the space back
                     if not isinstance(exc, WorkbookFull):
                         raise WorkbookFull(f"the disk is full ({exc})") from exc
                 raise
@@ -322,12 +322,14 @@ class Workbook:
             (page_size,) = self._conn.execute("PRAGMA page_size").fetchone()
         return min(free_bytes(self.path.parent), max(limit - pages, 0) * page_size)
 
-    def _give_back_space(self) -> None:
-        """After a rollback for a full disk: shrink the write-ahead log again, where no reader holds it."""
+    def empty_log(self) -> None:
+        """Copy what the write-ahead log holds into the database and cut the log to nothing, as far as
+        readers allow. Before a large transaction, so that if the disk fills up under it, its rollback
+        leaves a log holding nothing to copy, which can then be cut without any new space."""
         try:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error:
-            pass  # the next checkpoint will do it
+            pass  # a later checkpoint will do it
 
     def writer(self, name: str, group: str, record_path: str, parent: str | None = None) -> TableWriter:
         """The writer of table ``name``, created (inside the current transaction) if new."""
