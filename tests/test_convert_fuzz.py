@@ -143,7 +143,11 @@ def test_a_document_whose_name_is_not_utf8_converts_with_the_others(tmp_path):
     folder.mkdir()
     odd = write_document(folder, b"caf\xe9.xml", GOOD.read_bytes())
     good = Document((GOOD.name,), GOOD, "G", GOOD.stat().st_size)
+    # the group an archive named so gives its documents: "4_caf\xe9.zip" -> "CAF\udce9"
+    grouped = Document((os.fsdecode(b"4_caf\xe9.zip"), "x.xml"), GOOD, os.fsdecode(b"CAF\xe9"), 1)
     with Workbook(tmp_path / "workbook.sqlite") as workbook:
-        result = convert_documents(IntakeReport([odd, good]), workbook)
-        assert [(f.path, f.status) for f in result.files] == [("caf\\xe9.xml", "ok"), (GOOD.name, "ok")]
+        result = convert_documents(IntakeReport([odd, good, grouped]), workbook)
+        assert [(f.path, f.status) for f in result.files] == [
+            ("caf\\xe9.xml", "ok"), (GOOD.name, "ok"), ("4_caf\\xe9.zip/x.xml", "ok")]
         assert rows_by_file(workbook, "G") == {"caf\\xe9.xml": 1, GOOD.name: 1}
+        assert [t.name for t in result.tables] == ["CAF\\xe9", "G"]

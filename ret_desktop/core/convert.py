@@ -135,7 +135,7 @@ def convert_documents(
             outcomes.append(FileOutcome(document_label(document), document.group, "failed",
                                         error=failure_reason(error)))
             continue
-        group = structure.root_name.split(":")[-1].upper() if options.group_by == "type" else document.group
+        group = structure.root_name.split(":")[-1].upper() if options.group_by == "type" else printable(document.group)
         plans.append(_Plan(document, group, structure))
 
     by_group: dict[str, list[_Plan]] = {}
@@ -192,6 +192,7 @@ def convert_documents(
     order = {document_label(d): i for i, d in enumerate(report.documents)}
     for outcome in outcomes:
         outcome.path = printable(outcome.path)
+        outcome.group = outcome.group and printable(outcome.group)
     outcomes.sort(key=lambda o: order.get(o.path, len(order)))
     tables = []
     for name in table_meta:
