@@ -247,3 +247,30 @@ def test_the_window_says_disk_full_and_keeps_the_tables_it_had(tmp_path, small_d
         assert {t.name: list(window.read_workbook.iter_batches(t.name)) for t in window.session.tables} == before
     finally:
         app.close()
+
+
+def test_the_start_up_sweep_removes_only_scratch_of_dead_processes(tmp_path):
+    from ret_desktop.core.scratch import sweep_leftovers
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead = int(gone.stdout)  # a process that has ended
+    runtime = tmp_path / "runtime"
+    session = runtime / "sessions" / ("cd" * 16)
+    (session / "output").mkdir(parents=True)
+    leftovers, kept = [], []
+    for folder in (runtime, session, session / "output"):
+        leftovers += [folder / f".ret-work-{dead}-k2j4_x9q", folder / f".T.csv.ret-{dead}-a1b2c3d4.part"]
+        kept += [folder / f".ret-work-{os.getpid()}-k2j4_x9q", folder / f".T.csv.ret-{os.getpid()}-a1b2c3d4.part",
+                 folder / f"ret-work-{dead}-k2j4_x9q", folder / f".T.csv.{dead}.part", folder / "workbook.sqlite"]
+    for path in leftovers + kept:
+        if "work" in path.name:
+            path.mkdir()
+            (path / "inside").write_text("x")
+        else:
+            path.write_text("x")
+
+    assert sweep_leftovers(runtime, runtime / "sessions") == len(leftovers)
+
+    assert not any(p.exists() for p in leftovers)
+    assert all(p.exists() for p in kept)
