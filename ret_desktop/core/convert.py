@@ -34,6 +34,7 @@ from ret_desktop.core.xmlflat.names import XmlDocumentError
 
 MODES = ("wide", "relational")
 FORMATS = ("csv", "xlsx")
+INTAKE_DISK_FULL = "disk full"  # in IntakeReport.limits_hit when the intake stopped for a full disk
 
 log = logging.getLogger(__name__)
 
@@ -444,13 +445,17 @@ def convert_to_folder(
         staged = scratch_dir / "out"
         staged.mkdir()
         room = free_bytes(scratch_dir)
+        # at least the inputs unpacked, then tables about as large, then those once per format
+        unpacking_full = DiskFullError("unpacking the input", sum(map(_size, inputs)) * (2 + len(formats)) - room)
         try:
             report = take_in(inputs, scratch_dir / "extracted", limits=limits,
                              group_by="archive" if options.group_by == "type" else options.group_by)
         except OSError as error:
             if not is_disk_full(error):
                 raise
-            raise DiskFullError("unpacking the input", sum(map(_size, inputs)) - room) from error
+            raise unpacking_full from error
+        if INTAKE_DISK_FULL in report.limits_hit:  # the intake stopped there: the tables would lack documents
+            raise unpacking_full
         with Workbook(scratch_dir / "workbook.sqlite", scratch=True) as workbook:
             if "csv" in formats:
                 workbook.keep_csv_copies(scratch_dir)
