@@ -18,6 +18,7 @@ from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
 
 ROOT = Path(__file__).resolve().parents[1]
+needs_sigkill = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX only")
 DISK_FULL = re.compile(r"disk full: (the conversion|writing the tables) needs about (\d+) MB more")
 
 
@@ -184,6 +185,7 @@ def _users_files(folder: Path) -> list[Path]:
     return made
 
 
+@needs_sigkill
 def test_a_convert_killed_midway_leaves_scratch_that_the_next_run_removes(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -199,6 +201,7 @@ def test_a_convert_killed_midway_leaves_scratch_that_the_next_run_removes(tmp_pa
     assert all(p.is_file() or (p / "inside.txt").read_text() == "mine" for p in mine)
 
 
+@needs_sigkill
 @pytest.mark.parametrize("how", ["tables", "zip"])
 def test_an_export_killed_midway_leaves_scratch_that_the_app_start_removes(tmp_path, qtbot, how):
     from ret_desktop.app import build_app  # Qt only for this test
