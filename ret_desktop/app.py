@@ -20,6 +20,7 @@ from ret_desktop.core.accounts import RememberMeUnavailable, User
 from ret_desktop.core.appdb import AppDatabaseDamaged
 from ret_desktop.core.config import Settings, load_settings
 from ret_desktop.core.fsutil import make_private_dir
+from ret_desktop.core.scratch import record_scratch_in, sweep_leftovers
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.garbage import GuiThreadGarbageCollector
@@ -158,6 +159,7 @@ class App:
         self.main_window.close()
         self.login_window.close()
         self.services.close()
+        record_scratch_in(None)
         self.collector.stop()
 
 
@@ -178,6 +180,8 @@ def _build(settings: Settings, keyring_backend="system") -> App:
     except AppDatabaseDamaged as error:  # moved aside: this start goes on with an empty database
         services, damage = open_services(settings, keyring_backend=keyring_backend), error
     services.jobs.mark_interrupted()
+    record_scratch_in(settings.runtime_root / "scratch")
+    sweep_leftovers(settings.runtime_root, settings.sessions_dir)  # what killed runs left behind
     login_window = LoginWindow(services.accounts)
     main_window = MainWindow(services)
     controller = AppController(services, login_window, main_window)

@@ -18,9 +18,11 @@ from ret_desktop.core.appdb import AppDatabaseError
 from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
+from ret_desktop.core.diskspace import DiskFullError
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
+from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
 
@@ -152,12 +154,20 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     options = ConvertOptions(mode=args.mode, record_path=args.record_path, group_by=args.group_by)
     formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
     progress = _ProgressBar() if sys.stderr.isatty() else None
+    if settings.runtime_root.is_dir():  # the window's start-up sweep then finds what a killed run left
+        record_scratch_in(settings.runtime_root / "scratch")
     try:
         result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
                                    limits=IntakeLimits.from_settings(settings),
                                    on_progress=progress.update if progress else lambda *a: None,
                                    csv_raw=args.csv_raw)
+    except DiskFullError as exc:  # nothing was written: DIR is as it was
+        if progress:
+            progress.close()
+        print(f"ret-desktop: error: {exc} in {args.out}; nothing was written", file=sys.stderr)
+        return 1
     finally:
+        record_scratch_in(None)
         if progress:
             progress.close()
     converted = [f for f in result.files if f.status == "ok"]
@@ -185,6 +195,7 @@ class _ProgressBar:
     def close(self) -> None:
         if self._last >= 0:
             print(file=sys.stderr)
+            self._last = -1
 
 
 def _error(message: str) -> int:

@@ -1,21 +1,25 @@
 """Conversion: documents of an intake -> tables in a workbook -> CSV / XLSX files.
 
 One table per group and record path. Each document is converted inside a savepoint, so a
-malformed one contributes no rows while the others go on; the whole run is one transaction, so a
-cancelled or failed run leaves no half-written table.
+document that fails, for whatever reason, contributes no rows while the others go on; the whole run
+is one transaction, so a cancelled run, or one the disk filled up under, leaves no half-written table.
 """
 
 from __future__ import annotations
 
-import tempfile
+import logging
+import os
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ret_desktop.core.diskspace import DiskFullError, free_bytes, is_disk_full, needed_more
 from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip
 from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
-from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookError
+from ret_desktop.core.scratch import scratch_folder, sweep_folder
+from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookAborted, WorkbookError, WorkbookFull
 from ret_desktop.core.xmlflat.detect import (
     DETECT_BYTES,
     ClarkPath,
@@ -30,6 +34,9 @@ from ret_desktop.core.xmlflat.names import XmlDocumentError
 
 MODES = ("wide", "relational")
 FORMATS = ("csv", "xlsx")
+INTAKE_DISK_FULL = "disk full"  # in IntakeReport.limits_hit when the intake stopped for a full disk
+
+log = logging.getLogger(__name__)
 
 
 class ConversionCancelled(Exception):
@@ -111,7 +118,11 @@ def convert_documents(
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
 ) -> ConversionResult:
     """Convert every document of ``report`` into tables of ``workbook``; tables of the same names
-    from an earlier run are replaced. ``on_progress(done_bytes, total_bytes, current_document)``."""
+    from an earlier run are replaced. ``on_progress(done_bytes, total_bytes, current_document)``.
+
+    Whatever one document raises, it is failed with the reason and the others go on. Raises
+    ConversionCancelled, DiskFullError, or WorkbookAborted (the workbook cannot be written); the
+    workbook is then as it was."""
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     outcomes: list[FileOutcome] = []
@@ -121,13 +132,11 @@ def convert_documents(
             raise ConversionCancelled()
         try:
             structure = scan_structure(document.path, options.detect_bytes)
-        except XmlDocumentError as error:
-            outcomes.append(FileOutcome(document.display, document.group, "failed", error=str(error)))
+        except Exception as error:
+            outcomes.append(FileOutcome(document_label(document), document.group, "failed",
+                                        error=failure_reason(error)))
             continue
-        except OSError as error:
-            outcomes.append(FileOutcome(document.display, document.group, "failed", error=f"cannot read: {error}"))
-            continue
-        group = structure.root_name.split(":")[-1].upper() if options.group_by == "type" else document.group
+        group = structure.root_name.split(":")[-1].upper() if options.group_by == "type" else printable(document.group)
         plans.append(_Plan(document, group, structure))
 
     by_group: dict[str, list[_Plan]] = {}
@@ -145,12 +154,14 @@ def convert_documents(
         for child_name, display in children.values():
             table_meta[child_name] = (table_meta[parent][0], display, parent)
     sink = _WorkbookSink(workbook, table_meta)
+    workbook.empty_log()
+    room = workbook.room_bytes()
     try:
         with workbook.transaction():
             for name in table_meta:
                 workbook.drop_table(name)
             for plan in ready:
-                label = plan.document.display
+                label = document_label(plan.document)
                 on_progress(done, total, label)
 
                 def progress(n: int, _label=label) -> None:
@@ -166,14 +177,23 @@ def convert_documents(
                             should_cancel=should_cancel, on_bytes=progress,
                         )
                     outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table))
-                except (XmlDocumentError, WorkbookError) as error:
-                    outcomes.append(FileOutcome(label, plan.group, "failed", error=str(error), table=plan.table))
-                except OSError as error:
-                    outcomes.append(FileOutcome(label, plan.group, "failed", error=f"cannot read: {error}"))
+                except (FlattenCancelled, WorkbookAborted):
+                    raise  # the whole run ends: nothing of it is kept
+                except Exception as error:  # this document's fault, whatever it is: its rows are gone
+                    outcomes.append(FileOutcome(label, plan.group, "failed", error=failure_reason(error),
+                                                table=plan.table))
     except FlattenCancelled:
         raise ConversionCancelled() from None
+    except WorkbookFull as error:
+        # SQLite writes late (its page cache), so the share done overstates the progress; the tables
+        # rarely take more than the XML they come from
+        needed = max(needed_more(room, done, total), total - room)
+        raise DiskFullError("the conversion", needed) from error
 
-    order = {d.display: i for i, d in enumerate(report.documents)}
+    order = {document_label(d): i for i, d in enumerate(report.documents)}
+    for outcome in outcomes:
+        outcome.path = printable(outcome.path)
+        outcome.group = outcome.group and printable(outcome.group)
     outcomes.sort(key=lambda o: order.get(o.path, len(order)))
     tables = []
     for name in table_meta:
@@ -186,6 +206,39 @@ def convert_documents(
             continue
         tables.append(TableOutcome.from_info(info))
     return ConversionResult(tables, outcomes)
+
+
+def document_label(document: Document) -> str:
+    """The document's name as shown and stored (``_file``): its archive chain and path, with bytes
+    that are not UTF-8 (a file name from a foreign system) written as ``\\xNN``."""
+    return printable(document.display)
+
+
+def printable(text: str) -> str:
+    """``text`` with what cannot be written as UTF-8 (undecodable bytes of a file name, kept by
+    Python as lone surrogates) written as backslash escapes."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def failure_reason(error: BaseException) -> str:
+    """Why a document could not be converted, as one line for the person (no traceback); a parse
+    error says where (line, column)."""
+    if isinstance(error, (XmlDocumentError, WorkbookError)):
+        return printable(str(error))
+    if isinstance(error, OSError):
+        return f"cannot read: {error.strerror or error}"
+    log.warning("a document failed with %s:\n%s", type(error).__name__,  # frames only: no data of the document
+                "".join(traceback.format_tb(error.__traceback__)))
+    if isinstance(error, RecursionError):
+        return "nested too deeply to convert"
+    if isinstance(error, MemoryError):
+        return "too large to convert in the memory available"
+    line = getattr(error, "lineno", None) or (getattr(error, "position", None) or (None,))[0]
+    where = f"line {line}: " if isinstance(line, int) else ""
+    return printable(f"{where}could not be converted ({type(error).__name__}: {error})")
 
 
 def _choose_records(group: str, members: list[_Plan], override: str | None,
@@ -310,8 +363,8 @@ def export_zip(
     """One ZIP holding every table in every format (named as ``export_tables`` names them);
     nothing else is left beside it."""
     zip_path = Path(zip_path)
-    with tempfile.TemporaryDirectory(prefix=".ret-export-", dir=make_export_dir(zip_path.parent)) as scratch:
-        files = export_tables(workbook, tables, Path(scratch), formats, bom, should_cancel, on_progress, csv_raw)
+    with scratch_folder(make_export_dir(zip_path.parent)) as scratch:
+        files = export_tables(workbook, tables, scratch, formats, bom, should_cancel, on_progress, csv_raw)
         write_zip(zip_path, files)
     return zip_path
 
@@ -387,25 +440,68 @@ def convert_to_folder(
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
     csv_raw: bool = False,
 ) -> ConversionResult:
-    """The whole headless path: intake into a scratch folder, convert, export, ``manifest.json``."""
-    out_dir = Path(out_dir)
-    formats = tuple(formats)
+    """The whole headless path: intake into a scratch folder, convert, export, ``manifest.json``.
+
+    Everything is made in a scratch folder inside ``out_dir`` and moved into ``out_dir`` only when
+    all of it is complete, so a run that fails (DiskFullError, say) leaves ``out_dir`` as it was.
+    Scratch that killed runs left in ``out_dir`` is removed first."""
+    inputs, out_dir, formats = [Path(p) for p in inputs], Path(out_dir), tuple(formats)
     make_export_dir(out_dir)
-    with tempfile.TemporaryDirectory(prefix=".ret-work-", dir=out_dir) as scratch:
-        scratch_dir = Path(scratch)
-        report = take_in(inputs, scratch_dir / "extracted", limits=limits,
-                         group_by="archive" if options.group_by == "type" else options.group_by)
+    sweep_folder(out_dir)
+    with scratch_folder(out_dir) as scratch_dir:
+        staged = scratch_dir / "out"
+        staged.mkdir()
+        room = free_bytes(scratch_dir)
+        # at least the inputs unpacked, then tables about as large, then those once per format
+        unpacking_full = DiskFullError("unpacking the input", sum(map(_size, inputs)) * (2 + len(formats)) - room)
+        try:
+            report = take_in(inputs, scratch_dir / "extracted", limits=limits,
+                             group_by="archive" if options.group_by == "type" else options.group_by)
+        except OSError as error:
+            if not is_disk_full(error):
+                raise
+            raise unpacking_full from error
+        if INTAKE_DISK_FULL in report.limits_hit:  # the intake stopped there: the tables would lack documents
+            raise unpacking_full
         with Workbook(scratch_dir / "workbook.sqlite", scratch=True) as workbook:
             if "csv" in formats:
                 workbook.keep_csv_copies(scratch_dir)
-            result = convert_documents(report, workbook, options, on_progress=on_progress)
-            written = export_tables(workbook, result.tables, out_dir, formats, bom, csv_raw=csv_raw)
-        if zip_name:
-            write_zip(out_dir / zip_name, written)
-    result.files += [FileOutcome(s.display, None, "skipped", error=s.reason) for s in report.skipped]
-    manifest = result.manifest()
-    manifest["limits_hit"] = report.limits_hit
-    if "csv" in formats:
-        manifest["csv_formulas"] = "raw" if csv_raw else "neutralised"
-    atomic_write_json(out_dir / "manifest.json", manifest, mode=exported_file_mode())
+            room = workbook.room_bytes()
+            try:
+                result = convert_documents(report, workbook, options, on_progress=on_progress)
+            except DiskFullError as error:  # and then the tables are written out once per format
+                raise DiskFullError("the conversion", error.needed_bytes
+                                    + (room + error.needed_bytes) * len(formats)) from error
+            room = free_bytes(scratch_dir)
+            result.files += [FileOutcome(printable(s.display), None, "skipped", error=s.reason)
+                             for s in report.skipped]
+            try:
+                written = export_tables(workbook, result.tables, staged, formats, bom, csv_raw=csv_raw)
+                if zip_name:
+                    written.append(staged / zip_name)
+                    write_zip(written[-1], written[:-1])
+                manifest = result.manifest()  # with the files each table went to
+                manifest["limits_hit"] = report.limits_hit
+                if "csv" in formats:
+                    manifest["csv_formulas"] = "raw" if csv_raw else "neutralised"
+                atomic_write_json(staged / "manifest.json", manifest, mode=exported_file_mode())
+            except OSError as error:
+                if not is_disk_full(error):
+                    raise
+                # the tables take about what they take in the workbook, once per format (and the ZIP)
+                expected = _size(workbook.path) * (len(formats) + (1 if zip_name else 0))
+                raise DiskFullError("writing the tables", expected - room) from error
+        for path in (*written, staged / "manifest.json"):  # renames within one folder: no new space
+            os.replace(path, out_dir / path.name)
     return result
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0

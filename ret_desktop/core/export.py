@@ -7,7 +7,6 @@ import csv
 import io
 import os
 import re
-import tempfile
 import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import xlsxwriter
 
 from ret_desktop.core.fsutil import exported_file_mode, make_export_dir
+from ret_desktop.core.scratch import part_file, scratch_folder
 
 EXCEL_MAX_ROWS = 1_048_576  # including the header row
 EXCEL_MAX_CELL = 32_767
@@ -84,15 +84,10 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, otherwise it goes."""
     path = Path(path)
     make_export_dir(path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with part_file(path) as tmp:  # named with this process's id: a killed run's part is swept later
         yield tmp
         os.chmod(tmp, exported_file_mode())
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_csv(
@@ -258,8 +253,8 @@ def write_xlsx(
     xlsxwriter's scratch files (which hold cell text) go in a folder beside ``path``, removed after.
     """
     count = 0
-    with atomic_output(path) as tmp, tempfile.TemporaryDirectory(prefix=".ret-work-xlsx-", dir=tmp.parent) as scratch:
-        workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "tmpdir": scratch,
+    with atomic_output(path) as tmp, scratch_folder(tmp.parent) as scratch:
+        workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "tmpdir": str(scratch),
                                                   "strings_to_numbers": False, "strings_to_formulas": False,
                                                   "strings_to_urls": False})
         try:

@@ -155,7 +155,10 @@ class JobStore:
             if record.state is not JobState.RUNNING:
                 raise JobStateError(f"job {job_id} is {record.state.value}, not running")
             record = replace(record, done=done, total=record.total if total is None else total, message=message)
-            self._save(record)
+            try:
+                self._save(record)
+            except OSError as exc:  # a full disk, say: the job goes on, and its end is recorded when it can be
+                log.warning("progress of job %s not recorded: %s", job_id, exc.strerror)
             return record
 
     def finish(self, job_id: str, state: JobState, message: str = "", error: str | None = None) -> JobRecord:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ret_desktop.core.diskspace import free_bytes, is_disk_full
 from ret_desktop.core.export import CsvCopy
 
 _SCHEMA = """
@@ -62,6 +63,15 @@ _MAX_VARIABLES = 32766  # SQLite's bound-parameter limit (3.32 and newer)
 
 class WorkbookError(RuntimeError):
     pass
+
+
+class WorkbookAborted(WorkbookError):
+    """A write failed in a way that ends the whole transaction (SQLite may have rolled it back
+    itself): nothing of it was kept, and nothing more can be written in it."""
+
+
+class WorkbookFull(WorkbookAborted):
+    """The disk, or the database's size limit, is full: nothing of the transaction was kept."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,8 @@ class TableWriter:
         try:
             self._conn.execute(f"ALTER TABLE {self.sql_name} ADD COLUMN c{position + 1} TEXT")
         except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise
             raise WorkbookError(
                 f"a table cannot have more than {position} columns here ({exc}); "
                 "convert in relational mode or choose a deeper record path"
@@ -260,13 +272,18 @@ class Workbook:
                 yield
                 for writer in self.writers.values():
                     writer.flush()
-            except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                if self._conn.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+                    self._conn.execute("ROLLBACK")
                 for writer in self.writers.values():
                     writer.drop_csv_copy()
                 self.writers.clear()
+                if isinstance(exc, WorkbookFull) or is_disk_full(exc):
+                    self.empty_log()  # give the space back
+                    if not isinstance(exc, WorkbookFull):
+                        raise WorkbookFull(f"the disk is full ({exc})") from exc
                 raise
-            self._conn.execute("COMMIT")
             for name, writer in self.writers.items():
                 if writer.csv_copy is not None:
                     self._csv_copies[name] = (writer.csv_copy, self._conn.total_changes)
@@ -281,7 +298,11 @@ class Workbook:
             yield
             for writer in self.writers.values():
                 writer.flush()
-        except BaseException:
+        except BaseException as exc:
+            if is_disk_full(exc):  # not this part's fault: the transaction cannot go on
+                raise WorkbookFull(f"the disk is full ({exc})") from exc
+            if not self._conn.in_transaction:  # SQLite rolled back the whole transaction itself
+                raise WorkbookAborted(f"the workbook could not be written ({exc})") from exc
             self._conn.execute("ROLLBACK TO part")
             self._conn.execute("RELEASE part")
             for name in list(self.writers):
@@ -291,6 +312,24 @@ class Workbook:
                     self.writers.pop(name).drop_csv_copy()
             raise
         self._conn.execute("RELEASE part")
+
+    def room_bytes(self) -> int:
+        """How many bytes the workbook can still grow by: the free disk space where it lies, or less
+        where the database's page limit is nearer."""
+        with self._lock:
+            (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+            (limit,) = self._conn.execute("PRAGMA max_page_count").fetchone()
+            (page_size,) = self._conn.execute("PRAGMA page_size").fetchone()
+        return min(free_bytes(self.path.parent), max(limit - pages, 0) * page_size)
+
+    def empty_log(self) -> None:
+        """Copy what the write-ahead log holds into the database and cut the log to nothing, as far as
+        readers allow. Before a large transaction, so that if the disk fills up under it, its rollback
+        leaves a log holding nothing to copy, which can then be cut without any new space."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass  # a later checkpoint will do it
 
     def writer(self, name: str, group: str, record_path: str, parent: str | None = None) -> TableWriter:
         """The writer of table ``name``, created (inside the current transaction) if new."""
