@@ -20,10 +20,14 @@ from ret_desktop.core.xmlflat.detect import (
     DETECT_BYTES,
     ClarkPath,
     DocumentStructure,
+    MANY_WIDE_COLUMNS,
     choose_record_path,
+    record_display,
+    record_instances,
     repeating_paths,
     resolve_record_path,
     scan_structure,
+    wide_columns_estimate,
 )
 from ret_desktop.core.xmlflat.flatten import FlattenCancelled, flatten_document
 from ret_desktop.core.xmlflat.names import XmlDocumentError
@@ -56,6 +60,7 @@ class FileOutcome:
     records: int = 0
     error: str | None = None
     table: str | None = None
+    warnings: list[str] = field(default_factory=list)  # converted, but with something to know
 
 
 @dataclass
@@ -158,14 +163,15 @@ def convert_documents(
                     done += n
                     on_progress(done, total, _label)
 
+                warnings: list[str] = []
                 try:
                     with workbook.savepoint():
                         records = flatten_document(
                             plan.document.path, plan.record, sink, file_label=label, table=plan.table,
                             child_tables={clark: name for clark, (name, _d) in child_tables.get(plan.table, {}).items()},
-                            should_cancel=should_cancel, on_bytes=progress,
+                            should_cancel=should_cancel, on_bytes=progress, warnings=warnings,
                         )
-                    outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table))
+                    outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table, warnings=warnings))
                 except (XmlDocumentError, WorkbookError) as error:
                     outcomes.append(FileOutcome(label, plan.group, "failed", error=str(error), table=plan.table))
                 except OSError as error:
@@ -201,19 +207,19 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
                 outcomes.append(FileOutcome(member.document.display, group, "failed",
                                             error=f"record path {override} not found in this document"))
                 continue
-        elif chosen is not None and chosen in structure.paths:
+        elif chosen is not None and record_instances(structure, chosen):
             record = chosen
         else:
             record = choose_record_path([structure])  # this document lacks the group's record
         member.record = record
-        member.record_display = structure.paths[record].display if record else "/" + structure.root_name
+        member.record_display = record_display(structure, record) if record else "/" + structure.root_name
         ready.append(member)
     displays = sorted({m.record_display for m in ready})
     for member in ready:
         if len(displays) == 1:
             member.table = group
         else:
-            member.table = f"{group}.{member.record_display.rsplit('/', 1)[-1]}"
+            member.table = f"{group}.{member.record_display.rsplit('/', 1)[-1] or 'record'}"
     names_in_use: dict[str, str] = {}
     for member in ready:  # two record paths ending in the same name: number the later one
         key = member.table
@@ -223,25 +229,27 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
 
 
 def _child_tables(plans: list[_Plan]) -> dict[str, dict[ClarkPath, tuple[str, str]]]:
-    """Relational mode: for each main table, its repeating paths -> (child table, display path).
-    Only the outermost repeats get tables; repeats inside them stay numbered columns."""
+    """Relational mode: for each main table, its repeating paths (tags below the record element)
+    -> (child table, display path). Only the outermost repeats get tables; repeats inside them stay
+    numbered columns. Table names are unique: a later path that would share a name is numbered."""
     result: dict[str, dict[ClarkPath, tuple[str, str]]] = {}
     by_table: dict[str, list[_Plan]] = {}
     for plan in plans:
         by_table.setdefault(plan.table, []).append(plan)
+    taken = set(by_table)
     for table, members in by_table.items():
-        record = members[0].record or (members[0].structure.root,)
+        record = members[0].record or members[0].structure.root
         found = repeating_paths([m.structure for m in members], record)
         outermost = sorted(p for p in found if not any(q != p and p[: len(q)] == q for q in found))
-        displays: dict[ClarkPath, str] = {}
-        for member in members:
-            for clark in outermost:
-                if clark in member.structure.paths:
-                    displays.setdefault(clark, member.structure.paths[clark].display)
         entries = {}
-        for clark in outermost:
-            relative = displays[clark][len(members[0].record_display) + 1:]
-            entries[clark] = (f"{table}.{relative.replace('/', '.')}", displays[clark])
+        for relative in outermost:
+            base = name = f"{table}.{found[relative].replace('/', '.')}"
+            number = 1
+            while name in taken:
+                number += 1
+                name = f"{base}~{number}"
+            taken.add(name)
+            entries[relative] = (name, f"{members[0].record_display}/{found[relative]}")
         if entries:
             result[table] = entries
     return result
@@ -327,6 +335,8 @@ class GroupStructure:
     paths: list[ElementPath]  # in document order, parents before children
     detected: str | None  # the record path conversion would choose; None: each document's own
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it could not be read
+    wide_columns_estimate: int = 0  # about how many columns a wide row of the detected record has
+    warning: str | None = None  # for the convert dialog: the detected record makes very wide rows
 
 
 def describe_groups(
@@ -365,8 +375,15 @@ def describe_groups(
                 path.max_siblings = max(path.max_siblings, stats.max_siblings)
                 path.share += stats.content / content_total
         detected = choose_record_path(structures)
-        detected_display = next((s.paths[detected].display for s in structures if detected in s.paths), None)
-        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed)
+        detected_display = next(
+            (record_display(s, detected) for s in structures if detected and record_instances(s, detected)), None)
+        estimate = wide_columns_estimate(structures, detected) if structures else 0
+        warning = None
+        if estimate > MANY_WIDE_COLUMNS:
+            warning = (f"each row of {detected_display or 'the whole document'} would have about {estimate:,} "
+                       "columns (repeats are numbered): relational mode or a deeper record path reads better")
+        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed,
+                                       estimate, warning)
     return result
 
 
