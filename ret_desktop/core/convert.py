@@ -15,11 +15,13 @@ from typing import Callable, Iterable
 from ret_desktop.core.export import safe_file_stem, write_csv, write_xlsx, write_zip
 from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.profiles import ConversionProfile
 from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookError
 from ret_desktop.core.xmlflat.detect import (
     DETECT_BYTES,
     ClarkPath,
     DocumentStructure,
+    ANY_ELEMENT,
     MANY_WIDE_COLUMNS,
     choose_record_path,
     record_display,
@@ -47,6 +49,8 @@ class ConvertOptions:
     record_paths: dict[str, str] = field(default_factory=dict)  # per group, beats record_path
     group_by: str = "archive"
     detect_bytes: int = DETECT_BYTES
+    # Remembered choices per kind of document; record_path / record_paths beat it.
+    profile: ConversionProfile | None = None
 
     def override_for(self, group: str) -> str | None:
         return self.record_paths.get(group, self.record_path)
@@ -106,6 +110,7 @@ class _Plan:
     record: ClarkPath | None = None
     record_display: str = ""
     table: str = ""
+    mode: str = "wide"
 
 
 def convert_documents(
@@ -140,8 +145,8 @@ def convert_documents(
         by_group.setdefault(plan.group, []).append(plan)
     ready: list[_Plan] = []
     for group, members in sorted(by_group.items()):
-        ready += _choose_records(group, members, options.override_for(group), outcomes)
-    child_tables = _child_tables(ready) if options.mode == "relational" else {}
+        ready += _choose_records(group, members, options.override_for(group), outcomes, options)
+    child_tables = _child_tables([plan for plan in ready if plan.mode == "relational"])
 
     total = sum(plan.document.size for plan in ready) or 1
     done = 0
@@ -195,17 +200,25 @@ def convert_documents(
 
 
 def _choose_records(group: str, members: list[_Plan], override: str | None,
-                    outcomes: list[FileOutcome]) -> list[_Plan]:
-    """Fix each document's record path and table name; documents without the path fail."""
-    chosen = None if override else choose_record_path([m.structure for m in members])
+                    outcomes: list[FileOutcome], options: ConvertOptions) -> list[_Plan]:
+    """Fix each document's record path, mode and table name; documents without the path asked
+    for (by ``override`` or by the profile's choice for their kind) fail."""
+    profile = options.profile or ConversionProfile()
+    choices = {id(m): profile.choice_for(m.structure.root[0]) for m in members}
+    undecided = [m.structure for m in members if not (choices[id(m)] and choices[id(m)].record_path)]
+    chosen = None if override else choose_record_path(undecided)
     ready = []
     for member in members:
         structure = member.structure
-        if override:
-            record = resolve_record_path(override, structure)
+        choice = choices[id(member)]
+        member.mode = (choice.mode if choice else None) or options.mode
+        asked = override or (choice.record_path if choice else None)
+        if asked:
+            record = resolve_record_path(asked, structure)
             if record is None:
+                source = "" if override else " (from the profile)"
                 outcomes.append(FileOutcome(member.document.display, group, "failed",
-                                            error=f"record path {override} not found in this document"))
+                                            error=f"record path {asked}{source} not found in this document"))
                 continue
         elif chosen is not None and record_instances(structure, chosen):
             record = chosen
@@ -219,7 +232,8 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
         if len(displays) == 1:
             member.table = group
         else:
-            member.table = f"{group}.{member.record_display.rsplit('/', 1)[-1] or 'record'}"
+            last = member.record_display.rsplit("/", 1)[-1]
+            member.table = f"{group}.{last if last != ANY_ELEMENT else 'record'}"
     names_in_use: dict[str, str] = {}
     for member in ready:  # two record paths ending in the same name: number the later one
         key = member.table
@@ -335,6 +349,7 @@ class GroupStructure:
     paths: list[ElementPath]  # in document order, parents before children
     detected: str | None  # the record path conversion would choose; None: each document's own
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it could not be read
+    kind: str | None = None  # the documents' root as a Clark name (for ConversionProfile); None: mixed
     wide_columns_estimate: int = 0  # about how many columns a wide row of the detected record has
     warning: str | None = None  # for the convert dialog: the detected record makes very wide rows
 
@@ -382,8 +397,9 @@ def describe_groups(
         if estimate > MANY_WIDE_COLUMNS:
             warning = (f"each row of {detected_display or 'the whole document'} would have about {estimate:,} "
                        "columns (repeats are numbered): relational mode or a deeper record path reads better")
+        kinds = {s.root[0] for s in structures}
         result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed,
-                                       estimate, warning)
+                                       kinds.pop() if len(kinds) == 1 else None, estimate, warning)
     return result
 
 
