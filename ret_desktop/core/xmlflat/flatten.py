@@ -126,9 +126,8 @@ class _Walker:
 
     def element(self, element: etree._Element, node: _Node, out: Pairs) -> None:
         """Pairs of ``element`` itself, at ``node``."""
-        attributes = attribute_items(element)
-        if attributes:
-            self.attributes(element, attributes, node.prefix + "@", out)
+        if element.keys():
+            self.attributes(element, attribute_items(element), node.prefix + "@", out)
         start = len(out)
         children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
         text = element.text
@@ -203,9 +202,8 @@ class _Walker:
             elif len(child):
                 self.element(child, child_node, out)
             else:  # a leaf: its attributes and its text
-                attributes = attribute_items(child)
-                if attributes:
-                    self.attributes(child, attributes, child_node.prefix + "@", out)
+                if child.keys():
+                    self.attributes(child, attribute_items(child), child_node.prefix + "@", out)
                 text = child.text
                 append((child_node.path, text.strip() if text else ""))
         return elements, mixed, pieces
