@@ -67,12 +67,14 @@ def test_unknown_named_reference_is_kept_literally_with_a_warning_in_the_manifes
 
 def test_references_split_across_read_chunks_are_all_resolved(tmp_path):
     articles = "".join(f"<a><t>{'x' * (n % 97)}M&uuml;ller&eacute;{n}</t></a>" for n in range(6000))
-    path = write(tmp_path, "big.xml", EXTERNAL_DTD + f"<dblp>{articles}</dblp>")
-    assert path.stat().st_size > 4 * 64 * 1024
+    literal = "&uuml; " * 30_000  # a CDATA section across several chunks stays as written
+    path = write(tmp_path, "big.xml", EXTERNAL_DTD + f"<dblp>{articles}<a><t><![CDATA[{literal}]]></t></a></dblp>")
+    assert path.stat().st_size > 6 * 64 * 1024
     result, tables = convert([path], tmp_path)
     values = [row["t"] for row in rows_of(tables)]
-    assert len(values) == 6000
-    assert all(value.endswith(f"Mülleré{n}") for n, value in enumerate(values))
+    assert len(values) == 6001
+    assert all(value.endswith(f"Mülleré{n}") for n, value in enumerate(values[:-1]))
+    assert values[-1] == literal.strip()
 
 
 def test_entities_declared_in_the_document_stay_refused(tmp_path):

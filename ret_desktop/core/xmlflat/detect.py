@@ -19,13 +19,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import EntityFilter
+from ret_desktop.core.xmlflat.entities import DOCTYPE, EntityFilter
 from ret_desktop.core.xmlflat.names import (
     PARSER_OPTIONS,
     Names,
     XmlDocumentError,
     attribute_items,
-    check_prolog,
+    refuse_entity_declarations,
 )
 
 DETECT_BYTES = 2 * 1024 * 1024
@@ -73,13 +73,15 @@ def scan_structure(path: Path, max_bytes: int = DETECT_BYTES) -> DocumentStructu
     """Element paths of ``path`` with counts, sibling repeats and content sizes, from at most
     ``max_bytes`` of it. Raises XmlDocumentError for a malformed prefix or a refused document."""
     structure = DocumentStructure()
-    rewrite_references = check_prolog(path)
     parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
     root = None
     read = 0
     try:
         with open(path, "rb") as raw:
-            handle = EntityFilter(raw) if rewrite_references else raw
+            # Undeclared named references are rewritten in documents with a DOCTYPE (as the flattener
+            # does after check_prolog); in UTF-16 the ASCII bytes of "<!DOCTYPE" are not there.
+            handle = EntityFilter(raw) if DOCTYPE in raw.read(_CHUNK) else raw
+            raw.seek(0)
             while read < max_bytes:
                 chunk = handle.read(_CHUNK)
                 if not chunk:
@@ -90,6 +92,7 @@ def scan_structure(path: Path, max_bytes: int = DETECT_BYTES) -> DocumentStructu
                 parser.feed(chunk)
                 for _event, element in parser.read_events():
                     if root is None:
+                        refuse_entity_declarations(element)
                         root = element
     except etree.XMLSyntaxError as error:
         raise XmlDocumentError.from_syntax_error(error) from None

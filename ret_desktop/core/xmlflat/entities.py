@@ -15,6 +15,7 @@ import codecs
 import re
 from html.entities import html5
 
+DOCTYPE = b"<!DOCTYPE"
 _REFERENCE = re.compile(rb"&([A-Za-z_][A-Za-z0-9._-]{0,63});")
 _PREDEFINED = {b"amp", b"lt", b"gt", b"quot", b"apos"}
 _CDATA_START = b"<![CDATA["
