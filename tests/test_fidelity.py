@@ -227,3 +227,11 @@ def test_attributes_beyond_the_fast_path_keep_their_order_and_namespaces(tmp_pat
     row = rows_of(tables)[0]
     assert [column for column in row if column.startswith("@")][:3] == ["@a0", "@q:a1", "@a2"]
     assert row[f"@q:a{count - 1}"] == str(count - 1)
+
+
+def test_in_utf16_references_left_in_the_tree_become_their_characters(tmp_path):
+    document = '<?xml version="1.0" encoding="UTF-16"?>\n<!DOCTYPE r SYSTEM "r.dtd">\n' \
+               "<r><a><n>J&uuml;rgen<!-- c --> M&uuml;ller</n></a><a><n>x</n></a></r>"
+    result, tables = convert([write(tmp_path, "r.xml", document, "utf-16")], tmp_path)
+    assert result.all_ok
+    assert rows_of(tables)[0]["n"] == "Jürgen Müller"

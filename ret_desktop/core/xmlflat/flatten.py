@@ -233,7 +233,10 @@ def _inline_markup(element: etree._Element, elements: int, texts: int) -> bool:
 def joined_text(element: etree._Element) -> str:
     """All text of ``element`` and its descendants in document order, comments and processing
     instructions left out but the text after them kept, entity references as their characters."""
-    parts: list[str] = []
+    text = "".join(element.itertext())  # lxml leaves out comments and PIs, keeps their tails
+    if "&" not in text:
+        return text
+    parts: list[str] = []  # itertext gives an entity left in the tree as written: "&uuml;"
     _join(element, parts)
     return "".join(parts)
 
