@@ -18,6 +18,7 @@ from lxml import etree
 from ret_desktop.core.xmlflat.detect import ANY_DEPTH, ANY_ELEMENT, ClarkPath
 from ret_desktop.core.xmlflat.entities import EntityFilter
 from ret_desktop.core.xmlflat.names import (
+    MANY_ATTRIBUTES,
     PARSER_OPTIONS,
     Names,
     XmlDocumentError,
@@ -126,8 +127,10 @@ class _Walker:
 
     def element(self, element: etree._Element, node: _Node, out: Pairs) -> None:
         """Pairs of ``element`` itself, at ``node``."""
-        if element.keys():
-            self.attributes(element, attribute_items(element), node.prefix + "@", out)
+        keys = element.keys()
+        if keys:
+            attributes = element.items() if len(keys) < MANY_ATTRIBUTES else attribute_items(element)
+            self.attributes(element, attributes, node.prefix + "@", out)
         start = len(out)
         children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
         text = element.text
@@ -202,8 +205,10 @@ class _Walker:
             elif len(child):
                 self.element(child, child_node, out)
             else:  # a leaf: its attributes and its text
-                if child.keys():
-                    self.attributes(child, attribute_items(child), child_node.prefix + "@", out)
+                keys = child.keys()
+                if keys:
+                    attributes = child.items() if len(keys) < MANY_ATTRIBUTES else attribute_items(child)
+                    self.attributes(child, attributes, child_node.prefix + "@", out)
                 text = child.text
                 append((child_node.path, text.strip() if text else ""))
         return elements, mixed, pieces
