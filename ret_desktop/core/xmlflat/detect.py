@@ -20,8 +20,12 @@ from pathlib import Path
 from lxml import etree
 
 from ret_desktop.core.xmlflat.entities import DOCTYPE, EntityFilter
+from ret_desktop.core.xmlflat.kinds import known_record
 from ret_desktop.core.xmlflat.names import (
+    ANY_DEPTH,
+    ANY_ELEMENT,
     PARSER_OPTIONS,
+    ClarkPath,
     Names,
     XmlDocumentError,
     attribute_items,
@@ -34,9 +38,6 @@ DETECT_BYTES = 2 * 1024 * 1024
 RECORD_SHARE = 2 / 3
 _CHUNK = 64 * 1024
 
-ClarkPath = tuple[str, ...]
-ANY_ELEMENT = "*"
-ANY_DEPTH = ""
 # A wide row with more numbered columns than this is hard to read: relational mode or a deeper
 # record serves better (said in describe_groups).
 MANY_WIDE_COLUMNS = 300
@@ -140,8 +141,6 @@ def _walk(element: etree._Element, stats: PathStats, paths: dict[ClarkPath, Path
 
 def choose_record_path(structures: list[DocumentStructure]) -> ClarkPath | None:
     """The record path for a group of documents, or None when each document is one record."""
-    from ret_desktop.core.xmlflat.kinds import known_record
-
     if not structures:
         return None
     generic = _generic_record(structures)

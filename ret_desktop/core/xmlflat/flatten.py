@@ -15,9 +15,11 @@ from typing import Callable, Protocol
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.detect import ANY_DEPTH, ANY_ELEMENT, ClarkPath
 from ret_desktop.core.xmlflat.entities import EntityFilter
 from ret_desktop.core.xmlflat.names import (
+    ANY_DEPTH,
+    ANY_ELEMENT,
+    ClarkPath,
     MANY_ATTRIBUTES,
     PARSER_OPTIONS,
     Names,

@@ -10,10 +10,14 @@ citations of a single Crossref article): the article is the row, its citations n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.detect import ANY_DEPTH, ANY_ELEMENT, ClarkPath, DocumentStructure
+from ret_desktop.core.xmlflat.names import ANY_DEPTH, ANY_ELEMENT, ClarkPath
+
+if TYPE_CHECKING:
+    from ret_desktop.core.xmlflat.detect import DocumentStructure
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,12 @@ from ret_desktop.core.xmlflat.entities import ascii_compatible
 
 XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 
+# Element paths as tuples of Clark names from the root. A record path may end in ANY_ELEMENT (every
+# child element there: ``/dblp/*``) or in ANY_DEPTH, tag (that element at any depth: ``/kml//Placemark``).
+ClarkPath = tuple[str, ...]
+ANY_ELEMENT = "*"
+ANY_DEPTH = ""
+
 # No entity resolution, no network, no DTD loading, no huge trees (DESIGN §6).
 PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
