@@ -2,10 +2,10 @@
 
 Documents of a known kind (by root element and namespace: UBL, ISO 20022, GPX, KML, spreadsheets,
 feeds, OAI-PMH, MARCXML, PubMed, DBLP, drawings, property lists, build files) have their record
-from ``kinds``. Otherwise the record is the shallowest element path with fields of its own (child
-elements or attributes) that repeats under one parent and holds most of the content (text and
-attribute characters) of the documents; else the only kind of child of a root that holds nothing
-else (a set of one article); where there is none, each document is one record. Detection reads at
+from ``kinds``. Otherwise the record is the shallowest element path that repeats under one parent
+and holds most of the content (text and attribute characters) of the documents; else the only kind
+of child of a root that holds nothing else, if it has fields of its own (a set of one article);
+where there is none, each document is one record. Detection reads at
 most a bounded prefix of each document.
 
 A record path is a tuple of Clark names from the root; it may end in ``ANY_ELEMENT`` (every child
@@ -160,8 +160,8 @@ def _generic_record(structures: list[DocumentStructure]) -> ClarkPath | None:
             entry[2] += stats.fields
     candidates = [
         (len(clark), -content, clark)
-        for clark, (max_siblings, content, fields) in merged.items()
-        if len(clark) > 1 and max_siblings >= 2 and fields and total and content / total >= RECORD_SHARE
+        for clark, (max_siblings, content, _fields) in merged.items()
+        if len(clark) > 1 and max_siblings >= 2 and total and content / total >= RECORD_SHARE
     ]
     if candidates:
         return min(candidates)[2]
