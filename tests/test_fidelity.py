@@ -235,3 +235,38 @@ def test_in_utf16_references_left_in_the_tree_become_their_characters(tmp_path):
     result, tables = convert([write(tmp_path, "r.xml", document, "utf-16")], tmp_path)
     assert result.all_ok
     assert rows_of(tables)[0]["n"] == "Jürgen Müller"
+
+
+class _Trickle:
+    """A binary reader that returns the bytes in small pieces of varying size, as a pipe might."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data = data
+        self._sizes = sizes
+        self._position = 0
+        self._turn = 0
+
+    def read(self, size: int = -1) -> bytes:
+        step = self._sizes[self._turn % len(self._sizes)]
+        self._turn += 1
+        piece = self._data[self._position:self._position + step]
+        self._position += len(piece)
+        return piece
+
+
+@pytest.mark.parametrize("sizes", [[1], [2, 3, 5, 7], [9, 1, 64, 13], [100]])
+def test_reference_rewriting_is_the_same_whatever_the_read_sizes(sizes):
+    from ret_desktop.core.xmlflat.entities import EntityFilter
+
+    piece = (b"<a k='&eacute;'>M&uuml;ller &amp; &lt;&#233;&#x41; &nosuch; "
+             b"<![CDATA[&uuml; ]] ]]> &nbsp;<!-- &uuml; -->&fjlig;</a>\n")
+    data = piece * 40
+    whole = EntityFilter(_Trickle(data, [len(data) + 1]))
+    expected = b"".join(iter(lambda: whole.read(65536), b""))
+    trickled = EntityFilter(_Trickle(data, sizes))
+    got = b"".join(iter(lambda: trickled.read(65536), b""))
+    assert got == expected
+    assert expected.count(b"<![CDATA[&uuml; ]] ]]>") == 40  # untouched inside CDATA
+    assert expected.count(b"M&#xFC;ller &amp; &lt;&#233;&#x41; &amp;nosuch;") == 40
+    assert expected.count(b"&#x66;&#x6A;") == 40  # &fjlig; is two characters
+    assert trickled.unknown == ["nosuch"]
