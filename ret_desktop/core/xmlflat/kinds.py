@@ -112,9 +112,10 @@ def known_record(structures: list[DocumentStructure], generic: ClarkPath | None)
 
 
 def _paths_named(structures: list[DocumentStructure], local: str) -> list[ClarkPath]:
-    found: list[ClarkPath] = []
+    """The element paths below the root whose local name is ``local``, in order of first sight."""
+    found: dict[ClarkPath, None] = {}
     for structure in structures:
         for clark in structure.paths:
-            if len(clark) > 1 and clark not in found and etree.QName(clark[-1]).localname == local:
-                found.append(clark)
-    return found
+            if len(clark) > 1 and clark[-1].rpartition("}")[2] == local:
+                found.setdefault(clark)
+    return list(found)
