@@ -18,11 +18,11 @@ from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, tak
 from ret_desktop.core.profiles import ConversionProfile
 from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookError
 from ret_desktop.core.xmlflat.detect import (
+    ANY_ELEMENT,
     DETECT_BYTES,
+    MANY_WIDE_COLUMNS,
     ClarkPath,
     DocumentStructure,
-    ANY_ELEMENT,
-    MANY_WIDE_COLUMNS,
     choose_record_path,
     record_display,
     record_instances,
@@ -146,7 +146,7 @@ def convert_documents(
     ready: list[_Plan] = []
     for group, members in sorted(by_group.items()):
         ready += _choose_records(group, members, options.override_for(group), outcomes, options)
-    child_tables = _child_tables([plan for plan in ready if plan.mode == "relational"])
+    child_tables = _child_tables([plan for plan in ready if plan.mode == "relational"], {plan.table for plan in ready})
 
     total = sum(plan.document.size for plan in ready) or 1
     done = 0
@@ -204,13 +204,12 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
     """Fix each document's record path, mode and table name; documents without the path asked
     for (by ``override`` or by the profile's choice for their kind) fail."""
     profile = options.profile or ConversionProfile()
-    choices = {id(m): profile.choice_for(m.structure.root[0]) for m in members}
-    undecided = [m.structure for m in members if not (choices[id(m)] and choices[id(m)].record_path)]
+    choices = [profile.choice_for(m.structure.root[0]) for m in members]
+    undecided = [m.structure for m, choice in zip(members, choices) if not (choice and choice.record_path)]
     chosen = None if override else choose_record_path(undecided)
     ready = []
-    for member in members:
+    for member, choice in zip(members, choices):
         structure = member.structure
-        choice = choices[id(member)]
         member.mode = (choice.mode if choice else None) or options.mode
         asked = override or (choice.record_path if choice else None)
         if asked:
@@ -242,15 +241,16 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
     return ready
 
 
-def _child_tables(plans: list[_Plan]) -> dict[str, dict[ClarkPath, tuple[str, str]]]:
+def _child_tables(plans: list[_Plan], taken: set[str]) -> dict[str, dict[ClarkPath, tuple[str, str]]]:
     """Relational mode: for each main table, its repeating paths (tags below the record element)
     -> (child table, display path). Only the outermost repeats get tables; repeats inside them stay
-    numbered columns. Table names are unique: a later path that would share a name is numbered."""
+    numbered columns. Table names are unique among themselves and the ``taken`` ones: a later path
+    that would share a name is numbered."""
     result: dict[str, dict[ClarkPath, tuple[str, str]]] = {}
     by_table: dict[str, list[_Plan]] = {}
     for plan in plans:
         by_table.setdefault(plan.table, []).append(plan)
-    taken = set(by_table)
+    taken = set(taken)
     for table, members in by_table.items():
         record = members[0].record or members[0].structure.root
         found = repeating_paths([m.structure for m in members], record)
