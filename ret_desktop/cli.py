@@ -24,6 +24,7 @@ from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.profiles import ConversionProfile, ProfileError
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
+from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS
 
 EXIT_USAGE = 2
 
@@ -170,6 +171,10 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{len(converted)} documents converted into {len(result.tables)} tables in {args.out}")
     for table in result.tables:
         print(f"  {table.name}: {table.rows} rows x {len(table.columns)} columns ({', '.join(table.files)})")
+        has_children = any(child.parent == table.name for child in result.tables)
+        if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and not has_children:
+            print(f"  note: {table.name} has {len(table.columns):,} columns; --mode relational or a deeper "
+                  "--record-path may read better", file=sys.stderr)
     problems = [f for f in result.files if f.status != "ok"]
     for outcome in problems:
         print(f"  {outcome.status}: {outcome.path}: {outcome.error}", file=sys.stderr)

@@ -270,3 +270,23 @@ def test_reference_rewriting_is_the_same_whatever_the_read_sizes(sizes):
     assert expected.count(b"M&#xFC;ller &amp; &lt;&#233;&#x41; &amp;nosuch;") == 40
     assert expected.count(b"&#x66;&#x6A;") == 40  # &fjlig; is two characters
     assert trickled.unknown == ["nosuch"]
+
+
+def test_convert_says_when_a_wide_table_is_very_wide(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from test_record_shapes import crossref
+
+    path = write(tmp_path, "deposit.xml", crossref(1, 150))
+
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "ret_desktop", "convert", str(path), *extra], capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+    wide = run("--out", str(tmp_path / "wide"))
+    assert wide.returncode == 0, wide.stderr
+    assert "note: DEPOSIT has 60" in wide.stderr and "--mode relational" in wide.stderr
+    relational = run("--out", str(tmp_path / "relational"), "--mode", "relational")
+    assert relational.returncode == 0 and "note:" not in relational.stderr
