@@ -179,7 +179,8 @@ def test_describe_groups_says_when_the_detected_record_makes_very_wide_rows(tmp_
     assert group.detected == "/doi_batch/body/journal/journal_article"
     assert group.wide_columns_estimate > 300
     assert "relational mode" in group.warning
-    narrow = write(tmp_path / "n", "deposit.xml", crossref(3, 2)) if (tmp_path / "n").mkdir() is None else None
+    (tmp_path / "narrow").mkdir()
+    narrow = write(tmp_path / "narrow", "deposit.xml", crossref(3, 2))
     [group] = describe_groups(take_in([narrow], tmp_path / "extracted2")).values()
     assert group.warning is None and group.wide_columns_estimate < 20
 
