@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,9 +23,11 @@ from ret_desktop.core.diskspace import DiskFullError
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
+from ret_desktop.core.profiles import ConversionProfile, ProfileError
 from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
+from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS
 
 EXIT_USAGE = 2
 
@@ -70,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help=".zip, .xml or a folder")
     convert.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the tables and manifest.json")
     convert.add_argument("--format", choices=("csv", "xlsx", "both"), default="csv")
-    convert.add_argument("--mode", choices=MODES, default="wide")
+    convert.add_argument("--mode", choices=MODES, help="wide (the default) or relational; beats the profile's")
     convert.add_argument("--record-path", metavar="XPATH", help="the element that is one row, e.g. /library/book")
+    convert.add_argument("--profile", type=Path, metavar="FILE",
+                         help="a conversion profile (JSON): record path and mode per kind of document")
     convert.add_argument("--group-by", choices=GROUP_BY_CHOICES, default="archive")
     convert.add_argument("--bom", action="store_true", help="start CSV files with a UTF-8 BOM (for Excel)")
     convert.add_argument("--zip", metavar="NAME", help="also put every output file into DIR/NAME")
@@ -151,7 +156,14 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CommandError(f"no such file or folder: {', '.join(missing)}")
-    options = ConvertOptions(mode=args.mode, record_path=args.record_path, group_by=args.group_by)
+    try:
+        profile = ConversionProfile.load(args.profile) if args.profile else None
+    except ProfileError as error:
+        raise CommandError(str(error)) from None
+    if profile and args.mode:  # a mode given on the command line is the mode of every document
+        profile = ConversionProfile({kind: replace(choice, mode=None) for kind, choice in profile.choices.items()})
+    options = ConvertOptions(mode=args.mode or "wide", record_path=args.record_path, group_by=args.group_by,
+                             profile=profile)
     formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
     progress = _ProgressBar() if sys.stderr.isatty() else None
     if settings.runtime_root.is_dir():  # the window's start-up sweep then finds what a killed run left
@@ -174,9 +186,16 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{len(converted)} documents converted into {len(result.tables)} tables in {args.out}")
     for table in result.tables:
         print(f"  {table.name}: {table.rows} rows x {len(table.columns)} columns ({', '.join(table.files)})")
+        has_children = any(child.parent == table.name for child in result.tables)
+        if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and not has_children:
+            print(f"  note: {table.name} has {len(table.columns):,} columns; --mode relational or a deeper "
+                  "--record-path may read better", file=sys.stderr)
     problems = [f for f in result.files if f.status != "ok"]
     for outcome in problems:
         print(f"  {outcome.status}: {outcome.path}: {outcome.error}", file=sys.stderr)
+    for outcome in result.files:
+        for warning in outcome.warnings:
+            print(f"  warning: {outcome.path}: {warning}", file=sys.stderr)
     return 0 if not problems else 1
 
 

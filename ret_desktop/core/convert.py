@@ -18,16 +18,22 @@ from ret_desktop.core.diskspace import DiskFullError, free_bytes, is_disk_full, 
 from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip
 from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.profiles import ConversionProfile
 from ret_desktop.core.scratch import scratch_folder, sweep_folder
 from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookAborted, WorkbookError, WorkbookFull
 from ret_desktop.core.xmlflat.detect import (
+    ANY_ELEMENT,
     DETECT_BYTES,
+    MANY_WIDE_COLUMNS,
     ClarkPath,
     DocumentStructure,
     choose_record_path,
+    record_display,
+    record_instances,
     repeating_paths,
     resolve_record_path,
     scan_structure,
+    wide_columns_estimate,
 )
 from ret_desktop.core.xmlflat.flatten import FlattenCancelled, flatten_document
 from ret_desktop.core.xmlflat.names import XmlDocumentError
@@ -50,6 +56,8 @@ class ConvertOptions:
     record_paths: dict[str, str] = field(default_factory=dict)  # per group, beats record_path
     group_by: str = "archive"
     detect_bytes: int = DETECT_BYTES
+    # Remembered choices per kind of document; record_path / record_paths beat it.
+    profile: ConversionProfile | None = None
 
     def override_for(self, group: str) -> str | None:
         return self.record_paths.get(group, self.record_path)
@@ -63,6 +71,7 @@ class FileOutcome:
     records: int = 0
     error: str | None = None
     table: str | None = None
+    warnings: list[str] = field(default_factory=list)  # converted, but with something to know
 
 
 @dataclass
@@ -108,6 +117,7 @@ class _Plan:
     record: ClarkPath | None = None
     record_display: str = ""
     table: str = ""
+    mode: str = "wide"
 
 
 def convert_documents(
@@ -144,8 +154,8 @@ def convert_documents(
         by_group.setdefault(plan.group, []).append(plan)
     ready: list[_Plan] = []
     for group, members in sorted(by_group.items()):
-        ready += _choose_records(group, members, options.override_for(group), outcomes)
-    child_tables = _child_tables(ready) if options.mode == "relational" else {}
+        ready += _choose_records(group, members, options.override_for(group), outcomes, options)
+    child_tables = _child_tables([plan for plan in ready if plan.mode == "relational"], {plan.table for plan in ready})
 
     total = sum(plan.document.size for plan in ready) or 1
     done = 0
@@ -169,14 +179,16 @@ def convert_documents(
                     done += n
                     on_progress(done, total, _label)
 
+                warnings: list[str] = []
                 try:
                     with workbook.savepoint():
                         records = flatten_document(
                             plan.document.path, plan.record, sink, file_label=label, table=plan.table,
                             child_tables={clark: name for clark, (name, _d) in child_tables.get(plan.table, {}).items()},
-                            should_cancel=should_cancel, on_bytes=progress,
+                            should_cancel=should_cancel, on_bytes=progress, warnings=warnings,
                         )
-                    outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table))
+                    outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table,
+                                                warnings=warnings))
                 except (FlattenCancelled, WorkbookAborted):
                     raise  # the whole run ends: nothing of it is kept
                 except Exception as error:  # this document's fault, whatever it is: its rows are gone
@@ -242,31 +254,39 @@ def failure_reason(error: BaseException) -> str:
 
 
 def _choose_records(group: str, members: list[_Plan], override: str | None,
-                    outcomes: list[FileOutcome]) -> list[_Plan]:
-    """Fix each document's record path and table name; documents without the path fail."""
-    chosen = None if override else choose_record_path([m.structure for m in members])
+                    outcomes: list[FileOutcome], options: ConvertOptions) -> list[_Plan]:
+    """Fix each document's record path, mode and table name; documents without the path asked
+    for (by ``override`` or by the profile's choice for their kind) fail."""
+    profile = options.profile or ConversionProfile()
+    choices = [profile.choice_for(m.structure.root[0]) for m in members]
+    undecided = [m.structure for m, choice in zip(members, choices) if not (choice and choice.record_path)]
+    chosen = None if override else choose_record_path(undecided)
     ready = []
-    for member in members:
+    for member, choice in zip(members, choices):
         structure = member.structure
-        if override:
-            record = resolve_record_path(override, structure)
+        member.mode = (choice.mode if choice else None) or options.mode
+        asked = override or (choice.record_path if choice else None)
+        if asked:
+            record = resolve_record_path(asked, structure)
             if record is None:
+                source = "" if override else " (from the profile)"
                 outcomes.append(FileOutcome(member.document.display, group, "failed",
-                                            error=f"record path {override} not found in this document"))
+                                            error=f"record path {asked}{source} not found in this document"))
                 continue
-        elif chosen is not None and chosen in structure.paths:
+        elif chosen is not None and record_instances(structure, chosen):
             record = chosen
         else:
             record = choose_record_path([structure])  # this document lacks the group's record
         member.record = record
-        member.record_display = structure.paths[record].display if record else "/" + structure.root_name
+        member.record_display = record_display(structure, record) if record else "/" + structure.root_name
         ready.append(member)
     displays = sorted({m.record_display for m in ready})
     for member in ready:
         if len(displays) == 1:
             member.table = group
         else:
-            member.table = f"{group}.{member.record_display.rsplit('/', 1)[-1]}"
+            last = member.record_display.rsplit("/", 1)[-1]
+            member.table = f"{group}.{last if last != ANY_ELEMENT else 'record'}"
     names_in_use: dict[str, str] = {}
     for member in ready:  # two record paths ending in the same name: number the later one
         key = member.table
@@ -275,26 +295,29 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
     return ready
 
 
-def _child_tables(plans: list[_Plan]) -> dict[str, dict[ClarkPath, tuple[str, str]]]:
-    """Relational mode: for each main table, its repeating paths -> (child table, display path).
-    Only the outermost repeats get tables; repeats inside them stay numbered columns."""
+def _child_tables(plans: list[_Plan], taken: set[str]) -> dict[str, dict[ClarkPath, tuple[str, str]]]:
+    """Relational mode: for each main table, its repeating paths (tags below the record element)
+    -> (child table, display path). Only the outermost repeats get tables; repeats inside them stay
+    numbered columns. Table names are unique among themselves and the ``taken`` ones: a later path
+    that would share a name is numbered."""
     result: dict[str, dict[ClarkPath, tuple[str, str]]] = {}
     by_table: dict[str, list[_Plan]] = {}
     for plan in plans:
         by_table.setdefault(plan.table, []).append(plan)
+    taken = set(taken)
     for table, members in by_table.items():
-        record = members[0].record or (members[0].structure.root,)
+        record = members[0].record or members[0].structure.root
         found = repeating_paths([m.structure for m in members], record)
         outermost = sorted(p for p in found if not any(q != p and p[: len(q)] == q for q in found))
-        displays: dict[ClarkPath, str] = {}
-        for member in members:
-            for clark in outermost:
-                if clark in member.structure.paths:
-                    displays.setdefault(clark, member.structure.paths[clark].display)
         entries = {}
-        for clark in outermost:
-            relative = displays[clark][len(members[0].record_display) + 1:]
-            entries[clark] = (f"{table}.{relative.replace('/', '.')}", displays[clark])
+        for relative in outermost:
+            base = name = f"{table}.{found[relative].replace('/', '.')}"
+            number = 1
+            while name in taken:
+                number += 1
+                name = f"{base}~{number}"
+            taken.add(name)
+            entries[relative] = (name, f"{members[0].record_display}/{found[relative]}")
         if entries:
             result[table] = entries
     return result
@@ -386,6 +409,9 @@ class GroupStructure:
     paths: list[ElementPath]  # in document order, parents before children
     detected: str | None  # the record path conversion would choose; None: each document's own
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it could not be read
+    kind: str | None = None  # the documents' root as a Clark name (for ConversionProfile); None: mixed
+    wide_columns_estimate: int = 0  # about how many columns a wide row of the detected record has
+    warning: str | None = None  # for the convert dialog: the detected record makes very wide rows
 
 
 def describe_groups(
@@ -411,10 +437,8 @@ def describe_groups(
             done += 1
             try:
                 structures.append(scan_structure(document.path, detect_bytes))
-            except XmlDocumentError as error:
-                failed[document.display] = str(error)
-            except OSError as error:
-                failed[document.display] = f"cannot read: {error}"
+            except Exception as error:  # this document's fault, whatever it is: the others are read
+                failed[document.display] = failure_reason(error)
         merged: dict[str, ElementPath] = {}  # by path as written: what a person picks and sees
         content_total = sum(s.total_content for s in structures) or 1
         for structure in structures:
@@ -424,8 +448,16 @@ def describe_groups(
                 path.max_siblings = max(path.max_siblings, stats.max_siblings)
                 path.share += stats.content / content_total
         detected = choose_record_path(structures)
-        detected_display = next((s.paths[detected].display for s in structures if detected in s.paths), None)
-        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed)
+        detected_display = next(
+            (record_display(s, detected) for s in structures if detected and record_instances(s, detected)), None)
+        estimate = wide_columns_estimate(structures, detected) if structures else 0
+        warning = None
+        if estimate > MANY_WIDE_COLUMNS:
+            warning = (f"each row of {detected_display or 'the whole document'} would have about {estimate:,} "
+                       "columns (repeats are numbered): relational mode or a deeper record path reads better")
+        kinds = {s.root[0] for s in structures}
+        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed,
+                                       kinds.pop() if len(kinds) == 1 else None, estimate, warning)
     return result
 
 

@@ -15,8 +15,19 @@ from typing import Callable, Protocol
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.detect import ClarkPath
-from ret_desktop.core.xmlflat.names import PARSER_OPTIONS, Names, XmlDocumentError, refuse_entity_declarations
+from ret_desktop.core.xmlflat.entities import EntityFilter
+from ret_desktop.core.xmlflat.names import (
+    ANY_DEPTH,
+    ANY_ELEMENT,
+    ClarkPath,
+    MANY_ATTRIBUTES,
+    PARSER_OPTIONS,
+    Names,
+    XmlDocumentError,
+    attribute_items,
+    check_prolog,
+    entity_text,
+)
 
 FILE_COLUMN = "_file"
 RECORD_COLUMN = "_record"
@@ -118,23 +129,33 @@ class _Walker:
 
     def element(self, element: etree._Element, node: _Node, out: Pairs) -> None:
         """Pairs of ``element`` itself, at ``node``."""
-        attributes = element.items()
-        if attributes:
+        keys = element.keys()
+        if keys:
+            attributes = element.items() if len(keys) < MANY_ATTRIBUTES else attribute_items(element)
             self.attributes(element, attributes, node.prefix + "@", out)
         start = len(out)
         children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
         text = element.text
-        found, mixed_tail = self._children(element, node, out)
-        if not found:
+        elements, texts_between, pieces = self._children(element, node, out)
+        if pieces:  # text after a comment, processing instruction or entity reference
+            text = (text or "") + "".join(pieces)
+        if not elements:
             out.append((node.path or TEXT_COLUMN, text.strip() if text else ""))
-        elif mixed_tail or (text and not text.isspace()):
-            # Mixed content (text beside child elements) is one value: its whole text.
+            return
+        if text and not text.isspace():
+            texts_between += 1
+        if not texts_between:
+            return
+        if _inline_markup(element, elements, texts_between):
+            # Text beside inline markup (<jats:italic>, <b>) is one value: its whole text.
             del out[start:]
             if children_before is not None:
                 for table, rows in self.child_rows.items():
                     del rows[children_before.get(table, 0):]
-            out.append((node.path or TEXT_COLUMN, "".join(element.itertext()).strip()))
+            out.append((node.path or TEXT_COLUMN, joined_text(element).strip()))
             self._attributes_below(element, node.prefix, out)
+        else:  # stray text beside structure: the children keep their columns, the text has its own
+            out.append((node.path or TEXT_COLUMN, own_text(element)))
 
     def attributes(self, element: etree._Element, attributes: list[tuple[str, str]], prefix: str,
                     out: Pairs) -> None:
@@ -145,18 +166,26 @@ class _Walker:
                 name = names[key] = self.names.attribute(element, key)
             out.append((prefix + name, value))
 
-    def _children(self, element: etree._Element, node: _Node, out: Pairs) -> tuple[bool, bool]:
-        """Pairs of the children; returns (any child element, any non-blank text between them)."""
+    def _children(self, element: etree._Element, node: _Node, out: Pairs) -> tuple[int, int, list[str] | None]:
+        """Pairs of the children; returns (child elements, non-blank texts after them, the text
+        pieces that follow comments, processing instructions and entity references)."""
         append = out.append
         known = node.children
         self._walks += 1
         walk_number = self._walks
-        found = mixed = False
+        elements = mixed = 0
+        pieces = None
         for child in element:
             tag = child.tag
             first = known.get(tag)
             if first is None:
                 if type(tag) is not str:
+                    if pieces is None:
+                        pieces = []
+                    if tag is etree.Entity:
+                        pieces.append(entity_text(child))
+                    if child.tail:
+                        pieces.append(child.tail)
                     continue
                 first = self._child_node(node, child, 1)
             if first.seen_in != walk_number:
@@ -167,10 +196,10 @@ class _Walker:
                 n = first.count = first.count + 1
                 repeats = node.repeats.get(tag)
                 child_node = repeats[n - 2] if repeats and len(repeats) >= n - 1 else self._child_node(node, child, n)
-            found = True
+            elements += 1
             tail = child.tail
-            if tail and not mixed and not tail.isspace():
-                mixed = True
+            if tail and not tail.isspace():
+                mixed += 1
             if child_node.child_table is not None:
                 item: Pairs = [(ITEM_COLUMN, str(n))]
                 self.element(child, self.root("", None), item)
@@ -178,12 +207,13 @@ class _Walker:
             elif len(child):
                 self.element(child, child_node, out)
             else:  # a leaf: its attributes and its text
-                attributes = child.items()
-                if attributes:
+                keys = child.keys()
+                if keys:
+                    attributes = child.items() if len(keys) < MANY_ATTRIBUTES else attribute_items(child)
                     self.attributes(child, attributes, child_node.prefix + "@", out)
                 text = child.text
                 append((child_node.path, text.strip() if text else ""))
-        return found, mixed
+        return elements, mixed, pieces
 
     def _attributes_below(self, element: etree._Element, prefix: str, out: Pairs) -> None:
         """Attributes inside a mixed-content element, whose text is already one value."""
@@ -194,8 +224,51 @@ class _Walker:
             name = self.element_name(child)
             n = counts[name] = counts.get(name, 0) + 1
             path = f"{prefix}{name}" if n == 1 else f"{prefix}{name}[{n}]"
-            self.attributes(child, child.items(), path + "/@", out)
+            self.attributes(child, attribute_items(child) or [], path + "/@", out)
             self._attributes_below(child, path + "/", out)
+
+
+def _inline_markup(element: etree._Element, elements: int, texts: int) -> bool:
+    """Text beside child elements is prose with inline markup when the text runs between the
+    children (at least as many pieces of text as children) and no child has children of its own;
+    otherwise the children are structure and the text a stray piece beside them."""
+    if texts < elements:
+        return False
+    return not any(len(child) and any(type(c.tag) is str for c in child) for child in element)
+
+
+def joined_text(element: etree._Element) -> str:
+    """All text of ``element`` and its descendants in document order, comments and processing
+    instructions left out but the text after them kept, entity references as their characters."""
+    text = "".join(element.itertext())  # lxml leaves out comments and PIs, keeps their tails
+    if "&" not in text:
+        return text
+    parts: list[str] = []  # itertext gives an entity left in the tree as written: "&uuml;"
+    _join(element, parts)
+    return "".join(parts)
+
+
+def _join(element: etree._Element, parts: list[str]) -> None:
+    if element.text:
+        parts.append(element.text)
+    for child in element:
+        tag = child.tag
+        if type(tag) is str:
+            _join(child, parts)
+        elif tag is etree.Entity:
+            parts.append(entity_text(child))
+        if child.tail:
+            parts.append(child.tail)
+
+
+def own_text(element: etree._Element) -> str:
+    """The text directly inside ``element`` (not its children's), pieces trimmed and joined by a space."""
+    parts = [element.text or ""]
+    for child in element:
+        if child.tag is etree.Entity:
+            parts.append(entity_text(child))
+        parts.append(child.tail or "")
+    return " ".join(part.strip() for part in parts if part and not part.isspace())
 
 
 @dataclass
@@ -207,6 +280,9 @@ class _Level:
     pairs: Pairs = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     first_row: int | None = None
+    path_tag: str | None = None  # the tag of the child on the way to the records: its siblings of
+    # that tag are other branches (a folder without placemarks), never carried onto these rows
+    text: str = ""  # the ancestor's own text so far
 
 
 class _Context:
@@ -231,6 +307,7 @@ class _Context:
                 self.levels.append(level)
             on_path = chain[depth + 1] if depth + 1 < len(chain) else record_element
             level = self.levels[depth]
+            level.path_tag = on_path.tag
             while True:
                 child = ancestor[0] if len(ancestor) else None
                 if child is None or child is on_path:
@@ -238,8 +315,7 @@ class _Context:
                 if depth + 1 < len(self.levels) and child is self.levels[depth + 1].element:
                     self._close_from(depth + 1)  # an earlier instance of the next ancestor; removes it
                     continue
-                if type(child.tag) is str:
-                    self._absorb(level, child)
+                self._absorb(level, child)
                 del ancestor[0]
         carried: Pairs = []
         for level in self.levels:
@@ -259,11 +335,28 @@ class _Context:
 
     def _own_values(self, level: _Level) -> None:
         element = level.element
-        self.walker.attributes(element, element.items(), f"{level.display}/@", level.pairs)
-        if element.text and not element.text.isspace():
-            level.pairs.append((f"{level.display}/{TEXT_COLUMN}", element.text.strip()))
+        self.walker.attributes(element, attribute_items(element) or [], f"{level.display}/@", level.pairs)
+        self._add_text(level, element.text)
+
+    def _add_text(self, level: _Level, text: str | None) -> None:
+        """Text directly inside an ancestor of the records: its ``text()`` column."""
+        if not text or text.isspace():
+            return
+        column = f"{level.display}/{TEXT_COLUMN}"
+        level.text = f"{level.text} {text.strip()}" if level.text else text.strip()
+        pair = (column, level.text)
+        level.pairs = [p for p in level.pairs if p[0] != column] + [pair]
+        if level.first_row is not None:
+            self.sink.backfill(self.table, level.first_row, self.last_row, [pair])
 
     def _absorb(self, level: _Level, child: etree._Element) -> None:
+        tag = child.tag
+        if type(tag) is not str:
+            self._add_text(level, (entity_text(child) if tag is etree.Entity else "") + (child.tail or ""))
+            return
+        self._add_text(level, child.tail)
+        if tag == level.path_tag:
+            return  # another branch of the same kind as the records' own: not context of these rows
         name = self.walker.element_name(child)
         n = level.counts.get(name, 0) + 1
         level.counts[name] = n
@@ -280,8 +373,7 @@ class _Context:
         while len(self.levels) > depth:
             level = self.levels.pop()
             for child in list(level.element):
-                if type(child.tag) is str:
-                    self._absorb(level, child)
+                self._absorb(level, child)
                 level.element.remove(child)
             parent = level.element.getparent()
             if parent is not None:
@@ -299,19 +391,18 @@ def _ancestors(element: etree._Element) -> list[etree._Element]:
     return chain
 
 
-def check_prolog(path: Path) -> None:
-    """Refuse a document that declares entities, before reading any of its content."""
-    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
-    try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(64 * 1024):
-                parser.feed(chunk)
-                for _event, element in parser.read_events():
-                    refuse_entity_declarations(element)
-                    return
-    except etree.XMLSyntaxError as error:
-        raise XmlDocumentError.from_syntax_error(error) from None
-    raise XmlDocumentError("no root element")
+def record_matcher(record: ClarkPath) -> Callable[[list[etree._Element], etree._Element], bool]:
+    """Whether an element (with its ancestors, root first) is at ``record``: a path of tags, or one
+    ending in ``*`` (any child element there) or in ``ANY_DEPTH, tag`` (that tag at any depth below)."""
+    if ANY_DEPTH in record:
+        prefix = record[: record.index(ANY_DEPTH)]
+        return lambda chain, element: len(chain) >= len(prefix) and all(
+            a.tag == t for a, t in zip(chain, prefix))
+    parents = record[:-1]
+    if record[-1] == ANY_ELEMENT:
+        return lambda chain, element: type(element.tag) is str and len(chain) == len(parents) and all(
+            a.tag == t for a, t in zip(chain, parents))
+    return lambda chain, element: len(chain) == len(parents) and all(a.tag == t for a, t in zip(chain, parents))
 
 
 def flatten_document(
@@ -324,28 +415,34 @@ def flatten_document(
     child_tables: dict[ClarkPath, str] | None = None,
     should_cancel: Callable[[], bool] = lambda: False,
     on_bytes: Callable[[int], None] = lambda n: None,
+    warnings: list[str] | None = None,
 ) -> int:
     """Stream ``path`` into ``sink``: one row of ``table`` per element at ``record`` (a path of
     Clark names from the root; None: the whole document is one record). In relational mode
     ``child_tables`` maps repeating paths below the record to their child tables.
-    Returns the number of records. Raises XmlDocumentError (with line and column) or
+    ``child_tables`` keys are paths of tags below the record element.
+    Returns the number of records; ``warnings`` receives what the document's rows cannot say
+    (named references kept literally). Raises XmlDocumentError (with line and column) or
     FlattenCancelled; rows already given to the sink are then the caller's to discard."""
-    check_prolog(path)
+    rewrite_references = check_prolog(path)
     walker = _Walker(Names(), child_tables or {})
     context = _Context(record or (), walker, sink, table)
     add_row = sink.add_row
     walk = walker.element
     relational = bool(child_tables)
-    record_node = walker.root("", record if relational else None) if record else None
+    record_node = walker.root("", () if relational else None)
+    is_record = record_matcher(record) if record else None
     records = 0
     found_record = False
     same_parent = None  # the records' parent while nothing but records arrive under it
     carried: Pairs = []
     with open(path, "rb") as handle:
         reader = _CountingReader(handle, on_bytes, should_cancel)
+        references = EntityFilter(reader) if rewrite_references else None
         try:
             # Blank text between elements is never a value (values are trimmed): not creating it saves time.
-            events = etree.iterparse(reader, events=("end",), tag=record[-1] if record else None,
+            events = etree.iterparse(references or reader, events=("end",),
+                                     tag=record[-1] if record and record[-1] != ANY_ELEMENT else None,
                                      remove_blank_text=True, **PARSER_OPTIONS)
             for _event, element in events:
                 parent = element.getparent()
@@ -354,7 +451,7 @@ def flatten_document(
                     if record is None:
                         if chain:
                             continue  # not the root
-                    elif len(chain) != len(record) - 1 or any(a.tag != t for a, t in zip(chain, record)):
+                    elif not is_record(chain, element):
                         continue  # the record's tag, somewhere else
                     found_record = True
                     carried = context.enter(chain, element) if chain else []
@@ -362,7 +459,7 @@ def flatten_document(
                 records += 1
                 row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records))]
                 row += carried
-                walk(element, record_node or walker.root("", (element.tag,) if relational else None), row)
+                walk(element, record_node, row)
                 context.row_added(add_row(table, row))
                 if relational:
                     for child_table, items in walker.child_rows.items():
@@ -377,4 +474,8 @@ def flatten_document(
                 raise XmlDocumentError(f"no element at the record path {'/'.join(record)}")
         except etree.XMLSyntaxError as error:
             raise XmlDocumentError.from_syntax_error(error) from None
+    if references is not None and references.unknown and warnings is not None:
+        names = ", ".join(f"&{name};" for name in references.unknown[:5])
+        more = f" and {len(references.unknown) - 5} more" if len(references.unknown) > 5 else ""
+        warnings.append(f"unknown named references kept as written: {names}{more}")
     return records

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from html.entities import html5
 
 from lxml import etree
 
+from ret_desktop.core.xmlflat.entities import ascii_compatible
+
 XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
+
+# Element paths as tuples of Clark names from the root. A record path may end in ANY_ELEMENT (every
+# child element there: ``/dblp/*``) or in ANY_DEPTH, tag (that element at any depth: ``/kml//Placemark``).
+ClarkPath = tuple[str, ...]
+ANY_ELEMENT = "*"
+ANY_DEPTH = ""
 
 # No entity resolution, no network, no DTD loading, no huge trees (DESIGN §6).
 PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -44,20 +54,65 @@ def refuse_entity_declarations(element: etree._Element) -> None:
         raise XmlDocumentError(f"declares entities in its DTD ({listed}); refused for safety")
 
 
+def check_prolog(path: Path) -> bool:
+    """Refuse a document that declares entities, before reading any of its content. Returns whether
+    undeclared named references are to be rewritten (see ``entities``): the document has a DOCTYPE."""
+    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(64 * 1024):
+                parser.feed(chunk)
+                for _event, element in parser.read_events():
+                    refuse_entity_declarations(element)
+                    docinfo = element.getroottree().docinfo
+                    return bool(docinfo.doctype) and ascii_compatible(docinfo.encoding)
+    except etree.XMLSyntaxError as error:
+        raise XmlDocumentError.from_syntax_error(error) from None
+    raise XmlDocumentError("no root element")
+
+
+
+# lxml's items() looks each value up by name: quadratic in the attributes of one element. Beyond
+# this many, they are read in one pass through XPath instead (slower per attribute, but linear).
+MANY_ATTRIBUTES = 256
+_ALL_ATTRIBUTES = etree.XPath("@*")
+
+
+def attribute_items(element: etree._Element) -> list[tuple[str, str]] | None:
+    """The attributes of ``element`` as (Clark name, value), in document order; None if none."""
+    keys = element.keys()
+    if not keys:
+        return None
+    if len(keys) < MANY_ATTRIBUTES:
+        return element.items()
+    return [(value.attrname, str(value)) for value in _ALL_ATTRIBUTES(element)]
+
+
+def entity_text(entity: etree._Entity) -> str:
+    """An entity reference left in the tree (one the rewriting of ``entities`` could not reach, as
+    in a UTF-16 document) as its characters, or as written when it is not a standard one."""
+    return html5.get(f"{entity.name};", entity.text)
+
+
 class Names:
-    """Display names of elements and attributes with the prefixes the document uses; cached."""
+    """Display names of elements and attributes with the prefixes the document uses; cached.
+
+    One name per element (namespace + local name): the first prefix seen names it. Where that name
+    is already another element's (the prefix bound to two namespaces, or ``x`` beside
+    ``x xmlns="urn:q"``), the later one is numbered: ``a:x~2``. Attributes likewise."""
 
     def __init__(self) -> None:
-        self._elements: dict[tuple[str, str | None], str] = {}
+        self._elements: dict[str, str] = {}
         self._attributes: dict[str, str] = {}
+        self._taken: set[str] = set()
+        self._attributes_taken: set[str] = set()
 
     def element(self, element: etree._Element) -> str:
-        key = (element.tag, element.prefix)
-        name = self._elements.get(key)
+        name = self._elements.get(element.tag)
         if name is None:
             local = etree.QName(element).localname
-            name = f"{element.prefix}:{local}" if element.prefix else local
-            self._elements[key] = name
+            name = _unique(f"{element.prefix}:{local}" if element.prefix else local, self._taken)
+            self._elements[element.tag] = name
         return name
 
     def attribute(self, element: etree._Element, key: str) -> str:
@@ -72,5 +127,15 @@ class Names:
                     None,
                 )
                 name = f"{prefix}:{local}" if prefix else local
-            self._attributes[key] = name
+            name = self._attributes[key] = _unique(name, self._attributes_taken)
         return name
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate = name
+    number = 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}~{number}"
+    taken.add(candidate)
+    return candidate
