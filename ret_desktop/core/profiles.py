@@ -14,13 +14,17 @@ each document one record, and ``null`` (or no ``record_path``) leaves the record
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
 from ret_desktop.core.fsutil import atomic_write_json
+
+log = logging.getLogger(__name__)
 
 FORMAT = "ret-desktop conversion profile"
 VERSION = 1
@@ -92,3 +96,22 @@ class ConversionProfile:
 def kind_key(root: str, namespace: str = "") -> str:
     """A kind of document as its root's Clark name: ``{urn:...Invoice-2}Invoice``, ``library``."""
     return f"{{{namespace}}}{root}" if namespace else root
+
+
+def remembered_profile_path(config_dir: Path, user_name: str) -> Path:
+    """Where the window keeps the choices ``user_name`` made (outside every session: they hold element
+    names and record paths the person picked, never values or file names)."""
+    digest = hashlib.sha256(user_name.casefold().encode("utf-8")).hexdigest()[:24]
+    return Path(config_dir) / "profiles" / f"{digest}.json"
+
+
+def load_remembered(path: Path) -> ConversionProfile:
+    """The remembered profile at ``path``; an empty one where there is none yet or it cannot be used
+    (said in the log: the person loses a proposal, nothing else)."""
+    if not Path(path).exists():
+        return ConversionProfile()
+    try:
+        return ConversionProfile.load(path)
+    except ProfileError as error:
+        log.warning("the remembered conversion choices cannot be used and start afresh: %s", error)
+        return ConversionProfile()

@@ -1,5 +1,6 @@
 """The convert dialog: which groups, wide or relational, the record path of each group picked from
-its element tree (with counts), and the formats later exports write."""
+its element tree (with counts), and the formats later exports write. A kind of document converted
+before comes with the record path and mode picked then (the person's remembered profile)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,30 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.core.convert import ConvertOptions, GroupStructure
+from ret_desktop.core.profiles import ConversionChoice, ConversionProfile
 
 _PATH = Qt.ItemDataRole.UserRole
 
 
 class ConvertDialog(QDialog):
     def __init__(self, structures: dict[str, GroupStructure], chosen_groups: set[str], mode: str,
-                 record_paths: dict[str, str], formats: tuple[str, ...], parent: QWidget | None = None) -> None:
+                 record_paths: dict[str, str], formats: tuple[str, ...], parent: QWidget | None = None,
+                 profile: ConversionProfile | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("convertDialog")
         self.setWindowTitle("Convert")
         self.structures = structures
         self.record_paths = dict(record_paths)  # group -> the path the person picked
+        self.remembered: dict[str, ConversionChoice] = {}  # group -> what was picked for its kind before
+        for group, structure in structures.items():
+            choice = (profile or ConversionProfile()).choice_for(structure.kind)
+            if choice is not None:
+                self.remembered[group] = choice
+                if choice.record_path and group not in self.record_paths:
+                    self.record_paths[group] = choice.record_path
+        remembered_modes = [self.remembered[g].mode for g in structures if g in chosen_groups and g in self.remembered]
+        if remembered_modes and remembered_modes[0]:
+            mode = remembered_modes[0]
 
         self.groups = QListWidget(self)
         self.groups.setObjectName("convertGroups")
@@ -118,6 +131,14 @@ class ConvertDialog(QDialog):
         return ConvertOptions(mode="relational" if self.relational.isChecked() else "wide",
                               record_paths=dict(self.record_paths))
 
+    def choices_to_remember(self) -> dict[str, ConversionChoice]:
+        """For each kind of document among the chosen groups whose record path was picked (now or
+        before): that path (None after "Use detected") and the mode, by kind."""
+        mode = "relational" if self.relational.isChecked() else "wide"
+        return {self.structures[group].kind: ConversionChoice(self.record_paths.get(group), mode)
+                for group in self.chosen_groups()
+                if self.structures[group].kind and (group in self.record_paths or group in self.remembered)}
+
     def formats(self) -> tuple[str, ...]:
         return tuple(name for name, box in (("csv", self.csv), ("xlsx", self.xlsx), ("zip", self.zip))
                      if box.isChecked())
@@ -157,10 +178,18 @@ class ConvertDialog(QDialog):
         self.paths.expandAll()
         for column in range(4):
             self.paths.resizeColumnToContents(column)
-        how = "picked" if group in self.record_paths else "detected"
+        remembered = self.remembered.get(group)
+        if group not in self.record_paths:
+            how = "detected"
+        elif remembered is not None and remembered.record_path == chosen:
+            how = "as picked for this kind of document before"
+        else:
+            how = "picked"
         self.path_label.setText(f"Record path ({how}): {chosen}" if chosen
                                 else "No one record path fits the whole group: each document's own is detected "
                                      "when it converts. Click an element to use it for all.")
+        if structure.warning and group not in self.record_paths:
+            self.path_label.setText(self.path_label.text() + f"\n{structure.warning}")
         if structure.failed:
             self.path_label.setText(self.path_label.text() + f"\n{len(structure.failed)} documents could not be read.")
 

@@ -96,6 +96,10 @@ class MainWindow(QMainWindow):
         for action in (self.action_import, self.action_convert, self.action_export):
             menu.addAction(action)
         menu.addMenu(format_menu)
+        self.action_save_profile = make_action(
+            self, "actionSaveProfile", "Save conversion &profile…", [], lambda: self.save_conversion_profile(),
+            tip="Save the record paths and modes picked for each kind of document (for ret-desktop convert --profile)")
+        menu.addAction(self.action_save_profile)
         menu.addSeparator()
         menu.addAction(self.action_settings)
         menu.addAction(self.action_sign_out)
@@ -309,9 +313,10 @@ class MainWindow(QMainWindow):
     def _ask_conversion(self, structures, chosen: set[str]) -> None:
         session = self.controller.session
         dialog = ConvertDialog(structures, chosen, session.options.mode, session.options.record_paths,
-                               session.formats, self)
+                               session.formats, self, profile=self.controller.conversion_profile)
 
         def accepted() -> None:
+            self.controller.remember_conversion(dialog.choices_to_remember())
             session.options = dialog.options()
             session.formats = dialog.formats()
             self._show_formats(session)
@@ -340,6 +345,26 @@ class MainWindow(QMainWindow):
             self.refresh_status("Not converted: the edited tables stay as they are.")
             return None
         return op.run()
+
+    def save_conversion_profile(self, path: Path | None = None) -> bool:
+        """Write the remembered record paths and modes to a file ``ret-desktop convert --profile`` reads."""
+        profile = self.controller.conversion_profile
+        if not profile.choices:
+            self.refresh_status("No conversion choices to save yet: pick a record path in the Convert dialog (Ctrl+R) first.")
+            return False
+        if path is None:
+            name, _ = QFileDialog.getSaveFileName(self, "Save conversion profile", "conversion-profile.json",
+                                                  "Conversion profile (*.json)")
+            if not name:
+                return False
+            path = Path(name)
+        try:
+            profile.save(path)
+        except OSError as error:
+            self.refresh_status(f"The conversion profile was not saved: {error.strerror or error}.")
+            return False
+        self.refresh_status(f"Saved the conversion profile to {path}; use it with ret-desktop convert --profile.")
+        return True
 
     # ------------------------------------------------------------------ export
     def choose_export(self, then: Callable[[], object] | None = None) -> str | None:

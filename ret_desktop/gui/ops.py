@@ -160,6 +160,10 @@ class ConvertOp(Op):
                 session.failed[outcome.path] = outcome.error
             else:
                 session.failed.pop(outcome.path, None)
+            if outcome.warnings:
+                session.warnings[outcome.path] = list(outcome.warnings)
+            else:
+                session.warnings.pop(outcome.path, None)
         self.controller.sources_changed.emit()
         self.controller.relist_tables([t.name for t in result.tables])
         converted = sum(1 for f in result.files if f.status == "ok")

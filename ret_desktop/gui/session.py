@@ -11,8 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, Signal
 
 from ret_desktop.core.convert import ConvertOptions, TableOutcome
-from ret_desktop.core.fsutil import atomic_write_json
+from ret_desktop.core.fsutil import atomic_write_json, make_private_dir
 from ret_desktop.core.importing import IntakeReport
+from ret_desktop.core.profiles import ConversionChoice, ConversionProfile, load_remembered, remembered_profile_path
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
 from ret_desktop.core.services import Services
 from ret_desktop.core.sessions import SessionInfo
@@ -33,6 +34,7 @@ class SessionState:
     intake: IntakeReport = field(default_factory=IntakeReport)
     tables: list[TableOutcome] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it did not convert
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # document -> what to know of its conversion
     unexported: bool = False
     options: ConvertOptions = field(default_factory=ConvertOptions)  # the last conversion's choices
     formats: tuple[str, ...] = ("csv", "xlsx")  # what Export writes ("zip": all in one ZIP)
@@ -61,6 +63,7 @@ class SessionController(QObject):
         self.session: SessionState | None = None
         self.read_workbook: Workbook | None = None
         self.runner: JobRunner | None = None
+        self.conversion_profile = ConversionProfile()  # the signed-in person's remembered choices
 
     # -- life of the session
     def start(self, session: SessionState) -> None:
@@ -74,6 +77,7 @@ class SessionController(QObject):
         session.tables = self.stored_tables()
         session.unexported = bool(session.tables)  # a resumed session's tables
         session.edited = bool(self.read_workbook.edited_tables())
+        self.conversion_profile = load_remembered(self._profile_path())
         self.runner = JobRunner(self.services.jobs, session.info.session_id, self)
         self.runner.job_started.connect(self.job_started)
         self.runner.job_progress.connect(self.job_progress)
@@ -95,6 +99,24 @@ class SessionController(QObject):
             self.read_workbook.close()
             self.read_workbook = None
         self.session = None
+
+    # -- the choices a person made, for the next batch of the same kind
+    def _profile_path(self) -> Path:
+        return remembered_profile_path(self.services.settings.config_dir, self.session.user_name)
+
+    def remember_conversion(self, choices: dict[str, ConversionChoice]) -> None:
+        """Keep the record path and mode picked for each kind of document (``choices`` by kind), so
+        that the next conversion of that kind proposes them; a choice that cannot be saved is said."""
+        if not choices:
+            return
+        for kind, choice in choices.items():
+            self.conversion_profile.remember(kind, choice.record_path, choice.mode)
+        path = self._profile_path()
+        try:
+            make_private_dir(path.parent)
+            self.conversion_profile.save(path)
+        except OSError as error:
+            self.refresh_status(f"The conversion choices were not remembered: {error.strerror or error}.")
 
     # -- what the session holds
     def stored_tables(self, changed: str | None = None) -> list[TableOutcome]:

@@ -63,11 +63,14 @@ class SourcesPanel(QWidget):
             item.setData(0, Qt.ItemDataRole.UserRole, group)
             for document in documents:
                 why = session.failed.get(document.display)
-                child = QTreeWidgetItem([document.chain[-1].rsplit("/", 1)[-1], f"failed: {why}" if why else ""])
+                warnings = session.warnings.get(document.display, [])
+                status = f"failed: {why}" if why else "; ".join(warnings)
+                child = QTreeWidgetItem([document.chain[-1].rsplit("/", 1)[-1], status])
                 child.setToolTip(0, document.display)
-                if why:
-                    child.setIcon(0, self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
-                    child.setToolTip(1, why)
+                if why or warnings:
+                    icon = QStyle.StandardPixmap.SP_MessageBoxWarning if why else QStyle.StandardPixmap.SP_MessageBoxInformation
+                    child.setIcon(0, self.style().standardIcon(icon))
+                    child.setToolTip(1, status)
                 item.addChild(child)
             self.groups_view.addTopLevelItem(item)
         if intake.skipped:
