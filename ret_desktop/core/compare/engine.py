@@ -314,29 +314,36 @@ class _Diff:
         return diff
 
     def _pair_rows_by_key(self, pair: _Pair, key: list[str]) -> None:
+        """Rows paired by key: each side's keys grouped into a table ordered by key (with the count
+        and the smallest row id), the two joined in key order. A key repeated or empty on either side
+        leaves its rows on both sides unpaired, marked. Pairs and added rows in the new side's order."""
         conn = self.conn
+        keys = {}
         for alias, side, table in (("o", "old", pair.old), ("n", "new", pair.new)):
             parts = [self._norm(f"{alias}.c{table.columns.index(k) + 1}") for k in key]
             empty = " OR ".join(f"{p} IS NULL OR {p} = ''" for p in parts)
-            value = f" || {_SEPARATOR} || ".join(parts)
-            conn.execute(f"DROP TABLE IF EXISTS work.k{alias}")
-            conn.execute(f"CREATE TABLE work.k{alias} AS SELECT {alias}.rowid AS r, "
-                         f"CASE WHEN {empty} THEN NULL ELSE {value} END AS k FROM {side}.{table.sql} AS {alias} "
-                         f"ORDER BY {_order(alias, table)}")
-            conn.execute(f"DROP TABLE IF EXISTS work.u{alias}")
-            conn.execute(f"CREATE TABLE work.u{alias} (k TEXT PRIMARY KEY, r INTEGER) WITHOUT ROWID")
-            conn.execute(f"INSERT INTO work.u{alias} SELECT k, MIN(r) FROM work.k{alias} WHERE k IS NOT NULL "
-                         "GROUP BY k HAVING COUNT(*) = 1")
-        conn.execute(
-            "INSERT INTO work.pairs (ro, rn, note) SELECT uo.r, kn.r, CASE WHEN kn.k IS NULL THEN 'empty key (new)' "
-            "WHEN un.r IS NULL THEN 'duplicate key (new)' END FROM work.kn AS kn "
-            "LEFT JOIN work.un AS un ON un.k = kn.k LEFT JOIN work.uo AS uo ON uo.k = un.k ORDER BY kn.rowid")
-        conn.execute(
-            "INSERT INTO work.pairs (ro, rn, note) SELECT ko.r, NULL, CASE WHEN ko.k IS NULL THEN 'empty key (old)' "
-            "WHEN uo.r IS NULL THEN 'duplicate key (old)' END FROM work.ko AS ko "
-            "LEFT JOIN work.uo AS uo ON uo.k = ko.k "
-            "WHERE uo.r IS NULL OR NOT EXISTS (SELECT 1 FROM work.un AS un WHERE un.k = ko.k) ORDER BY ko.rowid")
-        for name in ("ko", "kn", "uo", "un"):
+            keys[alias] = f"CASE WHEN {empty} THEN '' ELSE {f' || {_SEPARATOR} || '.join(parts)} END"
+            conn.execute(f"DROP TABLE IF EXISTS work.g{alias}")
+            conn.execute(f"CREATE TABLE work.g{alias} (k TEXT PRIMARY KEY, r INTEGER, n INTEGER) WITHOUT ROWID")
+            conn.execute(f"INSERT INTO work.g{alias} SELECT {keys[alias]} AS key, MIN({alias}.rowid), COUNT(*) "
+                         f"FROM {side}.{table.sql} AS {alias} GROUP BY key")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT go.r, gn.r FROM work.gn AS gn "
+                     "LEFT JOIN work.go AS go ON go.k = gn.k "
+                     "WHERE gn.n = 1 AND gn.k <> '' AND (go.n IS NULL OR go.n = 1) ORDER BY gn.r")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT go.r, NULL FROM work.go AS go "
+                     "LEFT JOIN work.gn AS gn ON gn.k = go.k WHERE go.n = 1 AND go.k <> '' AND gn.k IS NULL "
+                     "ORDER BY go.r")
+        conn.execute("DROP TABLE IF EXISTS work.unpaired")
+        conn.execute("CREATE TABLE work.unpaired (k TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.execute("INSERT OR IGNORE INTO work.unpaired SELECT k FROM work.go WHERE n > 1 OR k = '' "
+                     "UNION SELECT k FROM work.gn WHERE n > 1 OR k = ''")
+        if conn.execute("SELECT 1 FROM work.unpaired LIMIT 1").fetchone():
+            for alias, side, table, target in (("o", "old", pair.old, "ro"), ("n", "new", pair.new, "rn")):
+                conn.execute(
+                    f"INSERT INTO work.pairs ({target}, note) SELECT {alias}.rowid, CASE WHEN {keys[alias]} = '' "
+                    f"THEN 'empty key ({side})' ELSE 'duplicate key ({side})' END FROM {side}.{table.sql} AS {alias} "
+                    f"WHERE {keys[alias]} IN (SELECT k FROM work.unpaired) ORDER BY {_order(alias, table)}")
+        for name in ("go", "gn", "unpaired"):
             conn.execute(f"DROP TABLE work.{name}")
 
     def _pair_rows_by_sequence(self, pair: _Pair, common: list[_Column], old_to_new: dict[str, str]) -> None:
