@@ -129,6 +129,8 @@ def compare(
         summary = _Diff(part, scratch / "work.sqlite", loaded_old, loaded_new, options, should_cancel,
                         on_progress).run()
         summary.warnings = loaded_old.warnings + loaded_new.warnings
+        if should_cancel():
+            raise CompareCancelled()
         with sqlite3.connect(part) as conn:
             conn.execute("INSERT INTO cmp_summary (json) VALUES (?)",
                          (json.dumps({**summary.as_json(), "warnings": summary.warnings,
@@ -190,7 +192,7 @@ class _Diff:
                      "old TEXT, new TEXT, PRIMARY KEY (tbl, row, col)) WITHOUT ROWID")
         conn.execute("CREATE TABLE cmp_summary (json TEXT NOT NULL)")
         conn.create_function("ret_fold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
-        conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 200_000)
+        conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 20_000)
         self._temp = 0
 
     def run(self) -> CompareSummary:
@@ -208,6 +210,8 @@ class _Diff:
             tables = []
             for number, pair in enumerate(pairs):
                 self.on_progress(number, len(pairs), f"comparing {pair.name}")
+                if self.should_cancel():
+                    raise CompareCancelled()
                 tables.append(self._table(pair, old_to_new))
             self.on_progress(len(pairs), len(pairs), "comparing done")
             self._document_states(documents, [(p, t) for p, t in zip(pairs, tables) if t.diff_table])
