@@ -18,6 +18,8 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -123,8 +125,7 @@ def compare(
     result_path.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".ret-compare-", dir=result_path.parent))
     try:
-        loaded_old = load_side(old, scratch / "old", options.convert, options.limits, should_cancel, on_progress)
-        loaded_new = load_side(new, scratch / "new", options.convert, options.limits, should_cancel, on_progress)
+        loaded_old, loaded_new = _load_both(old, new, scratch, options, should_cancel, on_progress)
         part = scratch / "result.sqlite"
         summary = _Diff(part, scratch / "work.sqlite", loaded_old, loaded_new, options, should_cancel,
                         on_progress).run()
@@ -142,6 +143,30 @@ def compare(
         return summary
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _load_both(old: Side, new: Side, scratch: Path, options: CompareOptions, should_cancel: Callable[[], bool],
+               on_progress: Callable[[int, int, str], None]) -> tuple[LoadedSide, LoadedSide]:
+    """Both sides at once, on two threads (reading CSV holds the interpreter, SQLite's inserts do not);
+    when one fails, the other stops."""
+    failed = threading.Event()
+
+    def load(side: Side, folder: str) -> LoadedSide:
+        try:
+            return load_side(side, scratch / folder, options.convert, options.limits,
+                             lambda: failed.is_set() or should_cancel(), on_progress)
+        except BaseException:
+            failed.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="compare-load") as pool:
+        futures = [pool.submit(load, old, "old"), pool.submit(load, new, "new")]
+        wait(futures)
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    real = [e for e in errors if not isinstance(e, CompareCancelled)]  # the other side stopped because of it
+    if real or errors:
+        raise (real or errors)[0]
+    return futures[0].result(), futures[1].result()
 
 
 def read_summary(result_path: Path) -> CompareSummary:
