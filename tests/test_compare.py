@@ -12,8 +12,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from ret_desktop.core.compare import CompareCancelled, CompareError, CompareOptions, Side, compare, read_summary
-from ret_desktop.core.compare.reports import write_reports
+from ret_desktop.core.compare import (
+    CompareCancelled,
+    CompareError,
+    CompareOptions,
+    DiffReader,
+    Side,
+    compare,
+    read_summary,
+    write_reports,
+)
 from ret_desktop.core.importing import take_in
 from ret_desktop.core.convert import convert_documents
 from ret_desktop.core.workbook import Workbook
@@ -259,6 +267,10 @@ def test_the_result_is_a_workbook_a_table_view_pages(tmp_path):
         assert list(workbook.rows_for_ids("EXPORT_2024_02", list(changed_only)).values()) == [
             ("changed", "export_2024_02.zip/a.xml", "3", "3", "Ulysses", "1923")]
     assert read_summary(result).tables[0].rows_changed == 1
+    reader = DiffReader(result)
+    assert reader.changed_row_ids("EXPORT_2024_02") == [2, 3, 9]
+    assert reader.cells_for_rows("EXPORT_2024_02", [1, 2, 3, 9]) == {3: {5: ("1922", "1923")}}
+    reader.close()
 
 
 def test_a_cancelled_compare_leaves_nothing(tmp_path):

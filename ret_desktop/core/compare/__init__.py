@@ -8,7 +8,8 @@ from ret_desktop.core.compare.engine import (
     compare,
     read_summary,
 )
+from ret_desktop.core.compare.reports import REPORT_FORMATS, DiffReader, write_reports
 from ret_desktop.core.compare.sides import CompareCancelled, CompareError, Side
 
-__all__ = ["CompareCancelled", "CompareError", "CompareOptions", "CompareSummary", "DocumentDiff", "Side",
-           "TableDiff", "compare", "read_summary"]
+__all__ = ["REPORT_FORMATS", "CompareCancelled", "CompareError", "CompareOptions", "CompareSummary", "DiffReader",
+           "DocumentDiff", "Side", "TableDiff", "compare", "read_summary", "write_reports"]

@@ -205,12 +205,12 @@ class _Diff:
         conn = self.conn
         conn.execute("PRAGMA journal_mode=OFF")  # the file is renamed into place only when complete
         conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA cache_size=-20000")  # KiB: memory stays flat; the OS caches the files
         conn.execute(f"ATTACH DATABASE ? AS old", (f"file:{old.path}?mode=ro",))
         conn.execute(f"ATTACH DATABASE ? AS new", (f"file:{new.path}?mode=ro",))
         conn.execute("ATTACH DATABASE ? AS work", (str(work),))
         for schema in ("old", "new", "work"):
-            conn.execute(f"PRAGMA {schema}.cache_size=-32768")
+            conn.execute(f"PRAGMA {schema}.cache_size=-8000")
         conn.execute("PRAGMA work.journal_mode=OFF")
         conn.execute("PRAGMA work.synchronous=OFF")
         conn.execute("CREATE TABLE cmp_cells (tbl INTEGER NOT NULL, row INTEGER NOT NULL, col INTEGER NOT NULL, "

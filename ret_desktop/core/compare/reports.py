@@ -36,10 +36,31 @@ class DiffRow:
 
 
 class DiffReader:
-    """The rows of a result workbook's diff tables that are not the same, with their changed cells."""
+    """Reads a result workbook's diff tables (through a read-only connection of its own): the rows
+    that are not the same with their changed cells, for the reports; changed cells by row, and the
+    rows that differ, for a view that pages the diff table as a workbook table."""
 
     def __init__(self, result_path: Path) -> None:
-        self._conn = sqlite3.connect(f"file:{result_path}?mode=ro", uri=True)
+        self._conn = sqlite3.connect(f"file:{result_path}?mode=ro", uri=True, check_same_thread=False)
+
+    def cells_for_rows(self, diff_table: str, row_ids: list[int]) -> dict[int, dict[int, tuple[str | None, str | None]]]:
+        """Row id -> {column position in the diff table (as ``Workbook.columns``): (old, new)} for the
+        changed cells of these rows (rows without one are left out)."""
+        table_id = self._id(diff_table)
+        result: dict[int, dict[int, tuple[str | None, str | None]]] = {}
+        for start in range(0, len(row_ids), 900):
+            chunk = list(row_ids[start:start + 900])
+            for row, col, old, new in self._conn.execute(
+                    f"SELECT row, col, old, new FROM cmp_cells WHERE tbl = ? AND row IN ({','.join('?' * len(chunk))})",
+                    [table_id, *chunk]):
+                result.setdefault(row, {})[col] = (old, new)
+        return result
+
+    def changed_row_ids(self, diff_table: str) -> list[int]:
+        """The ids of the rows that are not the same, in the table's order (for "changed rows only"
+        and next / previous change)."""
+        return [r for (r,) in self._conn.execute(
+            f"SELECT rowid FROM t{self._id(diff_table)} WHERE c1 <> 'same' ORDER BY rowid")]
 
     def columns(self, diff_table: str) -> list[str]:
         table_id = self._id(diff_table)
