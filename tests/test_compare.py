@@ -390,3 +390,14 @@ def test_command_line_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_large_sides_read_the_old_one_in_a_child_process(tmp_path):
+    old, new = batch_pair(tmp_path)
+    parallel = CompareOptions(key=("id",), parallel_from_bytes=0)
+    summary = compare(Side.convert([old]), Side.convert([new]), tmp_path / "r.sqlite", parallel)
+    assert [(t.rows_added, t.rows_removed, t.rows_changed) for t in summary.tables] == [(1, 1, 1)]
+    ragged = write_csv(tmp_path / "ragged", "t.csv", [["id"], ["1", "2"]])
+    with pytest.raises(CompareError, match="t: row 2 has 2 fields, the header 1"):
+        compare(Side.export(ragged), Side.convert([new]), tmp_path / "r2.sqlite", parallel)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -17,9 +17,8 @@ import json
 import os
 import shutil
 import sqlite3
+import multiprocessing
 import tempfile
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -55,6 +54,8 @@ class CompareOptions:
     similarity: float = 0.8  # documents paired by content at or above this share
     convert: ConvertOptions = ConvertOptions()  # for sides that are inputs to convert
     limits: IntakeLimits = IntakeLimits()
+    # Inputs of at least this many bytes on each side: the old side is read in a child process meanwhile.
+    parallel_from_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass
@@ -147,26 +148,73 @@ def compare(
 
 def _load_both(old: Side, new: Side, scratch: Path, options: CompareOptions, should_cancel: Callable[[], bool],
                on_progress: Callable[[int, int, str], None]) -> tuple[LoadedSide, LoadedSide]:
-    """Both sides at once, on two threads (reading CSV holds the interpreter, SQLite's inserts do not);
-    when one fails, the other stops."""
-    failed = threading.Event()
+    """Both sides as workbooks. When both must be read or converted, the old one is read in a child
+    process meanwhile (reading CSV and XML is interpreter work, which threads would share)."""
+    if old.kind == "session" or new.kind == "session" or min(
+            _input_bytes(old), _input_bytes(new)) < options.parallel_from_bytes:
+        return (load_side(old, scratch / "old", options.convert, options.limits, should_cancel, on_progress),
+                load_side(new, scratch / "new", options.convert, options.limits, should_cancel, on_progress))
+    context = multiprocessing.get_context("spawn")
+    cancel = context.Event()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_load_in_child, name="ret-compare-load", daemon=True,
+                            args=(old, scratch / "old", options.convert, options.limits, cancel, sender))
+    child.start()
+    sender.close()
+    def child_failed() -> bool:
+        return not child.is_alive() and not receiver.poll()
 
-    def load(side: Side, folder: str) -> LoadedSide:
+    try:
         try:
-            return load_side(side, scratch / folder, options.convert, options.limits,
-                             lambda: failed.is_set() or should_cancel(), on_progress)
-        except BaseException:
-            failed.set()
+            loaded_new = load_side(new, scratch / "new", options.convert, options.limits,
+                                   lambda: should_cancel() or child_failed(), on_progress)
+        except CompareCancelled:
+            if child_failed() and not should_cancel():
+                raise CompareError(f"reading {old.label} stopped (exit status {child.exitcode})") from None
             raise
+        while not receiver.poll(0.1):
+            if should_cancel():
+                raise CompareCancelled()
+            if not child.is_alive() and not receiver.poll():
+                raise CompareError(f"reading {old.label} stopped (exit status {child.exitcode})")
+        outcome, value = receiver.recv()
+    except BaseException:
+        cancel.set()
+        raise
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+        receiver.close()
+    if outcome == "cancelled":
+        raise CompareCancelled()
+    if outcome != "ok":
+        raise CompareError(value)
+    return value, loaded_new
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="compare-load") as pool:
-        futures = [pool.submit(load, old, "old"), pool.submit(load, new, "new")]
-        wait(futures)
-    errors = [f.exception() for f in futures if f.exception() is not None]
-    real = [e for e in errors if not isinstance(e, CompareCancelled)]  # the other side stopped because of it
-    if real or errors:
-        raise (real or errors)[0]
-    return futures[0].result(), futures[1].result()
+
+def _input_bytes(side: Side) -> int:
+    total = 0
+    for path in side.paths:
+        try:
+            total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        except OSError:
+            pass  # reading it will say what is wrong
+    return total
+
+
+def _load_in_child(side: Side, folder: Path, convert: ConvertOptions, limits: IntakeLimits, cancel, sender) -> None:
+    try:
+        sender.send(("ok", load_side(side, folder, convert, limits, cancel.is_set, lambda *a: None)))
+    except CompareCancelled:
+        sender.send(("cancelled", None))
+    except CompareError as exc:
+        sender.send(("error", str(exc)))
+    except Exception as exc:  # reported as the side's error; the parent has no traceback to show
+        sender.send(("error", f"{side.label}: {type(exc).__name__}: {exc}"))
+    finally:
+        sender.close()
 
 
 def read_summary(result_path: Path) -> CompareSummary:
@@ -431,25 +479,25 @@ class _Diff:
                            extra=", _old_row INTEGER, _new_row INTEGER")
         compared = [(offset, self._differs(c)) for offset, c in enumerate(columns) if c.old and c.new]
         any_change = _balanced([d for _i, d in compared], " OR ") if compared else "0"
-        status = (f"COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN p.rn IS NULL THEN 'removed' "
-                  f"WHEN {any_change} THEN 'changed' ELSE 'same' END)")
-        provenance = []
-        for name in PROVENANCE:
-            old = f"o.c{pair.old.columns.index(name) + 1}" if name in pair.old.columns else "NULL"
-            new = f"n.c{pair.new.columns.index(name) + 1}" if name in pair.new.columns else "NULL"
-            provenance.append(f"CASE WHEN p.rn IS NULL THEN {old} ELSE {new} END")
-        shown = []
-        for c in columns:
-            if c.old and c.new:
-                shown.append(f"CASE WHEN p.rn IS NULL THEN {c.old} ELSE {c.new} END")
-            else:
-                shown.append(c.old or c.new)
         targets = ", ".join(f"c{i + 1}" for i in range(len(names)))
+
+        def provenance(alias: str, table: SideTable) -> list[str]:
+            return [f"{alias}.c{table.columns.index(n) + 1}" if n in table.columns else "NULL" for n in PROVENANCE]
+
+        # Rows on the new side (paired, added, unpaired), then the old side's rows that have no partner.
+        status = f"COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN {any_change} THEN 'changed' ELSE 'same' END)"
+        shown = [c.new or c.old for c in columns]
         conn.execute(
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
-            f"SELECT p.ord, {status}, {', '.join(provenance)}, {', '.join(shown) or 'NULL'}, p.ro, p.rn "
-            f"FROM work.pairs AS p LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro "
-            f"LEFT JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn ORDER BY p.ord")
+            f"SELECT p.ord, {status}, {', '.join(provenance('n', pair.new))}, {', '.join(shown) or 'NULL'}, p.ro, p.rn "
+            f"FROM work.pairs AS p JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
+            f"LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NOT NULL ORDER BY p.ord")
+        shown = [c.old or "NULL" for c in columns]
+        conn.execute(
+            f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
+            f"SELECT p.ord, COALESCE(p.note, 'removed'), {', '.join(provenance('o', pair.old))}, "
+            f"{', '.join(shown) or 'NULL'}, p.ro, NULL "
+            f"FROM work.pairs AS p JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NULL ORDER BY p.ord")
         if compared:
             offset = len(STATUS_COLUMNS)
             conn.execute("DROP TABLE IF EXISTS work.positions")

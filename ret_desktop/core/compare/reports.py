@@ -250,7 +250,10 @@ def _xlsx_table(book, reader: DiffReader, table: TableDiff, name: str, bold, fil
         sheet.write_string(0, col, title, bold)
     last = 0
     for number, row in enumerate(reader.rows(table.diff_table), start=1):
-        if number >= EXCEL_MAX_ROWS:
+        if number == EXCEL_MAX_ROWS - 1:  # the sheet's last row says what did not fit
+            differing = table.rows_added + table.rows_removed + table.rows_changed + table.duplicate_keys
+            sheet.write_string(number, 0, f"the first {number - 1:,} of {differing:,} rows that differ; "
+                                          "the CSV reports hold them all")
             break
         if number % 10000 == 0 and should_cancel():
             raise CompareCancelled()
