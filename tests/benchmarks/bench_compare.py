@@ -186,13 +186,23 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "ret-bench-compare")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--child", nargs=4, metavar=("TOOL", "OLD", "NEW", "OUT"))
+    parser.add_argument("--prepare", action="store_true", help="only make the inputs")
     args = parser.parse_args()
     if args.child:
         tool, old, new, out = args.child
         print(json.dumps(run_tool(tool, Path(old), Path(new), Path(out))))
         return 0
-
     args.data.mkdir(parents=True, exist_ok=True)
+    if args.prepare:
+        old, new = make_csv_pair(args.data, args.rows)
+        make_csv_pair(args.data, args.daff_rows)
+        make_workbooks(old, new, args.data / f"workbooks_{args.rows}")
+        make_zip_pair(args.data)
+        return 0
+    # The inputs are made in a child: a child's peak memory (ru_maxrss) starts at its parent's size.
+    subprocess.run([sys.executable, __file__, "--prepare", "--rows", str(args.rows), "--daff-rows",
+                    str(args.daff_rows), "--data", str(args.data)], check=True)
+
     failures = []
     old, new = make_csv_pair(args.data, args.rows)
     print(f"two CSV exports of {args.rows:,} rows x {COLUMNS} columns, keyed on id, new one shuffled")

@@ -254,8 +254,8 @@ class _Diff:
         conn.execute("PRAGMA journal_mode=OFF")  # the file is renamed into place only when complete
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-20000")  # KiB: memory stays flat; the OS caches the files
-        conn.execute(f"ATTACH DATABASE ? AS old", (f"file:{old.path}?mode=ro",))
-        conn.execute(f"ATTACH DATABASE ? AS new", (f"file:{new.path}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS new", (f"file:{new.path}?mode=ro",))
         conn.execute("ATTACH DATABASE ? AS work", (str(work),))
         for schema in ("old", "new", "work"):
             conn.execute(f"PRAGMA {schema}.cache_size=-8000")
@@ -265,8 +265,7 @@ class _Diff:
                      "old TEXT, new TEXT, PRIMARY KEY (tbl, row, col)) WITHOUT ROWID")
         conn.execute("CREATE TABLE cmp_summary (json TEXT NOT NULL)")
         conn.create_function("ret_fold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
-        conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 20_000)
-        self._temp = 0
+        conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 20_000)  # a cancel stops a long statement
 
     def run(self) -> CompareSummary:
         try:
@@ -299,7 +298,7 @@ class _Diff:
                 self.conn.execute("ROLLBACK")
             self.conn.execute("DETACH DATABASE work")
             self.conn.close()
-        return CompareSummary(tables, [d for d in documents])
+        return CompareSummary(tables, documents)
 
     # ------------------------------------------------------------------ tables and columns
 

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import zipfile
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -22,8 +22,7 @@ from ret_desktop.core.importing import IntakeCancelled, IntakeLimits, take_in
 from ret_desktop.core.workbook import Workbook
 
 PROVENANCE = ("_file", "_record")
-_CSV_BATCH = 5000
-_MAX_VARIABLES = 32766
+_CSV_BATCH = 20000
 
 
 class CompareError(Exception):
@@ -290,26 +289,19 @@ def _load_csv(conn: sqlite3.Connection, handle, name: str, group: str, record_pa
     width = len(header)
     if not width:
         return
-    per_statement = max(1, min(100, _MAX_VARIABLES // width))
-    one = "(" + ",".join("?" * width) + ")"
-    into = f"INSERT INTO {sql} ({', '.join(f'c{i + 1}' for i in range(width))}) VALUES "
-    many = into + ",".join([one] * per_statement)
-    single = into + one
+    insert = f"INSERT INTO {sql} ({', '.join(f'c{i + 1}' for i in range(width))}) VALUES ({', '.join('?' * width)})"
     line = 1
     for batch in iter(lambda: list(islice(reader, _CSV_BATCH)), []):
         if should_cancel():
             raise CompareCancelled()
-        for i, row in enumerate(batch):
-            if len(row) != width:
-                if len(row) > width and any(row[width:]):
-                    raise CompareError(f"{name}: row {line + i + 1} has {len(row)} fields, the header {width}")
-                batch[i] = (row + [""] * width)[:width]
+        if set(map(len, batch)) != {width}:  # a ragged row: short ones are padded, long ones refused
+            for i, row in enumerate(batch):
+                if len(row) != width:
+                    if len(row) > width and any(row[width:]):
+                        raise CompareError(f"{name}: row {line + i + 1} has {len(row)} fields, the header {width}")
+                    batch[i] = (row + [""] * width)[:width]
+        conn.executemany(insert, batch)
         line += len(batch)
-        whole = len(batch) - len(batch) % per_statement
-        for start in range(0, whole, per_statement):
-            conn.execute(many, list(chain.from_iterable(batch[start:start + per_statement])))
-        if whole < len(batch):
-            conn.executemany(single, batch[whole:])
         on_bytes(handle.tell() if hasattr(handle, "tell") else 0)
 
 
