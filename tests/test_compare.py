@@ -401,3 +401,28 @@ def test_large_sides_read_the_old_one_in_a_child_process(tmp_path):
     with pytest.raises(CompareError, match="t: row 2 has 2 fields, the header 1"):
         compare(Side.export(ragged), Side.convert([new]), tmp_path / "r2.sqlite", parallel)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_an_input_is_converted_as_the_export_it_is_compared_with(tmp_path):
+    old_zip, _new = batch_pair(tmp_path)
+    export = tmp_path / "export"
+    done = subprocess.run([sys.executable, "-m", "ret_desktop", "convert", str(old_zip), "--out", str(export),
+                           "--record-path", "/library"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    summary = compare(Side.export(export), Side.convert([old_zip]), tmp_path / "r.sqlite")
+    assert summary.same  # one row per document on both sides, as the export's manifest says
+    assert [(t.rows_same, t.columns_added) for t in summary.tables] == [(2, [])]
+
+
+def test_cancelled_reports_leave_the_folder_as_it_was(tmp_path):
+    old, new = batch_pair(tmp_path)
+    result = tmp_path / "r.sqlite"
+    summary = compare(Side.convert([old]), Side.convert([new]), result, CompareOptions(key=("id",)))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    answers = iter([False, False, True])
+    with pytest.raises(CompareCancelled):
+        write_reports(result, summary, out, should_cancel=lambda: next(answers, True))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

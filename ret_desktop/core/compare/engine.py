@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import multiprocessing
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +30,7 @@ from ret_desktop.core.compare.sides import (
     LoadedSide,
     Side,
     SideTable,
+    conversion_options,
     create_table,
     load_side,
 )
@@ -124,6 +125,10 @@ def compare(
     each step (reading a side, comparing the tables); ``current`` says which."""
     result_path = Path(result_path)
     result_path.parent.mkdir(parents=True, exist_ok=True)
+    if options.convert == ConvertOptions():  # an input compared with an earlier export is converted alike
+        for export, other in ((old, new), (new, old)):
+            if other.kind == "convert":
+                options = replace(options, convert=conversion_options(export, options.convert))
     scratch = Path(tempfile.mkdtemp(prefix=".ret-compare-", dir=result_path.parent))
     try:
         loaded_old, loaded_new = _load_both(old, new, scratch, options, should_cancel, on_progress)

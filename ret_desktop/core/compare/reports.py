@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import html
+import os
 import sqlite3
+import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,23 +93,32 @@ class DiffReader:
 
 def write_reports(result_path: Path, summary: CompareSummary, out_dir: Path, formats=REPORT_FORMATS,
                   should_cancel: Callable[[], bool] = lambda: False) -> list[Path]:
-    """``summary.json`` and the reports of ``formats`` into ``out_dir``; returns the files written."""
+    """``summary.json`` and the reports of ``formats`` into ``out_dir``, all or none (they are made in a
+    scratch folder there and moved in at the end); returns the files written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    with closing(DiffReader(result_path)) as reader:
-        diffs = [t for t in summary.tables if t.diff_table]
-        if "xlsx" in formats:
-            written.append(_xlsx(reader, summary, diffs, out_dir / "compare.xlsx", should_cancel))
-        if "csv" in formats:
-            stems = _stems(diffs)
-            for table in diffs:
-                written.append(_daff_csv(reader, table, out_dir / f"{stems[table.name]}.diff.csv", should_cancel))
-            written.append(_patch_csv(reader, diffs, out_dir / "patch.csv", should_cancel))
-        if "html" in formats:
-            written.append(_html(reader, summary, diffs, out_dir / "compare.html", should_cancel))
-    atomic_write_json(out_dir / "summary.json", summary.as_json(), mode=0o644)
-    written.append(out_dir / "summary.json")
+    with tempfile.TemporaryDirectory(prefix=".ret-reports-", dir=out_dir) as scratch_name:
+        scratch = Path(scratch_name)
+        made = []
+        with closing(DiffReader(result_path)) as reader:
+            diffs = [t for t in summary.tables if t.diff_table]
+            if "xlsx" in formats:
+                made.append(_xlsx(reader, summary, diffs, scratch / "compare.xlsx", should_cancel))
+            if "csv" in formats:
+                stems = _stems(diffs)
+                for table in diffs:
+                    made.append(_daff_csv(reader, table, scratch / f"{stems[table.name]}.diff.csv", should_cancel))
+                made.append(_patch_csv(reader, diffs, scratch / "patch.csv", should_cancel))
+            if "html" in formats:
+                made.append(_html(reader, summary, diffs, scratch / "compare.html", should_cancel))
+        atomic_write_json(scratch / "summary.json", summary.as_json(), mode=0o644)
+        made.append(scratch / "summary.json")
+        if should_cancel():
+            raise CompareCancelled()
+        written = []
+        for path in made:
+            os.replace(path, out_dir / path.name)
+            written.append(out_dir / path.name)
     return written
 
 

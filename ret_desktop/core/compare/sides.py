@@ -12,7 +12,7 @@ import io
 import json
 import sqlite3
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -255,6 +255,32 @@ def _load_export(source_path: Path, path: Path, should_cancel: Callable[[], bool
     finally:
         source.close()
     return []
+
+
+def conversion_options(side: Side, default: ConvertOptions) -> ConvertOptions:
+    """The options an earlier export was converted with, as far as its ``manifest.json`` tells (the
+    mode, and the record path when it has one main table), over ``default``; so that an input compared
+    with it is converted alike."""
+    if side.kind != "export":
+        return default
+    try:
+        source = _ExportSource(side.paths[0])
+    except (zipfile.BadZipFile, OSError):
+        return default  # reading the side will say what is wrong
+    try:
+        manifest = next((n for n in source.names() if PurePosixPath(n).name == "manifest.json"), None)
+        if manifest is None:
+            return default
+        with source.open(manifest) as handle:
+            tables = json.load(handle).get("tables", [])
+        record_paths = {t.get("record_path") for t in tables if not t.get("parent")}
+        relational = any(t.get("parent") for t in tables)
+    except (OSError, ValueError, AttributeError, TypeError):
+        return default
+    finally:
+        source.close()
+    return replace(default, mode="relational" if relational else default.mode,
+                   record_path=record_paths.pop() if len(record_paths) == 1 else default.record_path)
 
 
 def _manifest_tables(source: _ExportSource, names: list[str]) -> dict[str, tuple[str, str, str, str | None]]:
