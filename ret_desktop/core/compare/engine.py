@@ -106,11 +106,6 @@ class CompareSummary:
         """The shape of ``summary.json``."""
         return {"tables": [t.as_json() for t in self.tables], "documents": [d.as_json() for d in self.documents]}
 
-    @classmethod
-    def from_json(cls, data: dict) -> CompareSummary:
-        return cls([TableDiff(**t) for t in data["tables"]], [DocumentDiff(**d) for d in data["documents"]],
-                   data.get("warnings", []))
-
 
 def compare(
     old: Side,
@@ -120,9 +115,12 @@ def compare(
     should_cancel: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
 ) -> CompareSummary:
-    """Compare two sides into the result workbook ``result_path`` (written whole or not at all);
-    scratch files live beside it and are removed. ``on_progress(done, total, current)`` counts within
-    each step (reading a side, comparing the tables); ``current`` says which."""
+    """Compare two sides into the result workbook ``result_path`` (written whole or not at all; the
+    module docstring gives its tables) and return the summary. Scratch files live beside it and are
+    removed. ``on_progress(done, total, current)`` counts within each step (reading a side, comparing
+    the tables); ``current`` says which. Raises ``CompareError`` (a message for the user) for a side
+    that cannot be read, no table in common or a key no table has; ``CompareCancelled`` when
+    ``should_cancel()`` turned true."""
     result_path = Path(result_path)
     result_path.parent.mkdir(parents=True, exist_ok=True)
     if options.convert == ConvertOptions():  # an input compared with an earlier export is converted alike
