@@ -19,6 +19,7 @@ from ret_desktop.core.compare import (
     DiffReader,
     Side,
     compare,
+    propose_keys,
     read_summary,
     write_reports,
 )
@@ -426,3 +427,16 @@ def test_cancelled_reports_leave_the_folder_as_it_was(tmp_path):
     with pytest.raises(CompareCancelled):
         write_reports(result, summary, out, should_cancel=lambda: next(answers, True))
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_proposed_keys_are_filled_and_unique_on_both_sides(tmp_path):
+    old = write_csv(tmp_path / "old", "t.csv", [["id", "doi", "code", "title", "note"],
+                                               ["1", "10.1/a", "x", "Dune", ""], ["2", "10.1/b", "y", "Emma", "n"],
+                                               ["3", "10.1/c", "z", "Dune", ""]])
+    new = write_csv(tmp_path / "new", "t.csv", [["id", "doi", "code", "title", "note"],
+                                               ["1", "10.1/a", "x", "Dune", "a"], ["2", "10.1/b", "x", "Emma", "b"],
+                                               ["4", "10.1/d", "w", "Walden", "c"]])
+    # id and doi: filled and unique on both sides; code repeats on the new side, title on the old one,
+    # note is empty in old rows
+    assert propose_keys(Side.export(old), Side.export(new), tmp_path) == {"t": ["id", "doi"]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "old"]

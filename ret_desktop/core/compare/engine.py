@@ -246,6 +246,80 @@ class _Pair:
         return (self.new or self.old).name
 
 
+def pair_tables(old_tables: list[SideTable], new_tables: list[SideTable]) -> list[_Pair]:
+    """Tables paired by name; when each side holds one group, by record path whatever the group
+    names; two sides of one table each pair that table. The rest stand alone (added or removed)."""
+    old = {t.name: t for t in old_tables}
+    new = {t.name: t for t in new_tables}
+    pairs = [_Pair(old.pop(name), new.pop(name)) for name in list(new) if name in old]
+    if len({t.group for t in old_tables}) == 1 and len({t.group for t in new_tables}) == 1:
+        by_path = {t.record_path: t for t in old.values() if t.record_path}
+        for name, table in list(new.items()):
+            match = by_path.pop(table.record_path, None) if table.record_path else None
+            if match is not None:
+                pairs.append(_Pair(old.pop(match.name), new.pop(name)))
+    if len(old) == 1 and len(new) == 1 and not pairs:  # e.g. two single CSV files of other names
+        pairs.append(_Pair(old.popitem()[1], new.popitem()[1]))
+    pairs += [_Pair(t, None) for t in old.values()] + [_Pair(None, t) for t in new.values()]
+    order = {t.name: i for i, t in enumerate(new_tables)}
+    old_order = {t.name: i for i, t in enumerate(old_tables)}
+    pairs.sort(key=lambda p: (order.get(p.new.name, len(order)) if p.new else len(order),
+                              old_order.get(p.old.name, 0) if p.old else 0))
+    return pairs
+
+
+def propose_keys(
+    old: Side,
+    new: Side,
+    scratch_dir: Path,
+    options: CompareOptions = CompareOptions(),
+    should_cancel: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
+) -> dict[str, list[str]]:
+    """For each pair of tables (by the new table's name): the columns both sides have that are
+    filled in every row and unique on both sides, in the new side's column order; what a person picks
+    a key from. Sides to read or convert are read into ``scratch_dir`` (removed after)."""
+    scratch = Path(tempfile.mkdtemp(prefix=".ret-keys-", dir=scratch_dir))
+    try:
+        loaded_old, loaded_new = _load_both(old, new, scratch, options, should_cancel, on_progress)
+        conn = sqlite3.connect(":memory:", uri=True)
+        try:
+            conn.execute("ATTACH DATABASE ? AS old", (f"file:{loaded_old.path}?mode=ro",))
+            conn.execute("ATTACH DATABASE ? AS new", (f"file:{loaded_new.path}?mode=ro",))
+            conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 20_000)
+            proposed = {}
+            for pair in pair_tables(loaded_old.tables, loaded_new.tables):
+                if pair.old and pair.new:
+                    on_progress(len(proposed), len(loaded_new.tables), f"looking for keys in {pair.name}")
+                    proposed[pair.new.name] = [
+                        c for c in pair.new.columns if c in pair.old.columns and c not in PROVENANCE
+                        and c not in options.ignore_columns
+                        and _is_key(conn, "old", pair.old, c) and _is_key(conn, "new", pair.new, c)]
+            return proposed
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise CompareCancelled() from None
+            raise
+        finally:
+            conn.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _is_key(conn: sqlite3.Connection, schema: str, table: SideTable, column: str) -> bool:
+    """Filled in every row and unique (a sample of the first rows first: most columns fail there)."""
+    c = f"c{table.columns.index(column) + 1}"
+    source = f"{schema}.{table.sql}"
+    rows, distinct, filled = conn.execute(
+        f"SELECT COUNT(*), COUNT(DISTINCT {c}), COUNT(NULLIF({c}, '')) FROM (SELECT {c} FROM {source} LIMIT 1000)"
+    ).fetchone()
+    if not rows or distinct != rows or filled != rows:
+        return False
+    if conn.execute(f"SELECT 1 FROM {source} WHERE COALESCE({c}, '') = '' LIMIT 1").fetchone():
+        return False
+    return conn.execute(f"SELECT 1 FROM {source} GROUP BY {c} HAVING COUNT(*) > 1 LIMIT 1").fetchone() is None
+
+
 class _Diff:
     def __init__(self, path: Path, work: Path, old: LoadedSide, new: LoadedSide, options: CompareOptions,
                  should_cancel: Callable[[], bool], on_progress: Callable[[int, int, str], None]) -> None:
@@ -273,7 +347,7 @@ class _Diff:
     def run(self) -> CompareSummary:
         try:
             self.conn.execute("BEGIN")
-            pairs = self._pair_tables()
+            pairs = pair_tables(self.old.tables, self.new.tables)
             if not any(p.old and p.new for p in pairs):
                 raise CompareError(f"the two sides have no table in common ({self.old.label}: "
                                    f"{_names(self.old.tables)}; {self.new.label}: {_names(self.new.tables)})")
@@ -304,25 +378,6 @@ class _Diff:
         return CompareSummary(tables, documents)
 
     # ------------------------------------------------------------------ tables and columns
-
-    def _pair_tables(self) -> list[_Pair]:
-        old = {t.name: t for t in self.old.tables}
-        new = {t.name: t for t in self.new.tables}
-        pairs = [_Pair(old.pop(name), new.pop(name)) for name in list(new) if name in old]
-        if len({t.group for t in self.old.tables}) == 1 and len({t.group for t in self.new.tables}) == 1:
-            by_path = {t.record_path: t for t in old.values() if t.record_path}
-            for name, table in list(new.items()):
-                match = by_path.pop(table.record_path, None) if table.record_path else None
-                if match is not None:
-                    pairs.append(_Pair(old.pop(match.name), new.pop(name)))
-        if len(old) == 1 and len(new) == 1 and not pairs:  # e.g. two single CSV files of other names
-            pairs.append(_Pair(old.popitem()[1], new.popitem()[1]))
-        pairs += [_Pair(t, None) for t in old.values()] + [_Pair(None, t) for t in new.values()]
-        order = {t.name: i for i, t in enumerate(self.new.tables)}
-        old_order = {t.name: i for i, t in enumerate(self.old.tables)}
-        pairs.sort(key=lambda p: (order.get(p.new.name, len(order)) if p.new else len(order),
-                                  old_order.get(p.old.name, 0) if p.old else 0))
-        return pairs
 
     def _columns(self, pair: _Pair) -> tuple[list[_Column], list[str], list[str]]:
         """The columns of the diff table (new side's order, then the removed ones), added, removed.
