@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -19,12 +18,13 @@ from ret_desktop.core.compare import (
     DiffReader,
     Side,
     compare,
+    engine,
     propose_keys,
     read_summary,
     write_reports,
 )
-from ret_desktop.core.importing import take_in
 from ret_desktop.core.convert import convert_documents
+from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
 
 
@@ -162,6 +162,16 @@ def test_documents_moved_renamed_added_and_removed(tmp_path):
     documents = {d.path: d.status for d in stricter.documents}
     assert documents["old.zip/a.xml"] == "removed" and documents["new.zip/moved/a.xml"] == "added"
     assert documents["old.zip/d.xml"] == "moved"
+
+
+def test_too_many_loose_documents_to_weigh_still_pair_by_equal_content(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "_MAX_SIMILARITY_PAIRS", 1)
+    old = write_zip(tmp_path / "old.zip", {"a.xml": library(BOOKS_A), "d.xml": library(BOOKS_B)})
+    new = write_zip(tmp_path / "new.zip", {"a2.xml": library(BOOKS_A[:4] + [(5, "Kindred", 1980)]),
+                                           "d2.xml": library(BOOKS_B)})
+    summary = compare(Side.convert([old]), Side.convert([new]), tmp_path / "r.sqlite", CompareOptions(key=("id",)))
+    assert {d.path: (d.status, d.similarity) for d in summary.documents} == {
+        "old.zip/a.xml": ("removed", None), "old.zip/d.xml": ("moved", 1.0), "new.zip/a2.xml": ("added", None)}
 
 
 def test_without_a_key_a_renamed_document_still_pairs_its_rows(tmp_path):

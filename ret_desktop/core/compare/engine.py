@@ -13,6 +13,7 @@ and new value. Table ``cmp_summary`` holds the summary as JSON.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import shutil
@@ -600,7 +601,7 @@ class _Diff:
         loose_old = [d for d in old_docs if d not in old_to_new]
         loose_new = [d for d in new_docs if d in new_by_rel.values()]
         similarity: dict[str, float] = {}
-        if loose_old and loose_new and len(loose_old) * len(loose_new) <= _MAX_SIMILARITY_PAIRS:
+        if loose_old and loose_new:
             for old_doc, new_doc, share in self._similar(pairs, loose_old, loose_new):
                 old_to_new[old_doc] = new_doc
                 similarity[old_doc] = share
@@ -617,8 +618,9 @@ class _Diff:
         return documents, old_to_new
 
     def _similar(self, pairs: list[_Pair], loose_old: list[str], loose_new: list[str]) -> list[tuple[str, str, float]]:
-        """Unpaired documents paired by the share of (column, value) cells they have in common, best
-        first, at or above the threshold; equal content gives 1.0 (a moved or renamed file)."""
+        """Unpaired documents paired by content: first those of equal content (a hash of their
+        (column, value) cells: a moved or renamed file, similarity 1.0), then by the share of cells
+        they have in common, best first, at or above the threshold."""
         conn = self.conn
         for alias, side, loose in (("o", "old", loose_old), ("n", "new", loose_new)):
             conn.execute(f"DROP TABLE IF EXISTS work.loose_{alias}")
@@ -643,6 +645,16 @@ class _Diff:
             conn.execute(f"CREATE TABLE work.count_{alias} AS SELECT doc, tok, COUNT(*) AS c FROM work.tok_{alias} "
                          "GROUP BY doc, tok")
             conn.execute(f"DROP TABLE work.tok_{alias}")
+        result = self._equal_content(loose_old, loose_new)
+        if len(loose_old) * len(loose_new) <= _MAX_SIMILARITY_PAIRS:  # weighing every pair is quadratic
+            result += self._alike(result)
+        for name in ("loose_o", "loose_n", "count_o", "count_n"):
+            conn.execute(f"DROP TABLE work.{name}")
+        return result
+
+    def _alike(self, equal: list[tuple[str, str, float]]) -> list[tuple[str, str, float]]:
+        """Pairs by the share of equal cells, best first, at or above the threshold (besides ``equal``)."""
+        conn = self.conn
         conn.execute("CREATE INDEX work.count_n_tok ON count_n (tok)")
         totals = {doc: total for doc, total in conn.execute(
             "SELECT doc, SUM(c) FROM work.count_o GROUP BY doc UNION ALL SELECT doc, SUM(c) FROM work.count_n GROUP BY doc")}
@@ -654,14 +666,38 @@ class _Diff:
             if share >= self.options.similarity:
                 candidates.append((-share, old_doc, new_doc))
         candidates.sort()
-        taken_old, taken_new, result = set(), set(), []
+        taken_old, taken_new, result = {o for o, _n, _s in equal}, {n for _o, n, _s in equal}, []
         for negative, old_doc, new_doc in candidates:
             if old_doc not in taken_old and new_doc not in taken_new:
                 taken_old.add(old_doc)
                 taken_new.add(new_doc)
                 result.append((old_doc, new_doc, -negative))
-        for name in ("loose_o", "loose_n", "count_o", "count_n"):
-            conn.execute(f"DROP TABLE work.{name}")
+        return result
+
+    def _equal_content(self, loose_old: list[str], loose_new: list[str]) -> list[tuple[str, str, float]]:
+        """Pairs of unpaired documents whose cells are the same, one to one in path order."""
+        hashes: dict[str, dict[str, str]] = {}
+        for alias in ("o", "n"):
+            digests: dict[str, str] = {}
+            current, digest = None, None
+            for doc, tok, count in self.conn.execute(f"SELECT doc, tok, c FROM work.count_{alias} ORDER BY doc, tok"):
+                if doc != current:
+                    if current is not None:
+                        digests[current] = digest.hexdigest()
+                    current, digest = doc, hashlib.sha256()
+                digest.update(f"{tok}\x1e{count}\x1d".encode())
+            if current is not None:
+                digests[current] = digest.hexdigest()
+            hashes[alias] = digests
+        by_hash: dict[str, list[str]] = {}
+        for doc in loose_new:
+            if doc in hashes["n"]:
+                by_hash.setdefault(hashes["n"][doc], []).append(doc)
+        result = []
+        for doc in loose_old:
+            matches = by_hash.get(hashes["o"].get(doc, ""))
+            if matches:
+                result.append((doc, matches.pop(0), 1.0))
         return result
 
     def _document_states(self, documents: list[DocumentDiff], diffs: list[tuple[_Pair, TableDiff]]) -> None:
