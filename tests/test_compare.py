@@ -450,3 +450,15 @@ def test_proposed_keys_are_filled_and_unique_on_both_sides(tmp_path):
     # note is empty in old rows
     assert propose_keys(Side.export(old), Side.export(new), tmp_path) == {"t": ["id", "doi"]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "old"]
+
+
+def test_long_documents_without_a_key_pair_rows_of_equal_content(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "_MAX_ALIGNED", 3)
+    old, new = batch_pair(tmp_path)
+    result = tmp_path / "r.sqlite"
+    summary = compare(Side.convert([old]), Side.convert([new]), result)
+    [table] = summary.tables
+    # a.xml is longer than 3 rows: book 3's changed year makes it one row removed and one added
+    assert (table.rows_added, table.rows_removed, table.rows_changed, table.rows_same) == (2, 2, 0, 6)
+    assert statuses(result) == [("same", "1"), ("added", "6"), ("added", "3"), ("same", "5"), ("same", "4"),
+                                ("removed", "2"), ("removed", "3"), ("same", "10"), ("same", "11"), ("same", "12")]

@@ -44,6 +44,7 @@ _SEPARATOR = "char(31)"
 _WHITESPACE = " \t\n\r\f\v"
 _MAX_SIMILARITY_PAIRS = 4_000_000  # document pairs weighed for similarity at most
 _MAX_STRETCH = 200  # rows of a replaced stretch paired by likeness (beyond: in order)
+_MAX_ALIGNED = 50_000  # rows of a document aligned as sequences (beyond: paired by equal content)
 
 
 @dataclass(frozen=True)
@@ -509,9 +510,12 @@ class _Diff:
         insert = "INSERT INTO work.pairs (ro, rn) VALUES (?, ?)"
         for new_file in new_files:
             old_file = new_to_old.get(new_file)
+            used_old.add(old_file)
+            if old_file is not None and max(self._count("ho", old_file), self._count("hn", new_file)) > _MAX_ALIGNED:
+                self._pair_rows_by_content(old_file, new_file)
+                continue
             old_rows = self._hashes("ho", old_file) if old_file is not None else []
             new_rows = self._hashes("hn", new_file)
-            used_old.add(old_file)
 
             def cells(alias: str, indexes: list[int], rows={"o": old_rows, "n": new_rows}) -> list[list[str]]:
                 ids = [rows[alias][i][0] for i in indexes]
@@ -525,6 +529,27 @@ class _Diff:
                 conn.executemany(insert, [(r, None) for r, _h in self._hashes("ho", old_file)])
         conn.execute("DROP TABLE work.ho")
         conn.execute("DROP TABLE work.hn")
+
+    def _count(self, table: str, file: str) -> int:
+        return self.conn.execute(f"SELECT COUNT(*) FROM work.{table} WHERE f = ?", (file,)).fetchone()[0]
+
+    def _pair_rows_by_content(self, old_file: str, new_file: str) -> None:
+        """Rows of two long documents (or tables without ``_file``) paired when their contents are
+        equal, repeats in order, in SQL (aligning them in memory would not stay small); the others
+        are added or removed."""
+        conn = self.conn
+        for alias, file in (("o", old_file), ("n", new_file)):
+            conn.execute(f"DROP TABLE IF EXISTS work.c{alias}")
+            conn.execute(f"CREATE TABLE work.c{alias} AS SELECT r, h, rec, rowid AS seq, "
+                         f"row_number() OVER (PARTITION BY h ORDER BY rec, rowid) AS k FROM work.h{alias} WHERE f = ?",
+                         (file,))
+        conn.execute("CREATE INDEX work.co_hk ON co (h, k)")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT co.r, cn.r FROM work.cn AS cn "
+                     "LEFT JOIN work.co AS co ON co.h = cn.h AND co.k = cn.k ORDER BY cn.rec, cn.seq")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT r, NULL FROM work.co "
+                     "WHERE r NOT IN (SELECT ro FROM work.pairs WHERE ro IS NOT NULL) ORDER BY rec, seq")
+        conn.execute("DROP TABLE work.co")
+        conn.execute("DROP TABLE work.cn")
 
     def _hashes(self, table: str, file: str) -> list[tuple[int, int]]:
         return [(r, hash(h)) for r, h in self.conn.execute(
