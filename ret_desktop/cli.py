@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import sqlite3
 import sys
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -84,6 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write CSV values untouched; by default a value a spreadsheet would run as a formula "
                          "(=, +, -, @ first, other than a plain number) gets a leading '")
     convert.set_defaults(handler=run_convert, needs_services=False)
+
+    compare = commands.add_parser(
+        "compare", help="compare two batches: tables, documents, rows and cells that changed",
+        description="Each side is a ZIP, XML file or folder to convert, a folder, ZIP or CSV file of an earlier "
+        "export (with or without manifest.json), or a workbook.sqlite. Writes DIR/summary.json and the reports. "
+        "Exit status: 0 the sides are the same, 1 they differ, 2 usage error or unreadable input.",
+    )
+    compare.add_argument("old", metavar="OLD", type=Path)
+    compare.add_argument("new", metavar="NEW", type=Path)
+    compare.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for summary.json and the reports")
+    compare.add_argument("--key", action="append", default=[], metavar="COLUMN",
+                         help="pair rows by this column (repeat for a key of several columns); "
+                         "without: by _file + _record and the order of rows in each document")
+    compare.add_argument("--ignore-case", action="store_true")
+    compare.add_argument("--trim", action="store_true", help="ignore spaces at the start and end of values")
+    compare.add_argument("--ignore-column", action="append", default=[], metavar="NAME")
+    compare.add_argument("--empty-differs", action="store_true",
+                         help="an empty cell differs from an absent one (a column or value one side lacks)")
+    compare.add_argument("--similarity", type=float, default=0.8, metavar="SHARE",
+                         help="documents of other paths pair when this share of their cells agree (default 0.8)")
+    compare.add_argument("--format", default="xlsx,csv,html", metavar="LIST", help="reports: any of xlsx,csv,html")
+    compare.add_argument("--mode", choices=MODES, default="wide", help="for sides that are converted")
+    compare.add_argument("--record-path", metavar="XPATH", help="for sides that are converted")
+    compare.set_defaults(handler=run_compare, needs_services=False)
 
     selftest = commands.add_parser(
         "selftest", help="run the whole app offscreen in a temporary data folder and check the result",
@@ -197,6 +223,60 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
         for warning in outcome.warnings:
             print(f"  warning: {outcome.path}: {warning}", file=sys.stderr)
     return 0 if not problems else 1
+
+
+def run_compare(settings: Settings, args: argparse.Namespace) -> int:
+    from ret_desktop.core.compare import CompareError, CompareOptions, Side, compare
+    from ret_desktop.core.compare.reports import REPORT_FORMATS, write_reports
+
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in REPORT_FORMATS]
+    if unknown or not formats:
+        raise CommandError(f"--format: {', '.join(unknown) or 'nothing given'}; choose from {','.join(REPORT_FORMATS)}")
+    if not 0 < args.similarity <= 1:
+        raise CommandError("--similarity must be above 0 and at most 1")
+    options = CompareOptions(
+        key=tuple(args.key), ignore_case=args.ignore_case, trim=args.trim, ignore_columns=tuple(args.ignore_column),
+        empty_equals_absent=not args.empty_differs, similarity=args.similarity,
+        convert=ConvertOptions(mode=args.mode, record_path=args.record_path),
+        limits=IntakeLimits.from_settings(settings))
+    progress = _ProgressBar() if sys.stderr.isatty() else None
+    try:
+        old, new = Side.from_path(args.old), Side.from_path(args.new)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".ret-compare-", dir=args.out) as scratch:
+            result = Path(scratch) / "compare.sqlite"
+            summary = compare(old, new, result, options,
+                              on_progress=progress.update if progress else lambda *a: None)
+            write_reports(result, summary, args.out, formats)
+    except CompareError as exc:
+        raise CommandError(str(exc)) from None
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(f"cannot read a side: {exc}") from None
+    finally:
+        if progress:
+            progress.close()
+    for warning in summary.warnings:
+        print(f"  warning: {warning}", file=sys.stderr)
+    for t in summary.tables:
+        detail = ""
+        if t.status == "changed":
+            detail = (f": {t.rows_added} rows added, {t.rows_removed} removed, {t.rows_changed} changed "
+                      f"({t.cells_changed} cells)")
+            if t.columns_added or t.columns_removed:
+                detail += f"; columns added: {', '.join(t.columns_added) or '-'}, removed: {', '.join(t.columns_removed) or '-'}"
+            if t.duplicate_keys:
+                detail += f"; {t.duplicate_keys} rows with a repeated or empty key"
+        elif t.status in ("added", "removed"):
+            detail = f" ({t.rows_added or t.rows_removed} rows)"
+        print(f"{t.name}: {t.status}{detail}")
+    if summary.documents:
+        states: dict[str, int] = {}
+        for d in summary.documents:
+            states[d.status] = states.get(d.status, 0) + 1
+        print("documents: " + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    print(f"{'same' if summary.same else 'different'}; reports in {args.out}")
+    return 0 if summary.same else 1
 
 
 class _ProgressBar:
