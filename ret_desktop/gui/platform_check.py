@@ -154,16 +154,16 @@ def missing_libraries(plugin: Path, env: Mapping[str, str] | None = None) -> tup
 
 
 def check_platform(env: Mapping[str, str] | None = None) -> PlatformProblem | None:
-    """None if one of the platforms Qt will try loads (or this is not Linux, or Qt has no such
-    plugin and will say so itself); otherwise what stops the first one."""
+    """None if one of the platforms Qt will try loads (or this is not Linux, or none of them is
+    there and Qt will say so itself); otherwise what stops the last one Qt tries."""
     env = os.environ if env is None else env
     if not sys.platform.startswith("linux"):
         return None
     problems = []
     for platform in platforms_to_try(env):
         plugin = find_plugin(platform, env)
-        if plugin is None:
-            return None
+        if plugin is None:  # Qt goes on to the next one (a bundle may carry xcb only)
+            continue
         try:
             ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
             return None
