@@ -42,7 +42,7 @@ def needed_system_sonames():
 
 def readme_line(prefix):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    lines = [line for line in readme.splitlines() if line.startswith(prefix)]
+    lines = [line.strip() for line in readme.splitlines() if line.strip().startswith(prefix)]
     assert lines, prefix
     return lines
 
