@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import platform
+
 import PySide6
 from PySide6.QtCore import Qt, QUrl, qVersion
 from PySide6.QtGui import QAction, QDesktopServices
@@ -27,12 +29,12 @@ class AboutDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("aboutDialog")
         self.setWindowTitle(f"About {APP_NAME}")
-        self.resize(760, 560)
+        self.resize(860, 600)
         layout = QVBoxLayout(self)
-        title = QLabel(f"<b>{APP_NAME} {__version__}</b>")
+        title = QLabel(f"<b>{APP_NAME} {__version__}</b> · MIT licence")
         title.setObjectName("aboutVersion")
         layout.addWidget(title)
-        layout.addWidget(QLabel(f"Qt {qVersion()} · PySide6 {PySide6.__version__} · MIT licence"))
+        layout.addWidget(QLabel(f"Qt {qVersion()} · PySide6 {PySide6.__version__} · Python {platform.python_version()}"))
 
         folders = QGroupBox("Where things live")
         grid = QGridLayout(folders)
@@ -44,6 +46,7 @@ class AboutDialog(QDialog):
             shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             grid.addWidget(shown, row, 1)
             button = QPushButton("Open")
+            button.setAutoDefault(False)
             button.setAccessibleName(f"Open the {label.lower()} folder")
             button.clicked.connect(lambda _=False, folder=path: self.open_folder(folder))
             grid.addWidget(button, row, 2)
@@ -53,19 +56,26 @@ class AboutDialog(QDialog):
 
         licences = QGroupBox("What it ships, and the licences")
         row = QHBoxLayout(licences)
+        self.licence_name = QLabel()
+        self.licence_name.setWordWrap(True)
         self.components = QListWidget()
         self.components.setAccessibleName("Components")
         self.licence_text = QPlainTextEdit()
         self.licence_text.setReadOnly(True)
         self.licence_text.setAccessibleName("Licence text")
+        self.licence_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)  # the texts are wrapped already
         for component in shipped_components():
-            item = QListWidgetItem(f"{component.name} {component.version} — {component.license}")
+            item = QListWidgetItem(f"{component.name} {component.version}")
             text = "\n\n".join(f"==== {name} ====\n{body}" for name, body in component.texts)
-            item.setData(LICENCE_ROLE, text or "(no licence file shipped with this package)")
+            item.setData(LICENCE_ROLE, (component.license, text or "(no licence file shipped with this package)"))
             self.components.addItem(item)
-        self.components.currentItemChanged.connect(lambda item, _: self.licence_text.setPlainText(item.data(LICENCE_ROLE) if item else ""))
-        row.addWidget(self.components, 2)
-        row.addWidget(self.licence_text, 3)
+        self.components.currentItemChanged.connect(self._show_licence)
+        self.components.setMaximumWidth(240)
+        row.addWidget(self.components)
+        text_column = QVBoxLayout()
+        text_column.addWidget(self.licence_name)
+        text_column.addWidget(self.licence_text, 1)
+        row.addLayout(text_column, 1)
         layout.addWidget(licences, 1)
         if self.components.count():
             qt = self.components.findItems("PySide6", Qt.MatchFlag.MatchStartsWith)
@@ -74,6 +84,11 @@ class AboutDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def _show_licence(self, item: QListWidgetItem | None) -> None:
+        licence, text = item.data(LICENCE_ROLE) if item else ("", "")
+        self.licence_name.setText(f"{item.text()}: {licence}" if item else "")
+        self.licence_text.setPlainText(text)
 
     def open_folder(self, folder: Path) -> bool:
         """Shows the folder in the file manager (creating it first: settings appear only once saved)."""
