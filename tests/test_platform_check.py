@@ -59,9 +59,9 @@ def xcb_plugin() -> Path:
     return plugin
 
 
-def run_hidden(tmp_path, command, env):
+def run_hidden(tmp_path, command, env, hidden=HIDDEN):
     libraries = system_libraries(xcb_plugin())
-    lib_dirs = {libraries[name].parent.resolve() for name in HIDDEN}
+    lib_dirs = {libraries[name].parent.resolve() for name in hidden}
     assert len(lib_dirs) == 1
     unshare = shutil.which("unshare")
     if unshare is None:
@@ -75,7 +75,7 @@ def run_hidden(tmp_path, command, env):
     helper.write_text(HIDE_AND_EXEC)
     return subprocess.run(
         [unshare, "--user", "--map-root-user", "--mount", sys.executable, str(helper),
-         str(lib_dirs.pop()), str(scratch), ",".join(HIDDEN), *command],
+         str(lib_dirs.pop()), str(scratch), ",".join(hidden), *command],
         capture_output=True, text=True, env=env, timeout=60,
     )
 
@@ -129,3 +129,22 @@ def test_fedora_names():
     assert fedora_package("libxcb-icccm.so.4") == "xcb-util-wm"
     assert fedora_package("libxcb-randr.so.0") == "libxcb"
     assert fedora_package("libfoo.so.3") == "'libfoo.so.3()(64bit)'"
+
+
+def test_a_library_qt_itself_needs_is_named_instead_of_a_traceback(tmp_path):
+    """libxcb.so.1 is needed by libX11, which QtGui loads at import: PySide6 cannot even be imported."""
+    result = run_hidden(tmp_path, [sys.executable, "-m", "ret_desktop"], child_env(tmp_path), hidden=("libxcb.so.1",))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "These system libraries are missing: libxcb.so.1." in result.stderr
+    assert "sudo apt-get install libxcb1" in result.stderr and "sudo dnf install libxcb" in result.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("RET_BUNDLE"), reason="set RET_BUNDLE to the built bundle's program")
+def test_the_bundle_names_a_missing_system_library(tmp_path):
+    """The PyInstaller bundle carries the xcb libraries but takes libxcb.so.1 from the system."""
+    result = run_hidden(tmp_path, [str(Path(os.environ["RET_BUNDLE"]).resolve())], child_env(tmp_path),
+                        hidden=("libxcb.so.1",))
+    assert result.returncode == 2, result.stderr
+    assert "libxcb.so.1" in result.stderr and "sudo apt-get install libxcb1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,8 +1,10 @@
-"""Before the QApplication: can Qt's platform plugin load? If not, name the missing system libraries.
+"""Before the QApplication: can Qt and its platform plugin load? If not, name the missing system
+libraries and the commands that install them.
 
 Without this, a missing library makes Qt abort with a hint that is often wrong (it blames
-libxcb-cursor0 when libxcb-icccm4 is what is missing). The plugin is dlopen()ed exactly as Qt will
-(lazy, local); only when that fails is ``ldd`` asked for every library the loader cannot find.
+libxcb-cursor0 when libxcb-icccm4 is what is missing), or Python stop with a traceback when
+PySide6 itself cannot load. The plugin is dlopen()ed exactly as Qt will (lazy, local); only when
+that fails is ``ldd`` asked for every library the loader cannot find.
 """
 
 from __future__ import annotations
@@ -75,13 +77,13 @@ DEBIAN_PACKAGES = {
 
 @dataclass(frozen=True)
 class PlatformProblem:
-    platform: str
-    plugin: Path
+    what: str  # "The Qt platform plugin 'xcb'", "Qt (PySide6.QtWidgets)"
+    path: Path
     missing: tuple[str, ...]  # sonames the loader cannot find; empty if the reason is something else
     loader_error: str
 
     def message(self) -> str:
-        lines = [f"The Qt platform plugin {self.platform!r} ({self.plugin}) cannot be loaded."]
+        lines = [f"{self.what} ({self.path}) cannot be loaded."]
         if not self.missing:
             return "\n".join(lines + [f"The system's loader says: {self.loader_error}"])
         lines.append("These system libraries are missing: " + ", ".join(self.missing) + ".")
@@ -168,7 +170,8 @@ def check_platform(env: Mapping[str, str] | None = None) -> PlatformProblem | No
             ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
             return None
         except OSError as error:
-            problems.append(PlatformProblem(platform, plugin, missing_libraries(plugin, env), str(error)))
+            problems.append(PlatformProblem(f"The Qt platform plugin {platform!r}", plugin,
+                                            missing_libraries(plugin, env), str(error)))
     # Qt falls back along the list; the last one (xcb on a desktop) is what a person can fix.
     return problems[-1] if problems else None
 
@@ -179,3 +182,12 @@ def platform_usable() -> bool:
     if problem is not None:
         log.error("%s", problem.message())
     return problem is None
+
+
+def report_import_failure(error: ImportError) -> int:
+    """PySide6 could not be imported: if a shared library is the reason, say which and exit 2."""
+    if not sys.platform.startswith("linux") or not error.path or not Path(error.path).is_file():
+        raise error
+    problem = PlatformProblem(f"Qt ({error.name})", Path(error.path), missing_libraries(Path(error.path)), str(error))
+    log.error("%s", problem.message())
+    return 2
