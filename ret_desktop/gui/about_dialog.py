@@ -3,10 +3,9 @@ folders), and the licences of everything the program ships."""
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import Callable
-
-import platform
 
 import PySide6
 from PySide6.QtCore import Qt, QUrl, qVersion
