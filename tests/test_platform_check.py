@@ -148,3 +148,18 @@ def test_the_bundle_names_a_missing_system_library(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "libxcb.so.1" in result.stderr and "sudo apt-get install libxcb1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_platforms_qt_will_try():
+    from ret_desktop.gui.platform_check import platforms_to_try
+
+    assert platforms_to_try({}) == ["xcb"]
+    assert platforms_to_try({"XDG_SESSION_TYPE": "wayland", "WAYLAND_DISPLAY": "wayland-0"}) == ["wayland", "xcb"]
+    assert platforms_to_try({"QT_QPA_PLATFORM": "wayland;xcb:nograb"}) == ["wayland", "xcb"]
+
+
+def test_an_import_error_that_is_not_about_a_library_is_raised_again():
+    from ret_desktop.gui.platform_check import report_import_failure
+
+    with pytest.raises(ImportError, match="no module"):
+        report_import_failure(ImportError("no module named x", name="x"))
