@@ -5,7 +5,8 @@
 The app goes to /opt/ret-desktop, /usr/bin/ret-desktop links to it, a .desktop entry and the icon
 (hicolor sizes and scalable) put it in the applications menu. ``Depends:`` is derived from the
 bundle: every ELF file in it is run through ``ldd`` with the library path the PyInstaller
-bootloader sets, and each library found outside the bundle is looked up with ``dpkg -S``.
+bootloader sets, each library found outside the bundle is looked up with ``dpkg -S``, and the
+lowest versions its symbols need come from ``dpkg-shlibdeps``.
 No maintainer scripts: dpkg's file triggers refresh the menu and icon caches.
 """
 
@@ -91,8 +92,32 @@ def owning_package(library: Path) -> str:
 
 
 def bundle_depends(bundle: Path) -> list[str]:
-    """The packages of every system library the bundle loads, sorted (the ``Depends:`` line)."""
-    return sorted({owning_package(library) for library in system_libraries(bundle)})
+    """The packages of every system library the bundle loads, sorted (the ``Depends:`` line), each
+    with the lowest version the bundle's symbols need where dpkg-shlibdeps knows it."""
+    packages = sorted({owning_package(library) for library in system_libraries(bundle)})
+    versions = shlibdeps_versions(bundle)
+    return [versions.get(package, package) for package in packages]
+
+
+def shlibdeps_versions(bundle: Path) -> dict[str, str]:
+    """package -> "package (>= version)" from dpkg-shlibdeps over every ELF file of the bundle (it
+    also names packages for libraries the bundle carries: only the versions are taken from it)."""
+    if shutil.which("dpkg-shlibdeps") is None:
+        raise PackagingError("dpkg-shlibdeps is missing (apt-get install dpkg-dev)")
+    bundle = bundle.resolve()
+    internal = Path(bundle_library_path(bundle))
+    search = [f"-l{folder}" for folder in sorted({p.parent for p in internal.rglob("*.so*")})]
+    files = [str(p) for p in sorted(bundle.rglob("*")) if is_elf(p)]
+    with tempfile.TemporaryDirectory(prefix="ret-shlibdeps-") as scratch:
+        (Path(scratch) / "debian").mkdir()
+        (Path(scratch) / "debian" / "control").write_text("Source: ret-desktop\n\nPackage: ret-desktop\nArchitecture: any\n")
+        result = subprocess.run(["dpkg-shlibdeps", "-O", "--ignore-missing-info", *search, *files],
+                                cwd=scratch, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PackagingError(f"dpkg-shlibdeps: {result.stderr.strip().splitlines()[-1]}")
+    line = next(l for l in result.stdout.splitlines() if l.startswith("shlibs:Depends="))
+    entries = [e.strip() for e in line.split("=", 1)[1].split(",")]
+    return {e.split()[0]: e for e in entries if "(" in e}
 
 
 def write_icons(usr_share: Path) -> None:
