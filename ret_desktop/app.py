@@ -27,6 +27,7 @@ from ret_desktop.gui.garbage import GuiThreadGarbageCollector
 from ret_desktop.gui.idle_lock import IdleWatch
 from ret_desktop.gui.login import LoginWindow
 from ret_desktop.gui.main_window import MainWindow
+from ret_desktop.gui.platform_check import platform_usable
 from ret_desktop.gui.session import SessionState
 from ret_desktop.gui.theme import apply_theme
 
@@ -212,6 +213,8 @@ def _show_damage(parent: LoginWindow, damage: AppDatabaseDamaged) -> QMessageBox
 def main(settings: Settings) -> int:
     """Run the window on ``settings`` (loaded, with logging set up, by the command line)."""
     make_private_dir(settings.data_dir)
+    if QApplication.instance() is None and not platform_usable():
+        return 2  # Qt would abort with a misleading hint; the message names the missing libraries
     qapp = QApplication.instance() or QApplication(sys.argv[:1])
     lock = QLockFile(str(settings.data_dir / "ret-desktop.lock"))
     lock.setStaleLockTime(0)

@@ -312,7 +312,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(str(exc))
     configure_logging(settings.log_dir)
     if args.command is None:
-        from ret_desktop.app import main as run_app  # Qt is loaded only for the window
+        try:
+            from ret_desktop.app import main as run_app  # Qt is loaded only for the window
+        except ImportError as error:  # a system library PySide6 needs is missing: say which
+            from ret_desktop.gui.platform_check import report_import_failure
+
+            return report_import_failure(error)
 
         return run_app(settings)
     try:

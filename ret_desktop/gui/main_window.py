@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from ret_desktop import APP_NAME
 from ret_desktop.core.convert import ConvertOptions
 from ret_desktop.core.services import Services
+from ret_desktop.gui.about_dialog import about_action
 from ret_desktop.gui.actions import make_action
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
@@ -125,6 +126,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for dock in (self.sources_dock, self.profile_dock, self.jobs_dock, self.search_dock):
             view_menu.addAction(dock.toggleViewAction())
+        self.menuBar().addMenu("&Help").addAction(about_action(lambda: self.services.settings, self))
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
