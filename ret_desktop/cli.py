@@ -22,6 +22,7 @@ from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.services import Services, open_services
+from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
 
 EXIT_USAGE = 2
@@ -141,7 +142,7 @@ def cache_stats(services: Services, args: argparse.Namespace) -> int:
 
 def cache_sweep(services: Services, args: argparse.Namespace) -> int:
     removed = services.cache.sweep_expired()
-    print(f"removed {removed} expired {'entry' if removed == 1 else 'entries'}")
+    print(f"removed {counted(removed, 'expired entry', 'expired entries')}")
     return 0
 
 
@@ -161,9 +162,10 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
         if progress:
             progress.close()
     converted = [f for f in result.files if f.status == "ok"]
-    print(f"{len(converted)} documents converted into {len(result.tables)} tables in {args.out}")
+    print(f"{counted(len(converted), 'document')} converted into {counted(len(result.tables), 'table')} in {args.out}")
     for table in result.tables:
-        print(f"  {table.name}: {table.rows} rows x {len(table.columns)} columns ({', '.join(table.files)})")
+        print(f"  {table.name}: {counted(table.rows, 'row')} x {counted(len(table.columns), 'column')} "
+              f"({', '.join(table.files)})")
     problems = [f for f in result.files if f.status != "ok"]
     for outcome in problems:
         print(f"  {outcome.status}: {outcome.path}: {outcome.error}", file=sys.stderr)
