@@ -333,6 +333,7 @@ class GroupStructure:
     paths: list[ElementPath]  # in document order, parents before children
     detected: str | None  # the record path conversion would choose; None: each document's own
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it could not be read
+    complete: bool = True  # every document was read whole; else counts are from the first detect_bytes
 
 
 def describe_groups(
@@ -372,7 +373,8 @@ def describe_groups(
                 path.share += stats.content / content_total
         detected = choose_record_path(structures)
         detected_display = next((s.paths[detected].display for s in structures if detected in s.paths), None)
-        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed)
+        result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed,
+                                       complete=all(s.complete for s in structures))
     return result
 
 
