@@ -101,6 +101,11 @@ class ConvertDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(mode_box)
+        formats_note = QLabel("Converting fills the tables to review and edit; CSV, XLSX or one ZIP are "
+                              "picked when you export (the arrow beside Export).")
+        formats_note.setObjectName("formatsNote")
+        formats_note.setWordWrap(True)
+        layout.addWidget(formats_note)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.resize(820, 560)

@@ -170,6 +170,7 @@ class LoginWindow(QWidget):
         except SignInError as error:
             self.password.clear()
             self.message.show_error(str(error))
+            self.password.setFocus()
             return
         self.password.clear()
         self.message.setText("")

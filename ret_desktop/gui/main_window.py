@@ -215,11 +215,11 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
 
     def _fit_sources_dock(self, wanted: int) -> None:
-        """Widen Sources once per session, when names first come in, so they show whole (to 40% of the window)."""
+        """Widen Sources once per session, when names first come in, so they show whole (to 35% of the window)."""
         if self._sources_fitted or self.controller.session is None or not self.controller.session.intake.documents:
             return
         self._sources_fitted = True
-        width = min(wanted + 24, int(self.width() * 0.4))  # the dock's own margins
+        width = min(wanted + 24, int(self.width() * 0.35))  # the dock's own margins
         if width > self.sources_dock.width():
             self.resizeDocks([self.sources_dock], [width], Qt.Orientation.Horizontal)
 

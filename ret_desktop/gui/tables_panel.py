@@ -64,8 +64,6 @@ class TablesPanel(QWidget):
         self.table_view.verticalHeader().setDefaultSectionSize(self.table_view.fontMetrics().height() + 6)
         header = self.table_view.horizontalHeader()
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        header.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a long path above the leaf keeps its last steps
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         header.setResizeContentsPrecision(CONTENT_ROWS)
         self.table_view.setSortingEnabled(True)
         self._pending_hit = None  # a search hit to select once its table has its rows in order
