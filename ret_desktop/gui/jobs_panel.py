@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QStyle, \
     QVBoxLayout, QWidget
 
 from ret_desktop.core.text import counted
+from ret_desktop.gui.messages import plain_error
 from ret_desktop.gui.session import SessionController, SessionState
 from ret_desktop.gui.theme import icon
 
 _COUNTED = {"Export": "table", "Index for search": "row"}  # what a job's progress counts; bytes for Convert
-_TECHNICAL_PREFIX = re.compile(r"^(?:[A-Z]\w*(?:Error|Exception|Failure)\w*: )?(?:\[Errno \d+\] )?")
-
-
-def plain_error(error: str) -> str:
-    """A job's failure for a person: the message without the exception's type or errno."""
-    return _TECHNICAL_PREFIX.sub("", error, count=1).rstrip(".")
-
 
 def _amount(n: int, kind: str) -> str:
     """A job's progress count in words."""

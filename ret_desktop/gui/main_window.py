@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
         self.user_label.setText(f"  {session.user_name}  ")
         self.status_user.setText(session.user_name)
         self.status_session.setText(f"session {session.info.session_id[:8]}")
+        self.status_session.setToolTip("This session: what you bring in and make stays in it until you sign "
+                                       "out, and is deleted then")
         self.controller.start(session)
 
     def _restore_layout(self, user_name: str) -> None:
@@ -373,7 +375,7 @@ class MainWindow(QMainWindow):
         """Ask for a folder and export into it; ``then`` runs once the export has succeeded."""
         session = self.controller.session
         if session is None or not session.tables:
-            self.refresh_status("Nothing to export yet: convert first.")
+            self.refresh_status("Nothing to export yet: convert first (Ctrl+R).")
             return None
         ticked = len(self.tables.checked_tables())
         formats = " + ".join(FORMAT_NAMES[f] for f in session.formats if f != "zip")

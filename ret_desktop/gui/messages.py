@@ -3,11 +3,26 @@ colour) or what went right (the information icon, the normal text colour), word-
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QLabel, QMessageBox, QStyle, QWidget
 
 ICON_SIZE = 16
+_TECHNICAL_PREFIX = re.compile(r"^(?:[A-Z]\w*(?:Error|Exception|Failure)\w*: )?(?:\[Errno \d+\] )?")
+WORKBOOK_BUSY = "a job is writing the tables; try again when it has ended"
+
+
+def plain_error(error: str) -> str:
+    """A failure for a person: the message without the exception's type or errno."""
+    return _TECHNICAL_PREFIX.sub("", error, count=1).rstrip(".")
+
+
+def workbook_error(error: Exception) -> str:
+    """Why a change to the workbook was refused, in words: mostly that a job holds it."""
+    text = str(error)
+    return WORKBOOK_BUSY if "locked" in text or "busy" in text else plain_error(text)
 _ICONS = {"error": QStyle.StandardPixmap.SP_MessageBoxCritical,
           "info": QStyle.StandardPixmap.SP_MessageBoxInformation}
 

@@ -11,6 +11,7 @@ from PySide6.QtGui import QPainter, QPalette, QTextLayout, QTextOption
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from ret_desktop.core.workbook import ColumnProfile
+from ret_desktop.gui.messages import plain_error
 from ret_desktop.gui.table_model import LatestRead, WorkbookTableModel, column_title
 
 BAR_HEIGHT = 18
@@ -131,7 +132,8 @@ class ColumnProfilePanel(QScrollArea):
         self._reads = LatestRead(self)
         self._reads.answered.connect(self._answered)
         self._reads.failed.connect(lambda error: self._show_message(
-            f"The column profile could not be worked out ({error}). It is tried again after the next edit."))
+            f"The column profile could not be worked out ({plain_error(error)}). It is tried again after the "
+            "next edit."))
         self._delay = QTimer(self)
         self._delay.setSingleShot(True)
         self._delay.setInterval(400)  # after a burst of edits, once

@@ -13,6 +13,7 @@ from ret_desktop.core.export import write_patch_log
 from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
 from ret_desktop.gui.actions import make_action
+from ret_desktop.gui.messages import workbook_error
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
@@ -74,7 +75,7 @@ class TableEditor(QObject):
     def _model(self) -> WorkbookTableModel | None:
         model = self.view.model()
         if not isinstance(model, WorkbookTableModel):
-            self.controller.refresh_status("Open a table first.")
+            self.controller.refresh_status("Open a table first: click one in the Tables list.")
             return None
         return model
 
@@ -198,7 +199,7 @@ class TableEditor(QObject):
         try:
             workbook.create_table(name, headers.split(","))
         except (WorkbookError, sqlite3.Error) as error:
-            self.controller.refresh_status(f"No new table was made: {error}.")
+            self.controller.refresh_status(f"No new table was made: {workbook_error(error)}.")
             return
         self.controller.change_table(name.strip())
 
@@ -215,7 +216,7 @@ class TableEditor(QObject):
         try:
             edit = move()
         except (WorkbookError, sqlite3.Error) as error:
-            self.controller.refresh_status(f"Could not {noun}: {error}. Try again once the running job has ended.")
+            self.controller.refresh_status(f"Could not {noun}: {workbook_error(error)}.")
             return
         if edit is None:
             self.controller.refresh_status(f"Nothing to {noun}.")

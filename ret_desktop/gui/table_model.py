@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from PySide6.QtGui import QGuiApplication, QPalette
 
 from ret_desktop.core.workbook import Workbook, WorkbookError
+from ret_desktop.gui.messages import workbook_error
 
 PAGE_ROWS = 200
 EDITED_ALPHA = 45  # edited cells: the palette's highlight, faint
@@ -355,12 +356,8 @@ class WorkbookTableModel(QAbstractTableModel):
     def _store(self, change) -> bool:
         try:
             change()
-        except sqlite3.OperationalError as error:
-            busy = "locked" in str(error) or "busy" in str(error)
-            self.edit_failed.emit("a job is writing the tables; try again when it has ended" if busy else str(error))
-            return False
         except (WorkbookError, sqlite3.Error) as error:
-            self.edit_failed.emit(str(error))
+            self.edit_failed.emit(workbook_error(error))
             return False
         return True
 

@@ -11,6 +11,7 @@ from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from ret_desktop.core.text import counted
+from ret_desktop.gui.messages import plain_error
 
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
@@ -138,8 +139,8 @@ class TablesPanel(QWidget):
             model.rows_reordered.connect(self._show_table_size)
             model.rows_reordered.connect(self._select_pending_hit)
             model.query_failed.connect(
-                lambda error: self.controller.refresh_status(f"Sorting or filtering failed ({error}); the rows "
-                                                             "stay as they were. Try again."))
+                lambda error: self.controller.refresh_status(f"Sorting or filtering failed ({plain_error(error)}); "
+                                                             "the rows stay as they were. Try again."))
             model.edited.connect(self._table_edited)
             model.edit_failed.connect(lambda error: self.controller.refresh_status(f"Not changed: {error}."))
         self._show_table_size()
