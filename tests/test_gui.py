@@ -402,7 +402,7 @@ def test_idle_window_locks_and_asks_for_the_password(app, qtbot):
     password.setText("wrong password")
     qtbot.keyClick(password, Qt.Key.Key_Return)
     assert window.locked
-    assert child(page, QLabel, "unlockMessage").text().startswith("Wrong user name or password.")
+    assert child(page, QLabel, "unlockMessage").text().startswith("Wrong password.")
     app.controller.idle.set_limit(60)
     password.setText(PASSWORD)
     qtbot.mouseClick(child(page, QPushButton, "unlock"), Qt.MouseButton.LeftButton)

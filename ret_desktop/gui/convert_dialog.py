@@ -142,13 +142,14 @@ class ConvertDialog(QDialog):
         items: dict[str, QTreeWidgetItem] = {}
         for path in structure.paths:
             parent_display, _, name = path.display.rpartition("/")
-            count = f"{path.count:,}" if structure.complete else f"at least {path.count:,}"
+            exact = structure.complete or path.display.count("/") == 1  # each document has one root
+            count = f"{path.count:,}" if exact else f"at least {path.count:,}"
             row = [name, count, "yes" if path.max_siblings >= 2 else "", f"{path.share:.0%}"]
             parent = items.get(parent_display)
             item = QTreeWidgetItem(parent, row) if parent else QTreeWidgetItem(self.paths, row)
             item.setData(0, _PATH, path.display)
             item.setToolTip(0, path.display)
-            if not structure.complete:
+            if not exact:
                 item.setToolTip(1, f"First {DETECT_BYTES // (1024 * 1024)} MB of each document read")
             if path.display == chosen:
                 font = QFont(item.font(0))

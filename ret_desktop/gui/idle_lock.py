@@ -8,7 +8,7 @@ import time
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ret_desktop.core.accounts import Accounts, SignInError
+from ret_desktop.core.accounts import Accounts, InvalidCredentials, SignInError
 from ret_desktop.gui.messages import MessageLabel
 from ret_desktop.gui.theme import icon
 
@@ -115,7 +115,8 @@ class LockPage(QWidget):
         try:
             self.accounts.sign_in(self.user_name, self.password.text())
         except SignInError as error:
-            self.message.show_error(str(error))
+            wrong = isinstance(error, InvalidCredentials)  # the name is known here: it is the password
+            self.message.show_error("Wrong password. Try again, or sign out instead." if wrong else str(error))
             self.password.clear()
             return
         self.password.clear()

@@ -389,14 +389,15 @@ class MainWindow(QMainWindow):
         return self.export_to(Path(folder), then=then)
 
     def _export_start_folder(self) -> str:
-        """The folder of the last export, else Documents (never the program's folder)."""
+        """The folder of the last export, else Documents, else home (never the program's folder)."""
         session = self.controller.session
         if session is not None:
             store, key = self.controller.layout_store(session.user_name)
             last = store.value(key + "export/folder")
             if last and Path(last).is_dir():
                 return str(last)
-        return QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return documents if Path(documents).is_dir() else str(Path.home())
 
     def _restore_export_choices(self, session: SessionState) -> None:
         """The export formats and the CSV option as this user left them."""
