@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -27,11 +28,13 @@ from ret_desktop.gui.garbage import GuiThreadGarbageCollector
 from ret_desktop.gui.idle_lock import IdleWatch
 from ret_desktop.gui.login import LoginWindow
 from ret_desktop.gui.main_window import MainWindow
+from ret_desktop.gui.messages import choose
 from ret_desktop.gui.platform_check import platform_usable
 from ret_desktop.gui.session import SessionState
 from ret_desktop.gui.theme import apply_theme
 
 SWEEP_INTERVAL_MS = 60_000
+log = logging.getLogger(__name__)
 
 
 class AppController(QObject):
@@ -60,7 +63,9 @@ class AppController(QObject):
             try:
                 self.services.accounts.remember(user)
             except RememberMeUnavailable as error:
-                self.login_window.message.setText(f"Signed in, but not remembered: {error}")
+                log.warning("remember me failed: %s", error)
+                self.login_window.message.show_error("Signed in, but you will be asked for your password next "
+                                                     "time: the system's password store did not keep it.")
         info = None
         for leftover in sessions.leftovers(user.name):
             answer = QMessageBox.question(
@@ -96,32 +101,28 @@ class AppController(QObject):
         state = self.main_window.controller.session
         if state is None:
             return True
-        if ask and state.edited:
-            buttons = QMessageBox.StandardButton
-            answer = QMessageBox.question(
-                self.main_window, APP_NAME,
-                "You have edits that are not exported. Export them before signing out?\n"
-                "Discard signs out and deletes them.",
-                buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
-            )
-            if answer == buttons.Save:  # sign out once the export has succeeded
+        if ask and (state.edited or state.unexported):
+            what = "You have edits that are not exported." if state.edited else "Some results have not been exported."
+            role = QMessageBox.ButtonRole
+            answer = choose(self.main_window, APP_NAME,
+                            f"{what} Signing out deletes everything of this session.\n"
+                            "Export the tables first, or sign out without exporting?",
+                            [("Export…", role.AcceptRole), ("Sign out without exporting", role.DestructiveRole),
+                             ("Cancel", role.RejectRole)])
+            if answer == 0:  # sign out once the export has succeeded
                 self.main_window.choose_export(then=lambda: self.sign_out(ask=False, forget=forget))
                 return False
-            if answer != buttons.Discard:
-                return False
-        elif ask and state.unexported:
-            answer = QMessageBox.question(
-                self.main_window, APP_NAME,
-                "Some results have not been exported. Sign out and delete them?",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            if answer != 1:
                 return False
         self.idle.stop()
         self.main_window.end_session()
         try:
             self.services.sessions.wipe(state.info.session_id, reason="sign_out")
         except SessionError as error:
-            self.login_window.message.setText(f"Signed out; some files could not be deleted yet: {error}")
+            log.warning("session folder not wiped at sign-out: %s", error)
+            self.login_window.message.show_error("Signed out, but some files of the session could not be deleted "
+                                                 "yet (another program may have them open). RET Desktop tries "
+                                                 "again later.")
         if forget:
             self.services.accounts.forget(state.user_name)
         self.services.audit.record("sign_out", state.user_name, session_id=state.info.session_id)

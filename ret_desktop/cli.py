@@ -28,6 +28,7 @@ from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.profiles import ConversionProfile, ProfileError
 from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
+from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
 from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS
 
@@ -174,7 +175,7 @@ def cache_stats(services: Services, args: argparse.Namespace) -> int:
 
 def cache_sweep(services: Services, args: argparse.Namespace) -> int:
     removed = services.cache.sweep_expired()
-    print(f"removed {removed} expired {'entry' if removed == 1 else 'entries'}")
+    print(f"removed {counted(removed, 'expired entry', 'expired entries')}")
     return 0
 
 
@@ -209,9 +210,10 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
         if progress:
             progress.close()
     converted = [f for f in result.files if f.status == "ok"]
-    print(f"{len(converted)} documents converted into {len(result.tables)} tables in {args.out}")
+    print(f"{counted(len(converted), 'document')} converted into {counted(len(result.tables), 'table')} in {args.out}")
     for table in result.tables:
-        print(f"  {table.name}: {table.rows} rows x {len(table.columns)} columns ({', '.join(table.files)})")
+        print(f"  {table.name}: {counted(table.rows, 'row')} x {counted(len(table.columns), 'column')} "
+              f"({', '.join(table.files)})")
         has_children = any(child.parent == table.name for child in result.tables)
         if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and not has_children:
             print(f"  note: {table.name} has {len(table.columns):,} columns; --mode relational or a deeper "

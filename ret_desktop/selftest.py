@@ -108,12 +108,14 @@ def _run(scratch: Path, out: Callable[[str], None]) -> None:
         exported = scratch / "exported"
         exported.mkdir()
         run_job(lambda: window.export_to(exported, ("csv", "xlsx")), "export")
-        for table in tables:
-            written = exported / f"{table.name}.csv"
-            with open(written, newline="", encoding="utf-8") as handle:
+        for table in window.controller.session.tables:  # the names each table was written under
+            written = {Path(name).suffix: exported / name for name in table.files}
+            step(f"export {table.name} as CSV and XLSX", set(written) == {".csv", ".xlsx"},
+                 f"it was written as {', '.join(table.files) or 'nothing'}")
+            with open(written[".csv"], newline="", encoding="utf-8") as handle:
                 rows = sum(1 for _ in csv.reader(handle)) - 1
-            step(f"exported {written.name}", rows == table.rows, f"{rows} rows written, {table.rows} in the table")
-            step(f"exported {table.name}.xlsx", (exported / f"{table.name}.xlsx").stat().st_size > 0, "it is empty")
+            step(f"exported {written['.csv'].name}", rows == table.rows, f"{rows} rows written, {table.rows} in the table")
+            step(f"exported {written['.xlsx'].name}", written[".xlsx"].stat().st_size > 0, "it is empty")
 
         app.controller.sign_out(ask=False)
         prefix = cache_prefix(session_id)

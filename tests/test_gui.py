@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from keyrings.alt.file import PlaintextKeyring
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.app import build_app
+from ret_desktop.core.text import counted
 from ret_desktop.gui.profile_panel import ValueBar
 from ret_desktop.gui.table_model import WorkbookTableModel
 
@@ -112,10 +113,29 @@ def source_tree(window):
     for i in range(groups.topLevelItemCount()):
         top = groups.topLevelItem(i)
         if top.text(0) == "Skipped":
-            result["Skipped"] = [top.child(j).text(1) for j in range(top.childCount())]
+            result["Skipped"] = [top.child(j).child(0).text(0) for j in range(top.childCount())]  # detail lines
         else:
             result[top.text(0)] = top.childCount()
     return result
+
+
+def answer_question(label, asked=None, tries=500):
+    """Press the button ``label`` of the next question box, as a person would (its text goes to ``asked``)."""
+    def press():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            if tries_left.pop():
+                QTimer.singleShot(10, press)
+            return
+        if asked is not None:
+            asked.append(box.text())
+        next(button for button in box.buttons() if button.text() == label).click()
+
+    tries_left = [False] + [True] * tries
+    QTimer.singleShot(0, press)
+
+
+SIGN_OUT_ANYWAY = "Sign out without exporting"
 
 
 def session_rows(app, session_id):
@@ -198,10 +218,12 @@ def test_sign_out_with_unexported_results_asks(app, qtbot, monkeypatch):
     import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip")
     convert_all(app, qtbot)
     folder = window.controller.session.folder
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    asked = []
+    answer_question("Cancel", asked)
     window.action_sign_out.trigger()
     assert folder.exists() and window.isVisible()
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert asked[-1].startswith("Some results have not been exported.")
+    answer_question(SIGN_OUT_ANYWAY)
     window.close()
     assert not folder.exists() and app.login_window.isVisible()
 
@@ -228,7 +250,7 @@ def test_filter_and_sort_keep_track_of_stored_rows(app, qtbot, monkeypatch):
     with qtbot.waitSignal(model.rows_reordered):
         qtbot.keyClick(box, Qt.Key.Key_Return)
     assert 0 < model.rowCount() < 6401
-    assert child(window, QLabel, "statusSize").text() == f"{model.rowCount():,} rows × {len(model.columns)} columns"
+    assert child(window, QLabel, "statusSize").text() == f"{counted(model.rowCount(), 'row')} × {len(model.columns)} columns"
     assert all("velit eius rerum" in model.index(r, title).data().lower() for r in range(model.rowCount()))
     assert model.row_id(0) >= 1
 
@@ -380,7 +402,7 @@ def test_idle_window_locks_and_asks_for_the_password(app, qtbot):
     password.setText("wrong password")
     qtbot.keyClick(password, Qt.Key.Key_Return)
     assert window.locked
-    assert child(page, QLabel, "unlockMessage").text().startswith("Wrong user name or password.")
+    assert child(page, QLabel, "unlockMessage").text().startswith("Wrong password.")
     app.controller.idle.set_limit(60)
     password.setText(PASSWORD)
     qtbot.mouseClick(child(page, QPushButton, "unlock"), Qt.MouseButton.LeftButton)
@@ -395,7 +417,8 @@ def group_item(window, name):
                 if groups.topLevelItem(i).text(0) == name)
 
 
-def test_convert_dialog_picks_groups_record_path_and_export_formats(app, qtbot, monkeypatch, tmp_path):
+def test_convert_dialog_picks_groups_and_record_path_and_the_export_step_its_formats(app, qtbot, monkeypatch,
+                                                                                    tmp_path):
     create_admin_and_sign_in(app, qtbot)
     window = app.main_window
     import_samples(app, qtbot, monkeypatch, DATA / "4_test-examples.zip", DATA / "library_1mb.xml")
@@ -414,14 +437,14 @@ def test_convert_dialog_picks_groups_record_path_and_export_formats(app, qtbot, 
     assert child(dialog, QLabel, "recordPathLabel").text() == "Record path (detected): /library/book"
     qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=tree.visualItemRect(book.child(0)).center())
     assert child(dialog, QLabel, "recordPathLabel").text() == "Record path (picked): /library/book/title"
-    child(dialog, QCheckBox, "formatXlsx").setChecked(False)
-    child(dialog, QCheckBox, "formatZip").setChecked(True)
+    assert dialog.findChildren(QCheckBox) == []  # formats are chosen where they act: at the export
     _, state, _ = convert_all(app, qtbot, dialog)
     assert state == "succeeded"
     assert [t.name for t in window.controller.session.tables] == ["LIBRARY"]
     table = window.controller.session.tables[0]
     assert table.rows == 6401 and table.record_path == "/library/book/title"
-    assert window.format_actions["zip"].isChecked() and not window.format_actions["xlsx"].isChecked()
+    window.format_actions["xlsx"].setChecked(False)
+    window.format_actions["zip"].setChecked(True)
 
     out = tmp_path / "out"
     out.mkdir()
@@ -475,7 +498,7 @@ def test_column_widths_are_remembered_per_user_and_table(app, qtbot, monkeypatch
     view, model = open_library_table(app, qtbot, monkeypatch)
     window = app.main_window
     view.horizontalHeader().resizeSection(2, 333)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    answer_question(SIGN_OUT_ANYWAY)
     window.action_sign_out.trigger()
     sign_in(app, qtbot, "alice")
     import_samples(app, qtbot, monkeypatch, DATA / "library_1mb.xml")
@@ -498,7 +521,7 @@ def test_dropping_files_on_the_window_imports_them(app, qtbot):
                                                   Qt.KeyboardModifier.NoModifier))
     assert finished.args[1] == "succeeded"
     assert source_tree(window) == {"TEST-EXAMPLES": 8}
-    assert re.fullmatch(r"\d\d:\d\d:\d\d  import: succeeded( in \d+\.\d s)?",
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  Import: succeeded( in \d+\.\d s)?",
                         child(window, QListWidget, "jobsView").item(0).text())
 
 
@@ -539,7 +562,7 @@ def test_remember_me_is_hidden_with_a_reason_without_a_keyring(app):
     app.login_window.refresh()
     assert not child(app.login_window, QCheckBox, "rememberMe").isVisibleTo(app.login_window)
     reason = child(app.login_window, QLabel, "rememberMeReason")
-    assert reason.isVisibleTo(app.login_window) and reason.text().startswith("Remember me is unavailable:")
+    assert reason.isVisibleTo(app.login_window) and reason.text().startswith("Remember me needs the system's password")
 
 
 HOLD_LOCK = textwrap.dedent("""
@@ -689,7 +712,7 @@ def test_paste_fill_down_insert_and_delete_rows_are_one_step_each(app, qtbot, mo
     qtbot.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     assert [model.index(r, last_column).data() for r in range(2)] == ["x1", "x2"]
     assert window.statusBar().currentMessage() == (
-        "Pasted 2 cells; 4 past the last column were left out (add columns first to keep them).")
+        "Pasted 2 cells; 4 cells past the last column were left out (add columns first to keep them).")
 
 
 def test_columns_new_table_and_patch_log(app, qtbot, monkeypatch, tmp_path):
@@ -739,25 +762,46 @@ def test_sign_out_with_edits_asks_to_export_discard_or_cancel(app, qtbot, monkey
     folder = window.controller.session.folder
     model.setData(model.index(0, 2), "edited")
     asked = []
-
-    def answer(choice):
-        def question(*args, **kwargs):
-            asked.append(args[2])
-            return choice
-        return question
-
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Cancel))
+    answer_question("Cancel", asked)
     window.action_sign_out.trigger()
     assert folder.exists() and asked[-1].startswith("You have edits that are not exported.")
     out = tmp_path / "out"
     out.mkdir()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
-    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Save))
+    answer_question("Export…")
     with qtbot.waitSignal(window.controller.runner.job_finished, timeout=60_000):
         window.action_sign_out.trigger()
     qtbot.waitUntil(lambda: not folder.exists())
     assert (out / "LIBRARY.csv").read_text().splitlines()[1].split(",")[2] == "edited"
     assert app.login_window.isVisible()
+
+
+def test_the_sign_out_question_has_buttons_that_say_what_they_do(app, qtbot, monkeypatch):
+    view, model = open_library_table(app, qtbot, monkeypatch)
+    window = app.main_window
+    model.setData(model.index(0, 2), "edited")
+    seen = []
+
+    def look():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(10, look)
+            return
+        seen.extend((button.text(), box.buttonRole(button)) for button in box.buttons())
+        seen.append(("default", box.defaultButton().text()))
+        seen.append(("escape", box.escapeButton().text()))
+        box.escapeButton().click()  # Escape: nothing happens
+
+    QTimer.singleShot(0, look)
+    window.action_sign_out.trigger()
+    role = QMessageBox.ButtonRole
+    assert sorted(seen[:3]) == sorted([("Export…", role.AcceptRole), (SIGN_OUT_ANYWAY, role.DestructiveRole),
+                                       ("Cancel", role.RejectRole)])
+    assert seen[3:] == [("default", "Export…"), ("escape", "Cancel")]
+    assert window.controller.session is not None and window.isVisible()
+    answer_question(SIGN_OUT_ANYWAY)
+    window.action_sign_out.trigger()
+    assert window.controller.session is None and app.login_window.isVisible()
 
 
 EDIT_IN_THE_APP_THEN_DIE = textwrap.dedent("""
@@ -815,7 +859,7 @@ def test_every_edit_is_there_after_the_app_is_killed_and_the_session_resumed(app
     assert len(window.controller.read_workbook.journal()) == 52 and window.controller.session.edited
     past = [child(window, QListWidget, "jobsView").item(i).text()
             for i in range(child(window, QListWidget, "jobsView").count())]
-    assert any(text.endswith("convert: succeeded") or "convert: succeeded in" in text for text in past), past
+    assert any(text.endswith("Convert: succeeded") or "Convert: succeeded in" in text for text in past), past
 
 
 def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(app, qtbot, monkeypatch):
@@ -851,7 +895,7 @@ def test_search_all_tables_follows_edits_and_activating_a_hit_selects_its_cell(a
     window.tables.tables_view.setCurrentRow(0 if names[0] != "LIBRARY" else 1)  # another table on screen
     item = results.topLevelItem(0)
     results.itemActivated.emit(item, 0)
-    assert view.model().table == "LIBRARY"
+    qtbot.waitUntil(lambda: view.model().table == "LIBRARY" and not view.model().busy)  # it sorts first
     assert (view.currentIndex().row(), view.currentIndex().column()) == (41, view.model().columns.index("genre"))
     window.findChild(QAction, "actionUndo").trigger()
     box.setText("quixotic")
@@ -900,7 +944,7 @@ def test_an_edit_while_a_job_writes_the_workbook_is_refused_with_a_reason(app, q
     try:
         assert not model.setData(model.index(0, 2), "blocked")
         assert window.statusBar().currentMessage() == \
-            "Not changed: a job is writing the tables; try again when it has ended"
+            "Not changed: a job is writing the tables; try again when it has ended."
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()

@@ -7,9 +7,18 @@ import json
 import subprocess
 import sys
 
-from PySide6.QtWidgets import QLabel, QMessageBox, QRadioButton, QTreeWidget
+from PySide6.QtWidgets import QLabel, QRadioButton, QTreeWidget
 
-from test_gui import app, convert_all, create_admin_and_sign_in, import_samples, open_convert_dialog, sign_in  # noqa: F401 (app: fixture)
+from test_gui import (  # noqa: F401 (app: a fixture)
+    SIGN_OUT_ANYWAY,
+    answer_question,
+    app,
+    convert_all,
+    create_admin_and_sign_in,
+    import_samples,
+    open_convert_dialog,
+    sign_in,
+)
 
 LIBRARY = """<?xml version="1.0"?>
 <catalogue xmlns="urn:example:catalogue">
@@ -47,7 +56,7 @@ def test_a_picked_record_path_and_mode_are_proposed_again_in_the_next_session(ap
     [table] = [t for t in window.controller.session.tables if t.parent is None]
     assert table.record_path == BOOK_PATH and table.rows == 3
 
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # sign out without exporting
+    answer_question(SIGN_OUT_ANYWAY)
     window.action_sign_out.trigger()
     qtbot.waitUntil(lambda: app.login_window.isVisible())
     sign_in(app, qtbot, "alice")
@@ -118,8 +127,9 @@ def test_a_conversion_warning_is_shown_beside_its_document(app, qtbot, monkeypat
     _, state, _ = convert_all(app, qtbot)
     assert state == "succeeded"
     document = _group_tree(window)["DBLP"].child(0)
-    assert document.text(1) == "unknown named references kept as written: &notaname;"
-    assert not document.icon(0).isNull()
+    assert document.text(1) == "converted, with a warning"
+    assert document.child(0).text(0) == "unknown named references kept as written: &notaname;"
+    assert document.isExpanded() and not document.icon(0).isNull()
 
 
 def test_the_dialog_says_when_the_detected_record_makes_very_wide_rows(app, qtbot, monkeypatch, tmp_path):

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QMessageBox, QTableView
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QTableView
 
 from ret_desktop.app import build_app
 from ret_desktop.core.jobs import JobState
 from ret_desktop.core.logs import configure_logging
-from test_gui import child, create_admin_and_sign_in, run_job
+from test_gui import SIGN_OUT_ANYWAY, answer_question, child, create_admin_and_sign_in, run_job
 
 # Words that only this session's inputs and edits contain: every name and value is built from them.
 ARCHIVE_WORD, FOLDER_WORD, ENTRY_WORD, LOOSE_WORD, VALUE_WORD, EDIT_WORD = (
@@ -108,7 +108,7 @@ def signed_out(app, qtbot, monkeypatch, tmp_path):
     assert names[0] in window.statusBar().currentMessage()  # the detail, in memory
     assert names[0] in window.jobs.jobs_view.item(0).text()
 
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Discard)
+    answer_question(SIGN_OUT_ANYWAY)
     window.action_sign_out.trigger()
     assert window.controller.session is None and app.login_window.isVisible()
     for handler in logging.getLogger().handlers:

@@ -23,9 +23,28 @@ def test_a_job_runs_through_its_states_and_is_written_each_time(store, clock):
     on_disk = json.loads((store.jobs_dir / f"{job.job_id}.json").read_text())
     assert on_disk["state"] == "running" and on_disk["done"] == 4 and on_disk["total"] == 10
     done = store.finish(job.job_id, JobState.SUCCEEDED, message="10 documents")
-    assert (done.state, done.done, done.message, done.finished_at) == (JobState.SUCCEEDED, 4, "10 documents", clock.now)
+    assert (done.state, done.done, done.total, done.message, done.finished_at) == (
+        JobState.SUCCEEDED, 10, 10, "10 documents", clock.now)  # a finished job did all of it
     assert store.get(job.job_id) == done
     assert [p.name for p in store.jobs_dir.iterdir()] == [f"{job.job_id}.json"]  # no temp files left
+
+
+def test_a_succeeded_job_records_done_equal_to_total_whatever_its_last_progress_said(store):
+    counted_up = store.create("import", "a" * 32)  # counts files as it finds them: no total
+    store.start(counted_up.job_id)
+    store.progress(counted_up.job_id, 1, 0)
+    short = store.create("export", "a" * 32)  # the last report came before the last table
+    store.start(short.job_id)
+    store.progress(short.job_id, 12, 13)
+    cancelled = store.create("convert", "a" * 32)
+    store.start(cancelled.job_id)
+    store.progress(cancelled.job_id, 3, 13)
+    store.finish(counted_up.job_id, JobState.SUCCEEDED)
+    store.finish(short.job_id, JobState.SUCCEEDED)
+    assert (store.get(counted_up.job_id).done, store.get(counted_up.job_id).total) == (1, 1)
+    assert (store.get(short.job_id).done, store.get(short.job_id).total) == (13, 13)
+    store.finish(cancelled.job_id, JobState.CANCELLED)
+    assert (store.get(cancelled.job_id).done, store.get(cancelled.job_id).total) == (3, 13)  # as far as it got
 
 
 @pytest.mark.parametrize(

@@ -412,6 +412,7 @@ class GroupStructure:
     kind: str | None = None  # the documents' root as a Clark name (for ConversionProfile); None: mixed
     wide_columns_estimate: int = 0  # about how many columns a wide row of the detected record has
     warning: str | None = None  # for the convert dialog: the detected record makes very wide rows
+    complete: bool = True  # every document was read whole; else counts are from the first detect_bytes
 
 
 def describe_groups(
@@ -457,7 +458,8 @@ def describe_groups(
                        "columns (repeats are numbered): relational mode or a deeper record path reads better")
         kinds = {s.root[0] for s in structures}
         result[group] = GroupStructure(group, len(documents), list(merged.values()), detected_display, failed,
-                                       kinds.pop() if len(kinds) == 1 else None, estimate, warning)
+                                       kinds.pop() if len(kinds) == 1 else None, estimate, warning,
+                                       complete=all(s.complete for s in structures))
     return result
 
 

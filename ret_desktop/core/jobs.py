@@ -183,6 +183,9 @@ class JobStore:
             if state not in _TRANSITIONS[record.state]:
                 raise JobStateError(f"job {job_id} cannot go from {record.state.value} to {state.value}")
             record = replace(record, state=state, **{k: v for k, v in fields.items() if v is not None})
+            if state is JobState.SUCCEEDED:  # all of it was done, whatever the last progress report said
+                whole = max(record.done, record.total or 0)
+                record = replace(record, done=whole, total=whole)
             self._save(record)
             return record
 

@@ -519,6 +519,14 @@ class Workbook:
             self._conn.execute("UPDATE wb_journal SET undone = ? WHERE step = ?", (1 - undone_before, step))
             return Edit(step, entries[0][0], [e[2] for e in entries if e[2] is not None], entries[0][1])
 
+    def history(self) -> tuple[bool, bool]:
+        """Whether there is a step to undo, and one to redo."""
+        with self._lock:
+            undo, redo = self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM wb_journal WHERE undone = 0), "
+                "EXISTS (SELECT 1 FROM wb_journal WHERE undone = 1)").fetchone()
+            return bool(undo), bool(redo)
+
     def edited_tables(self) -> set[str]:
         """The tables that have edits in effect."""
         with self._lock:

@@ -1,13 +1,13 @@
-"""The convert dialog: which groups, wide or relational, the record path of each group picked from
-its element tree (with counts), and the formats later exports write. A kind of document converted
-before comes with the record path and mode picked then (the person's remembered profile)."""
+"""The convert dialog: which groups, wide or relational, and the record path of each group picked
+from its element tree (with counts). A kind of document converted before comes with the record path
+and mode picked then (the person's remembered profile). What an export writes is chosen at the
+export (Export's menu): tables are reviewed and edited between the two."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
-    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QGroupBox,
@@ -23,15 +23,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ret_desktop.core.convert import ConvertOptions, GroupStructure
+from ret_desktop.core.convert import DETECT_BYTES, ConvertOptions, GroupStructure
 from ret_desktop.core.profiles import ConversionChoice, ConversionProfile
+from ret_desktop.core.text import counted
+from ret_desktop.gui.messages import MessageLabel
 
 _PATH = Qt.ItemDataRole.UserRole
 
 
 class ConvertDialog(QDialog):
     def __init__(self, structures: dict[str, GroupStructure], chosen_groups: set[str], mode: str,
-                 record_paths: dict[str, str], formats: tuple[str, ...], parent: QWidget | None = None,
+                 record_paths: dict[str, str], parent: QWidget | None = None,
                  profile: ConversionProfile | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("convertDialog")
@@ -53,8 +55,8 @@ class ConvertDialog(QDialog):
         self.groups.setObjectName("convertGroups")
         self.groups.setAccessibleName("Groups to convert")
         for group, structure in structures.items():
-            plural = "s" if structure.documents != 1 else ""
-            item = QListWidgetItem(f"{group}  ({structure.documents} document{plural})")
+            item = QListWidgetItem(f"{group}  ({counted(structure.documents, 'document')})")
+            item.setToolTip(group)
             item.setData(_PATH, group)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if group in chosen_groups else Qt.CheckState.Unchecked)
@@ -65,10 +67,18 @@ class ConvertDialog(QDialog):
         self.paths.setObjectName("recordPathTree")
         self.paths.setAccessibleName("Record path")
         self.paths.setHeaderLabels(["Element", "Count", "Repeats", "Content"])
+        self.paths.headerItem().setToolTip(1, "How many times the element occurs")
+        self.paths.headerItem().setToolTip(2, "Whether it occurs more than once under one parent")
+        self.paths.headerItem().setToolTip(3, "Its share of the group's text")
         self.paths.itemClicked.connect(self._path_clicked)
         self.path_label = QLabel("")
         self.path_label.setObjectName("recordPathLabel")
         self.path_label.setWordWrap(True)
+        self.sample_label = QLabel("")  # when counts come from the start of each document only
+        self.sample_label.setObjectName("sampleLabel")
+        self.sample_label.setWordWrap(True)
+        self.problem = MessageLabel(self)  # why the dialog cannot convert yet
+        self.problem.setObjectName("convertProblem")
         use_detected = QPushButton("Use detected", self)
         use_detected.setObjectName("useDetected")
         use_detected.clicked.connect(self._use_detected)
@@ -78,15 +88,6 @@ class ConvertDialog(QDialog):
         self.relational = QRadioButton("Relational: repeats become child tables", self)
         self.relational.setObjectName("modeRelational")
         (self.relational if mode == "relational" else self.wide).setChecked(True)
-        self.csv = QCheckBox("CSV", self)
-        self.csv.setObjectName("formatCsv")
-        self.xlsx = QCheckBox("XLSX", self)
-        self.xlsx.setObjectName("formatXlsx")
-        self.zip = QCheckBox("all in one ZIP", self)
-        self.zip.setObjectName("formatZip")
-        self.csv.setChecked("csv" in formats)
-        self.xlsx.setChecked("xlsx" in formats)
-        self.zip.setChecked("zip" in formats)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.setObjectName("convertButtons")
@@ -101,6 +102,7 @@ class ConvertDialog(QDialog):
         right.addWidget(QLabel("Record path: click the element that is one record"))
         right.addWidget(self.paths)
         right.addWidget(self.path_label)
+        right.addWidget(self.sample_label)
         right.addWidget(use_detected, 0, Qt.AlignmentFlag.AlignLeft)
         top = QHBoxLayout()
         top.addLayout(left, 1)
@@ -109,14 +111,15 @@ class ConvertDialog(QDialog):
         mode_layout = QVBoxLayout(mode_box)
         mode_layout.addWidget(self.wide)
         mode_layout.addWidget(self.relational)
-        format_box = QGroupBox("Export formats", self)
-        format_layout = QHBoxLayout(format_box)
-        for box in (self.csv, self.xlsx, self.zip):
-            format_layout.addWidget(box)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(mode_box)
-        layout.addWidget(format_box)
+        formats_note = QLabel("Converting fills the tables to review and edit; CSV, XLSX or one ZIP are "
+                              "picked when you export (the arrow beside Export).")
+        formats_note.setObjectName("formatsNote")
+        formats_note.setWordWrap(True)
+        layout.addWidget(formats_note)
+        layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.resize(820, 560)
         if self.groups.count():
@@ -139,10 +142,6 @@ class ConvertDialog(QDialog):
                 for group in self.chosen_groups()
                 if self.structures[group].kind and (group in self.record_paths or group in self.remembered)}
 
-    def formats(self) -> tuple[str, ...]:
-        return tuple(name for name, box in (("csv", self.csv), ("xlsx", self.xlsx), ("zip", self.zip))
-                     if box.isChecked())
-
     def choose_record_path(self, group: str, display: str) -> None:
         """Pick ``display`` as the record path of ``group`` (what a click on the tree does)."""
         self.record_paths[group] = display
@@ -164,11 +163,15 @@ class ConvertDialog(QDialog):
         items: dict[str, QTreeWidgetItem] = {}
         for path in structure.paths:
             parent_display, _, name = path.display.rpartition("/")
-            row = [name, f"{path.count:,}", "yes" if path.max_siblings >= 2 else "", f"{path.share:.0%}"]
+            exact = structure.complete or path.display.count("/") == 1  # each document has one root
+            count = f"{path.count:,}" if exact else f"at least {path.count:,}"
+            row = [name, count, "yes" if path.max_siblings >= 2 else "", f"{path.share:.0%}"]
             parent = items.get(parent_display)
             item = QTreeWidgetItem(parent, row) if parent else QTreeWidgetItem(self.paths, row)
             item.setData(0, _PATH, path.display)
             item.setToolTip(0, path.display)
+            if not exact:
+                item.setToolTip(1, f"First {DETECT_BYTES // (1024 * 1024)} MB of each document read")
             if path.display == chosen:
                 font = QFont(item.font(0))
                 font.setBold(True)
@@ -191,7 +194,12 @@ class ConvertDialog(QDialog):
         if structure.warning and group not in self.record_paths:
             self.path_label.setText(self.path_label.text() + f"\n{structure.warning}")
         if structure.failed:
-            self.path_label.setText(self.path_label.text() + f"\n{len(structure.failed)} documents could not be read.")
+            self.path_label.setText(self.path_label.text() + f"\n{counted(len(structure.failed), 'document')} "
+                                    "could not be read; they are reported when the group converts.")
+        self.sample_label.setText("" if structure.complete else
+                                  f"Counts are from the first {DETECT_BYTES // (1024 * 1024)} MB of each document "
+                                  "(the larger ones were not read to the end), so there may be more.")
+        self.sample_label.setVisible(not structure.complete)
 
     def _path_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
         group = self._current_group()
@@ -206,9 +214,6 @@ class ConvertDialog(QDialog):
 
     def accept(self) -> None:
         if not self.chosen_groups():
-            self.path_label.setText("Tick at least one group to convert.")
-            return
-        if not any(box.isChecked() for box in (self.csv, self.xlsx)):
-            self.path_label.setText("Choose CSV, XLSX or both for the export.")
+            self.problem.show_error("Tick at least one group to convert.")
             return
         super().accept()

@@ -8,7 +8,8 @@ import time
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
-from ret_desktop.core.accounts import Accounts, SignInError
+from ret_desktop.core.accounts import Accounts, InvalidCredentials, SignInError
+from ret_desktop.gui.messages import MessageLabel
 from ret_desktop.gui.theme import icon
 
 _INPUT_EVENTS = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
@@ -84,9 +85,8 @@ class LockPage(QWidget):
         self.sign_out_button = QPushButton("Sign out instead", self)
         self.sign_out_button.setObjectName("lockSignOut")
         self.sign_out_button.clicked.connect(self.sign_out_requested.emit)
-        self.message = QLabel("")
+        self.message = MessageLabel(self)
         self.message.setObjectName("unlockMessage")
-        self.message.setWordWrap(True)
         panel = QWidget(self)
         panel.setFixedWidth(420)
         panel_layout = QVBoxLayout(panel)
@@ -115,7 +115,8 @@ class LockPage(QWidget):
         try:
             self.accounts.sign_in(self.user_name, self.password.text())
         except SignInError as error:
-            self.message.setText(str(error))
+            wrong = isinstance(error, InvalidCredentials)  # the name is known here: it is the password
+            self.message.show_error("Wrong password. Try again, or sign out instead." if wrong else str(error))
             self.password.clear()
             return
         self.password.clear()

@@ -7,16 +7,17 @@ import time
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QStyle, \
     QVBoxLayout, QWidget
 
+from ret_desktop.core.text import counted
+from ret_desktop.gui.messages import plain_error
 from ret_desktop.gui.session import SessionController, SessionState
 from ret_desktop.gui.theme import icon
 
-_COUNTED = {"Export": "tables", "Index for search": "rows"}  # what a job's progress counts; bytes for Convert
-
+_COUNTED = {"Export": "table", "Index for search": "row"}  # what a job's progress counts; bytes for Convert
 
 def _amount(n: int, kind: str) -> str:
     """A job's progress count in words."""
     if kind != "Convert":
-        return f"{n:,} {_COUNTED.get(kind, 'files')}"
+        return counted(n, _COUNTED.get(kind, "file"))
     for unit in ("B", "KB", "MB"):
         if n < 1000:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -84,13 +85,16 @@ class JobsPanel(QWidget):
     def _list_job(self, record, error: str | None = None) -> None:
         """Put a finished job at the top of the Jobs list: when, what, how it ended (``error``: why it
         failed in full, while the session lasts; the record says only what kind of failure), how long."""
-        state, error = record.state.value, (record.error or "") if error is None else error
+        state = record.state.value
         took = (record.finished_at - record.started_at) if record.started_at and record.finished_at else 0
         when = time.strftime("%H:%M:%S", time.localtime(record.finished_at or time.time()))
-        text = (f"{when}  {record.kind}: {state}" + (f" in {took:.1f} s" if took else "")
-                + (f" ({error})" if error else ""))
+        text = f"{when}  {record.kind.capitalize()}: {state}" + (f" in {took:.1f} s" if took else "")
+        if error:  # this session's failure, in full
+            text += f": {plain_error(error)}"
+        elif record.error and state == "interrupted":
+            text += f" ({record.error})"
         item = QListWidgetItem(text)
-        item.setToolTip(error or text)
+        item.setToolTip(text if error or not record.error else f"{text}\nFor support: {record.error}")
         if state != "succeeded":
             pixmap = QStyle.StandardPixmap.SP_MessageBoxWarning if state in ("failed", "interrupted") \
                 else QStyle.StandardPixmap.SP_DialogCancelButton
@@ -108,8 +112,11 @@ class JobsPanel(QWidget):
             self.job_progress.setRange(0, 1)
             self.job_progress.setValue(0)
             self.cancel_button.setEnabled(False)
-        if state != "succeeded":
-            self.controller.refresh_status(f"{record.kind.capitalize()} {state}" + (f": {error}" if error else "."))
+        if state == "failed":
+            self.controller.refresh_status(f"{record.kind.capitalize()} failed: {plain_error(error) if error else 'see Jobs'}"
+                                           ". Nothing was half-written; fix the cause and try again.")
+        elif state != "succeeded":
+            self.controller.refresh_status(f"{record.kind.capitalize()} {state}; nothing was half-written.")
 
     def _cancel_jobs(self) -> None:
         if self.controller.runner is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -26,6 +27,12 @@ from ret_desktop.core.accounts import (
     TooManyAttempts,
     User,
 )
+from ret_desktop.gui.messages import MessageLabel
+
+log = logging.getLogger(__name__)
+NO_KEYRING = ("Remember me needs the system's password store (e.g. GNOME Keyring or KWallet), which this "
+              "system does not have.")
+HINT_WIDTH = 260  # the strength hint wraps within this, so the window keeps its size as the hint changes
 
 
 def password_hint(password: str) -> str:
@@ -80,14 +87,16 @@ class LoginWindow(QWidget):
         self.setup_confirm = self._line("setupConfirm", "Password again", password=True)
         self.setup_hint = QLabel(password_hint(""))
         self.setup_hint.setObjectName("setupHint")
+        self.setup_hint.setWordWrap(True)
+        self.setup_hint.setFixedWidth(HINT_WIDTH)
+        self.setup_hint.setMinimumHeight(2 * self.setup_hint.fontMetrics().lineSpacing())
         self.setup_password.textChanged.connect(lambda text: self.setup_hint.setText(password_hint(text)))
         self.setup_create = QPushButton("Create account", page)
         self.setup_create.setObjectName("setupCreate")
         self.setup_create.clicked.connect(self._create_admin)
         self.setup_confirm.returnPressed.connect(self._create_admin)
-        self.setup_message = QLabel("")
+        self.setup_message = MessageLabel(page)
         self.setup_message.setObjectName("setupMessage")
-        self.setup_message.setWordWrap(True)
         form.addRow("User name", self.setup_username)
         form.addRow("Password", self.setup_password)
         form.addRow("", self.setup_hint)
@@ -111,9 +120,8 @@ class LoginWindow(QWidget):
         self.sign_in_button.setDefault(True)
         self.sign_in_button.clicked.connect(self._sign_in)
         self.password.returnPressed.connect(self._sign_in)
-        self.message = QLabel("")
+        self.message = MessageLabel(page)
         self.message.setObjectName("loginMessage")
-        self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow("User name", self.username)
         form.addRow("Password", self.password)
@@ -124,7 +132,9 @@ class LoginWindow(QWidget):
         available, reason = self.accounts.remember_me_status()
         self.remember.setVisible(available)
         self.remember_reason.setVisible(not available)
-        self.remember_reason.setText(f"Remember me is unavailable: {reason}." if reason else "")
+        if reason:
+            log.info("remember me is unavailable: %s", reason)
+        self.remember_reason.setText(NO_KEYRING if not available else "")
         return page
 
     def refresh(self) -> None:
@@ -132,26 +142,29 @@ class LoginWindow(QWidget):
         (saying what to do if the accounts were lost)."""
         first_start = self.accounts.first_start()
         self.pages.setCurrentIndex(0 if first_start else 1)
-        (self.setup_username if first_start else self.username).setFocus()
         self.password.clear()
+        if first_start:
+            self.setup_username.setFocus()
+        else:  # a name is there after a sign-out or a new account: the password comes next
+            (self.password if self.username.text() else self.username).setFocus()
         if self.accounts.accounts_lost():
-            self.message.setText(ACCOUNTS_LOST_ADVICE)
+            self.message.show_error(ACCOUNTS_LOST_ADVICE)
 
     # -- actions
     def _create_admin(self) -> None:
         if self.setup_password.text() != self.setup_confirm.text():
-            self.setup_message.setText("The two passwords differ.")
+            self.setup_message.show_error("The two passwords differ. Type the same password twice.")
             return
         try:
             user = self.accounts.create_user(self.setup_username.text(), self.setup_password.text(), role="admin")
         except AccountError as error:
-            self.setup_message.setText(str(error).capitalize() + ".")
+            self.setup_message.show_error(str(error).capitalize() + ".")
             return
         self.setup_password.clear()
         self.setup_confirm.clear()
         self.refresh()
         self.username.setText(user.name)
-        self.message.setText(f"Account {user.name} created. Sign in with it.")
+        self.message.show_info(f"Account {user.name} created. Sign in with it.")
         self.password.setFocus()
 
     def _sign_in(self) -> None:
@@ -167,7 +180,8 @@ class LoginWindow(QWidget):
             return
         except SignInError as error:
             self.password.clear()
-            self.message.setText(str(error))
+            self.message.show_error(str(error))
+            self.password.setFocus()
             return
         self.password.clear()
         self.message.setText("")
@@ -178,9 +192,9 @@ class LoginWindow(QWidget):
         if left <= 0:
             self._countdown.stop()
             self.sign_in_button.setEnabled(True)
-            self.message.setText("You can try again now.")
+            self.message.show_info("You can try again now.")
             return
         self.sign_in_button.setEnabled(False)
         minutes, seconds = divmod(int(left + 0.999), 60)
         wait = f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-        self.message.setText(f"Too many failed sign-ins for this name. Try again in {wait}.")
+        self.message.show_error(f"Too many failed sign-ins for this name. Try again in {wait}.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from ret_desktop import APP_NAME
 from ret_desktop.core.convert import ConvertOptions
 from ret_desktop.core.services import Services
+from ret_desktop.core.text import counted
 from ret_desktop.gui.about_dialog import about_action
 from ret_desktop.gui.actions import make_action
 from ret_desktop.gui.convert_dialog import ConvertDialog
@@ -38,6 +39,10 @@ from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.sources_panel import SourcesPanel
 from ret_desktop.gui.table_editing import TableEditor
 from ret_desktop.gui.tables_panel import TablesPanel
+
+
+DEFAULT_FORMATS = ("csv", "xlsx")
+FORMAT_NAMES = {"csv": "CSV", "xlsx": "XLSX", "zip": "all in one ZIP"}
 
 
 class MainWindow(QMainWindow):
@@ -72,14 +77,22 @@ class MainWindow(QMainWindow):
         self.action_settings = make_action(self, "actionSettings", "&Settings…", ["Ctrl+,"], self.open_settings,
                                            "settings")
         self.format_actions: dict[str, QAction] = {}
-        format_menu = QMenu("Export &formats", self)
+        format_menu = QMenu("Export &formats", self)  # what Export writes, remembered per user
+        format_menu.setToolTipsVisible(True)
         for name, text in (("csv", "CSV"), ("xlsx", "XLSX"), ("zip", "All in one ZIP")):
             action = format_menu.addAction(text)
             action.setObjectName(f"actionFormat{name.capitalize()}")
             action.setCheckable(True)
-            action.setChecked(name in ("csv", "xlsx"))
+            action.setChecked(name in DEFAULT_FORMATS)
             action.toggled.connect(self._set_formats)
             self.format_actions[name] = action
+        format_menu.addSeparator()
+        self.action_csv_raw = format_menu.addAction("Write CSV values exactly as stored (formulas not neutralised)")
+        self.action_csv_raw.setObjectName("actionCsvRaw")
+        self.action_csv_raw.setCheckable(True)
+        self.action_csv_raw.setToolTip("Off: a value a spreadsheet would run as a formula (=, +, -, @) is "
+                                       "written with a leading ' in CSV files and the patch log.")
+        self.action_csv_raw.toggled.connect(self._set_csv_raw)
         self.action_export.setMenu(format_menu)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
@@ -107,6 +120,8 @@ class MainWindow(QMainWindow):
 
     def _build_edit_menu(self) -> None:
         self.table_editor = TableEditor(self.controller, self.tables.table_view, self)
+        self.table_editor.csv_raw = self.action_csv_raw.isChecked
+        self.table_editor.export_folder = self._export_start_folder
         edit_menu = self.menuBar().addMenu("&Edit")
         editor = self.table_editor
         for group in ((editor.undo, editor.redo), (editor.copy, editor.paste, editor.fill_down),
@@ -138,6 +153,7 @@ class MainWindow(QMainWindow):
     def _build_views(self) -> None:
         controller = self.controller
         self.sources = SourcesPanel(controller, self)
+        self.sources.wants_width.connect(self._fit_sources_dock)
         self.tables = TablesPanel(controller, self)
         sources = QWidget(self)  # the Sources dock: what came in, then the tables it made
         sources_layout = QVBoxLayout(sources)
@@ -188,11 +204,14 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ session
     def start_session(self, session: SessionState) -> None:
         """Show ``session``; a resumed one comes back with its sources and tables."""
-        self._show_formats(session)
         self._restore_layout(session.user_name)
+        self._restore_export_choices(session)
+        self._sources_fitted = False
         self.user_label.setText(f"  {session.user_name}  ")
         self.status_user.setText(session.user_name)
         self.status_session.setText(f"session {session.info.session_id[:8]}")
+        self.status_session.setToolTip("This session: what you bring in and make stays in it until you sign "
+                                       "out, and is deleted then")
         self.controller.start(session)
 
     def _restore_layout(self, user_name: str) -> None:
@@ -202,6 +221,15 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         if state is None or not self.restoreState(state):
             QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
+
+    def _fit_sources_dock(self, wanted: int) -> None:
+        """Widen Sources once per session, when names first come in, so they show whole (to 35% of the window)."""
+        if self._sources_fitted or self.controller.session is None or not self.controller.session.intake.documents:
+            return
+        self._sources_fitted = True
+        width = min(wanted + 24, int(self.width() * 0.35))  # the dock's own margins
+        if width > self.sources_dock.width():
+            self.resizeDocks([self.sources_dock], [width], Qt.Orientation.Horizontal)
 
     def _default_dock_sizes(self) -> None:
         self.resizeDocks([self.sources_dock], [380], Qt.Orientation.Horizontal)
@@ -258,6 +286,7 @@ class MainWindow(QMainWindow):
             dock.show()
         for action in self._session_actions():
             action.setEnabled(True)
+        self.table_editor.show_history()
         self.search.box.setEnabled(True)
         self.pages.setCurrentIndex(0)
 
@@ -272,7 +301,10 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def refresh_status(self, message: str = "") -> None:
-        self.status_cache.setText(f"cache {self.services.cache.stats()['entries']} entries")
+        entries = counted(self.services.cache.stats()["entries"], "entry", "entries")
+        self.status_cache.setText(f"cache: {entries}")
+        self.status_cache.setToolTip("Entries in the session cache (all users), of at most "
+                                     f"{self.services.settings.session_cache_max_size:,}")
         if message:
             self.statusBar().showMessage(message, 10_000)
 
@@ -314,14 +346,12 @@ class MainWindow(QMainWindow):
 
     def _ask_conversion(self, structures, chosen: set[str]) -> None:
         session = self.controller.session
-        dialog = ConvertDialog(structures, chosen, session.options.mode, session.options.record_paths,
-                               session.formats, self, profile=self.controller.conversion_profile)
+        dialog = ConvertDialog(structures, chosen, session.options.mode, session.options.record_paths, self,
+                               profile=self.controller.conversion_profile)
 
         def accepted() -> None:
             self.controller.remember_conversion(dialog.choices_to_remember())
             session.options = dialog.options()
-            session.formats = dialog.formats()
-            self._show_formats(session)
             self.convert(session.options, dialog.chosen_groups())
 
         dialog.accepted.connect(accepted)
@@ -373,24 +403,60 @@ class MainWindow(QMainWindow):
         """Ask for a folder and export into it; ``then`` runs once the export has succeeded."""
         session = self.controller.session
         if session is None or not session.tables:
-            self.refresh_status("Nothing to export yet: convert first.")
+            self.refresh_status("Nothing to export yet: convert first (Ctrl+R).")
             return None
-        folder = QFileDialog.getExistingDirectory(self, "Export tables to folder")
-        return self.export_to(Path(folder), then=then) if folder else None
+        ticked = len(self.tables.checked_tables())
+        formats = " + ".join(FORMAT_NAMES[f] for f in session.formats if f != "zip")
+        formats += " in one ZIP" if "zip" in session.formats else ""
+        folder = QFileDialog.getExistingDirectory(
+            self, f"Export {counted(ticked, 'table')} as {formats}: choose a folder", self._export_start_folder())
+        if not folder:
+            return None
+        store, key = self.controller.layout_store(session.user_name)
+        store.setValue(key + "export/folder", folder)
+        return self.export_to(Path(folder), then=then)
 
-    def _show_formats(self, session: SessionState) -> None:
+    def _export_start_folder(self) -> str:
+        """The folder of the last export, else Documents, else home (never the program's folder)."""
+        session = self.controller.session
+        if session is not None:
+            store, key = self.controller.layout_store(session.user_name)
+            last = store.value(key + "export/folder")
+            if last and Path(last).is_dir():
+                return str(last)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return documents if Path(documents).is_dir() else str(Path.home())
+
+    def _restore_export_choices(self, session: SessionState) -> None:
+        """The export formats and the CSV option as this user left them."""
+        store, key = self.controller.layout_store(session.user_name)
+        saved = store.value(key + "export/formats")
+        formats = tuple(f for f in str(saved).split(",") if f in FORMAT_NAMES) if saved else DEFAULT_FORMATS
+        session.formats = formats if set(formats) & {"csv", "xlsx"} else DEFAULT_FORMATS
         for name, action in self.format_actions.items():
             action.blockSignals(True)
             action.setChecked(name in session.formats)
             action.blockSignals(False)
+        self.action_csv_raw.blockSignals(True)
+        self.action_csv_raw.setChecked(store.value(key + "export/csv-raw", False, type=bool))
+        self.action_csv_raw.blockSignals(False)
 
     def _set_formats(self) -> None:
         chosen = tuple(name for name, action in self.format_actions.items() if action.isChecked())
         if not set(chosen) & {"csv", "xlsx"}:  # keep one table format at least
             self.format_actions["csv"].setChecked(True)
             chosen = ("csv", *chosen)
-        if self.controller.session is not None:
-            self.controller.session.formats = chosen
+        session = self.controller.session
+        if session is not None:
+            session.formats = chosen
+            store, key = self.controller.layout_store(session.user_name)
+            store.setValue(key + "export/formats", ",".join(chosen))
+
+    def _set_csv_raw(self, raw: bool) -> None:
+        session = self.controller.session
+        if session is not None:
+            store, key = self.controller.layout_store(session.user_name)
+            store.setValue(key + "export/csv-raw", raw)
 
     def export_to(self, folder: Path, formats: tuple[str, ...] | None = None,
                   tables: list[str] | None = None, then: Callable[[], object] | None = None) -> str | None:
@@ -400,7 +466,8 @@ class MainWindow(QMainWindow):
         if session is None or not session.tables:
             return None
         formats = session.formats if formats is None else formats
-        op = ExportOp(self.controller, folder, formats, set(self.tables.checked_tables() if tables is None else tables))
+        op = ExportOp(self.controller, folder, formats, set(self.tables.checked_tables() if tables is None else tables),
+                      csv_raw=self.action_csv_raw.isChecked())
         if not op.admit():
             return None
         if not op.chosen:

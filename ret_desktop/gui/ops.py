@@ -28,6 +28,7 @@ from ret_desktop.core.convert import (
 from ret_desktop.core.export import safe_file_stem
 from ret_desktop.core.importing import IntakeLimits, IntakeReport, sniff_file, take_in
 from ret_desktop.core.search import SearchIndex
+from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import Workbook
 from ret_desktop.gui.session import SessionController
 
@@ -118,9 +119,11 @@ class ImportOp(Op):
         self.session.intake.extend(report)
         self.controller.save_intake()
         self.controller.sources_changed.emit()
-        limits = f"; stopped by limits: {', '.join(report.limits_hit)}" if report.limits_hit else ""
-        self.controller.refresh_status(
-            f"Imported {len(report.documents)} documents, skipped {len(report.skipped)}{limits}.")
+        limits = (f" The import stopped at a limit ({', '.join(report.limits_hit)}): what came after is listed "
+                  "as not read; raise the limit in Settings to take it in.") if report.limits_hit else ""
+        skipped = f"; {counted(len(report.skipped), 'entry', 'entries')} skipped (see Sources)" if report.skipped else ""
+        self.controller.refresh_status(f"Imported {counted(len(report.documents), 'document')}{skipped}.{limits}"
+                                       + (" Next: Convert (Ctrl+R)." if report.documents and not limits else ""))
 
 
 class ReadStructureOp(Op):
@@ -168,8 +171,9 @@ class ConvertOp(Op):
         self.controller.relist_tables([t.name for t in result.tables])
         converted = sum(1 for f in result.files if f.status == "ok")
         failed = sum(1 for f in result.files if f.status == "failed")
-        self.controller.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
-                                       + (f"; {failed} failed (see Sources)." if failed else "."))
+        self.controller.refresh_status(
+            f"Converted {counted(converted, 'document')} into {counted(len(result.tables), 'table')}"
+            + (f"; {counted(failed, 'document')} could not be converted (see Sources)." if failed else "."))
 
 
 class ExportOp(Op):
@@ -178,10 +182,12 @@ class ExportOp(Op):
     kind = "export"
 
     def __init__(self, controller: SessionController, folder: Path, formats: tuple[str, ...],
-                 tables: set[str]) -> None:
+                 tables: set[str], csv_raw: bool = False) -> None:
         super().__init__(controller)
         self.folder = folder
         self.formats = formats
+        self.csv_raw = csv_raw  # CSV values as stored, formulas not neutralised
+        self.started_at = time.time()  # edits journaled before this are in the export
         self.chosen = [replace(t, files=[]) for t in self.session.tables if t.name in tables]  # files get recorded
         self.zip_path = folder / f"{safe_file_stem(self.session.user_name)} {time.strftime('%Y-%m-%d %H%M%S')}.zip"
 
@@ -190,16 +196,22 @@ class ExportOp(Op):
         with Workbook(self.session.workbook_path) as workbook:
             if "zip" in self.formats:
                 return [export_zip(workbook, self.chosen, self.zip_path, table_formats, should_cancel=cancelled,
-                                   on_progress=progress)]
+                                   on_progress=progress, csv_raw=self.csv_raw)]
             return export_tables(workbook, self.chosen, self.folder, table_formats, should_cancel=cancelled,
-                                 on_progress=progress)
+                                 on_progress=progress, csv_raw=self.csv_raw)
 
     def apply(self, written: list[Path]) -> None:
+        files = {t.name: t.files for t in self.chosen}  # the names they were written under
+        for table in self.session.tables:
+            if table.name in files:
+                table.files = list(files[table.name])
+                self.session.exported_at[table.name] = self.started_at
         tables = len(self.chosen)
         if tables == len(self.session.tables):
             self.session.unexported = False
             self.session.edited = False
-        self.controller.refresh_status(f"Exported {tables} tables to {', '.join(p.name for p in written[:3])}"
+        self.controller.edits_exported.emit(sorted(files))
+        self.controller.refresh_status(f"Exported {counted(tables, 'table')} to {', '.join(p.name for p in written[:3])}"
                                        f"{'…' if len(written) > 3 else ''} in {self.folder}.")
 
 

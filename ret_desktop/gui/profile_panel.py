@@ -4,33 +4,93 @@ on a value filters the table to it."""
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QPainter, QPalette
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtGui import QPainter, QPalette, QTextLayout, QTextOption
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from ret_desktop.core.workbook import ColumnProfile
-from ret_desktop.gui.table_model import LatestRead, WorkbookTableModel
+from ret_desktop.gui.messages import plain_error
+from ret_desktop.gui.table_model import LatestRead, WorkbookTableModel, column_title
 
 BAR_HEIGHT = 18
+_WRAP = QTextOption()
+_WRAP.setWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+
+
+def stats_text(profile: ColumnProfile) -> str:
+    return f"{profile.filled:,}/{profile.rows:,} filled · {profile.distinct:,} distinct"
+
+
+class ElidedLabel(QLabel):
+    """One line that fits any width: elided at ``mode``'s side, the whole text in the tooltip."""
+
+    def __init__(self, text: str, mode: Qt.TextElideMode, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.mode = mode
+        self.setToolTip(text)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def paintEvent(self, _event) -> None:
+        painter = QPainter(self)
+        painter.setFont(self.font())
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        rect = self.contentsRect()
+        painter.drawText(rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         self.fontMetrics().elidedText(self.text(), self.mode, rect.width()))
 
 
 class ValueBar(QWidget):
-    """A label over a bar filled to ``share`` (0..1), in the palette's highlight colour."""
+    """A label over a bar filled to ``share`` (0..1), in the palette's highlight colour. The label is
+    elided to fit, or, with ``wrap``, wrapped onto more lines."""
 
     clicked = Signal()
 
-    def __init__(self, text: str, share: float, clickable: bool, parent: QWidget | None = None) -> None:
+    def __init__(self, text: str, share: float, clickable: bool, parent: QWidget | None = None,
+                 wrap: bool = False) -> None:
         super().__init__(parent)
         self.text = text
         self.share = max(0.0, min(1.0, share))
+        self.wrap = wrap
         self.setMinimumHeight(BAR_HEIGHT)
         self.setToolTip(text)
         self.setAccessibleName(text)
+        if wrap:
+            policy = self.sizePolicy()
+            policy.setHeightForWidth(True)
+            self.setSizePolicy(policy)
         if clickable:
             self.setCursor(Qt.CursorShape.PointingHandCursor)
 
     def sizeHint(self) -> QSize:
-        return QSize(200, BAR_HEIGHT)
+        return QSize(200, self.heightForWidth(200) if self.wrap else BAR_HEIGHT)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, BAR_HEIGHT)
+
+    def hasHeightForWidth(self) -> bool:
+        return self.wrap
+
+    def heightForWidth(self, width: int) -> int:
+        return max(BAR_HEIGHT, math.ceil(self._text_rect(width).height()) + 4)
+
+    def _text_rect(self, width: int) -> QRectF:
+        """Where the wrapped label goes in a bar ``width`` wide (a word wider than that is broken)."""
+        layout = QTextLayout(self.text, self.font())
+        layout.setTextOption(_WRAP)
+        layout.beginLayout()
+        height = 0.0
+        widest = 0.0
+        while (line := layout.createLine()).isValid():
+            line.setLineWidth(max(1, width - 8))
+            height += line.height()
+            widest = max(widest, line.naturalTextWidth())
+        layout.endLayout()
+        return QRectF(0, 0, widest, height)
 
     def paintEvent(self, _event) -> None:
         painter = QPainter(self)
@@ -43,9 +103,15 @@ class ValueBar(QWidget):
         highlight.setAlpha(110)
         painter.fillRect(filled, highlight)
         painter.setPen(palette.color(QPalette.ColorRole.Text))
-        painter.drawText(area.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         self.fontMetrics().elidedText(self.text, Qt.TextElideMode.ElideRight,
-                                                       int(area.width()) - 8))
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        if self.wrap:
+            option = QTextOption(_WRAP)
+            option.setAlignment(align)
+            painter.drawText(area.adjusted(4, 0, -4, 0), self.text, option)
+        else:
+            painter.drawText(area.adjusted(4, 0, -4, 0), align,
+                             self.fontMetrics().elidedText(self.text, Qt.TextElideMode.ElideRight,
+                                                           int(area.width()) - 8))
 
     def mouseReleaseEvent(self, event) -> None:
         if event.button() == Qt.MouseButton.LeftButton:
@@ -60,16 +126,19 @@ class ColumnProfilePanel(QScrollArea):
         self.setObjectName("columnProfile")
         self.setAccessibleName("Column profile")
         self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # everything fits the width
         self.model: WorkbookTableModel | None = None
         self.profiles: list[ColumnProfile] = []
         self._reads = LatestRead(self)
         self._reads.answered.connect(self._answered)
-        self._reads.failed.connect(lambda error: self._show_message(f"No profile: {error}"))
+        self._reads.failed.connect(lambda error: self._show_message(
+            f"The column profile could not be worked out ({plain_error(error)}). It is tried again after the "
+            "next edit."))
         self._delay = QTimer(self)
         self._delay.setSingleShot(True)
         self._delay.setInterval(400)  # after a burst of edits, once
         self._delay.timeout.connect(self.refresh)
-        self._show_message("Open a table to see its columns.")
+        self._show_message("Open a table to see its columns here.")
 
     @property
     def busy(self) -> bool:
@@ -79,7 +148,7 @@ class ColumnProfilePanel(QScrollArea):
         self.model = model
         if model is None:
             self._reads.forget()
-            self._show_message("Open a table to see its columns.")
+            self._show_message("Open a table to see its columns here.")
             return
         model.edited.connect(lambda *_args: self._delay.start())
         self.refresh()
@@ -113,12 +182,19 @@ class ColumnProfilePanel(QScrollArea):
         layout = QVBoxLayout(content)
         layout.setSpacing(2)
         for profile in self.profiles:
-            title = QLabel(f"<b>{_escape(profile.column)}</b>")
+            leaf, above = column_title(profile.column)
+            title = ElidedLabel(leaf, Qt.TextElideMode.ElideRight)
+            font = title.font()
+            font.setBold(True)
+            title.setFont(font)
             title.setToolTip(profile.column)
             layout.addWidget(title)
+            if above:
+                path = ElidedLabel(above, Qt.TextElideMode.ElideLeft)  # the last steps tell columns apart
+                path.setToolTip(profile.column)
+                layout.addWidget(path)
             rows = profile.rows or 1
-            layout.addWidget(ValueBar(f"filled {profile.filled:,} of {profile.rows:,} ({profile.filled / rows:.0%}), "
-                                  f"{profile.distinct:,} distinct", profile.filled / rows, False))
+            layout.addWidget(ValueBar(stats_text(profile), profile.filled / rows, False, wrap=True))
             for value, count in profile.frequent:
                 bar = ValueBar(f"{count:,} × {value}", count / rows, True)
                 bar.clicked.connect(lambda column=profile.column, value=value: self.value_clicked.emit(column, value))
@@ -127,6 +203,3 @@ class ColumnProfilePanel(QScrollArea):
         layout.addStretch(1)
         self.setWidget(content)
 
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -8,6 +8,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QWidget
 
 from ret_desktop.core.search import Hit, SearchIndex
+from ret_desktop.core.text import counted
 from ret_desktop.gui.actions import make_action
 from ret_desktop.gui.ops import IndexOp
 from ret_desktop.gui.session import SessionController, SessionState
@@ -39,6 +40,8 @@ class SearchPanel(QObject):
         self.results.setAccessibleName("Search results")
         self.results.setHeaderLabels(["Table", "Row", "Column", "Text"])
         self.results.setRootIsDecorated(False)
+        self.results.setTextElideMode(Qt.TextElideMode.ElideLeft)  # a column path keeps its last steps
+        self.results.setToolTip("Double-click or press Enter on a result to go to its cell")
         self.results.itemActivated.connect(self._activated)
         self._delay = QTimer(self)
         self._delay.setSingleShot(True)
@@ -84,7 +87,8 @@ class SearchPanel(QObject):
         self.building = False
         pending, self._pending = self._pending, []
         if state != "succeeded":
-            self.controller.refresh_status(f"The search index was not finished ({state}); search may miss rows.")
+            self.controller.refresh_status("The search index was not finished; search may miss rows until the "
+                                           "next conversion or edit of each table.")
             return
         for table, row_ids in pending:
             self.rows_changed(table, row_ids)
@@ -119,12 +123,24 @@ class SearchPanel(QObject):
         hits = self.index.search(workbook, query)
         for hit in hits:
             item = QTreeWidgetItem([hit.table, str(hit.row_id), hit.column, hit.text.replace("\n", " ")[:200]])
+            item.setToolTip(0, hit.table)
+            item.setToolTip(2, hit.column)
             item.setToolTip(3, hit.text[:2000])
             item.setData(0, _HIT, hit)
             self.results.addTopLevelItem(item)
-        note = " (the index is still being built)" if self.building else ""
-        self.controller.refresh_status(f"{len(hits)} matching cells for “{query}”{note}.")
+        self._size_columns()
+        note = " (the index is still being built: more may come)" if self.building else ""
+        self.controller.refresh_status(f"{counted(len(hits), 'matching cell')} for “{query}”{note}."
+                                       + (" Double-click one to go to it." if hits else ""))
         return hits
+
+    def _size_columns(self) -> None:
+        """Table and row whole; the column path as wide as it needs, up to a third of the view."""
+        header = self.results.header()
+        for column in (0, 1):
+            self.results.resizeColumnToContents(column)
+        self.results.resizeColumnToContents(2)
+        header.resizeSection(2, min(header.sectionSize(2), max(120, self.results.viewport().width() // 3)))
 
     def _activated(self, item: QTreeWidgetItem, _column: int) -> None:
         self.hit_activated.emit(item.data(0, _HIT))

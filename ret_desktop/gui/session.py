@@ -39,6 +39,7 @@ class SessionState:
     options: ConvertOptions = field(default_factory=ConvertOptions)  # the last conversion's choices
     formats: tuple[str, ...] = ("csv", "xlsx")  # what Export writes ("zip": all in one ZIP)
     edited: bool = False  # tables were changed by hand since the last export
+    exported_at: dict[str, float] = field(default_factory=dict)  # table -> when its last export began
 
     @property
     def workbook_path(self) -> Path:
@@ -52,6 +53,7 @@ class SessionController(QObject):
     tables_listed = Signal(list)  # the list of tables was read anew; these tables were (re)written whole
     table_changed = Signal(str)  # one table changed (new, undo, redo); the others stay as they were
     rows_changed = Signal(str, object)  # table, stored row ids changed (None: its columns or the table itself)
+    edits_exported = Signal(list)  # these tables were exported: their edits are no longer news
     status_message = Signal(str)  # "" only asks to refresh the status bar's counters
     job_started = Signal(str, str)  # job id, kind: the runner's signals, for the session's whole life
     job_progress = Signal(str, int, int, str)
@@ -153,13 +155,13 @@ class SessionController(QObject):
         """Put the documents of ``groups`` into group ``name``; they convert into its table from then on."""
         name = name.strip()
         if not name:
-            self.refresh_status("A group needs a name.")
+            self.refresh_status("Not renamed: a group needs a name.")
             return
         for group in groups:
             self.session.intake.rename_group(group, name)
         self.save_intake()
         self.sources_changed.emit()
-        self.refresh_status(f"{' + '.join(groups)} → {name}. Convert again to update the tables.")
+        self.refresh_status(f"{' + '.join(groups)} → {name}. Convert again (Ctrl+R) to update the tables.")
 
     def save_intake(self) -> None:
         atomic_write_json(self.session.folder / INTAKE_FILE, self.session.intake.to_json(self.session.folder))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.core.config import Settings, SettingsError, environment_overrides, save_settings
+from ret_desktop.gui.messages import MessageLabel
 
 MB = 1024 * 1024
 # setting name -> (label, suffix, lowest, highest, shown per stored unit)
@@ -57,9 +58,8 @@ class SettingsDialog(QDialog):
             form.addRow(label, box)
             self.fields[name] = box
         self._shown = self.values()  # compared on OK: only what the person changed is saved
-        self.error = QLabel("")
+        self.error = MessageLabel(self)
         self.error.setObjectName("settingsError")
-        self.error.setWordWrap(True)
         note = QLabel("Changes apply at once; the cache lock time-out and data folders apply at the next start.\n"
                       f"Saved in {settings.settings_file}")
         note.setWordWrap(True)
@@ -85,7 +85,7 @@ class SettingsDialog(QDialog):
         try:
             saved = save_settings(self.settings, changes)
         except (SettingsError, OSError) as error:
-            self.error.setText(f"Not saved: {error}")
+            self.error.show_error(f"Not saved: {error}. Correct the value and press OK again.")
             return
         self.apply(saved)
         super().accept()

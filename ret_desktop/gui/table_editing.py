@@ -10,8 +10,10 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
 from ret_desktop.core.export import write_patch_log
+from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
 from ret_desktop.gui.actions import make_action
+from ret_desktop.gui.messages import workbook_error
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
@@ -27,6 +29,8 @@ class TableEditor(QObject):
         self.owner = owner
         self.view = view
         self.view.clear_requested = self.clear_selection
+        self.csv_raw = lambda: False  # set by the window: write CSV values as stored (the export option)
+        self.export_folder = lambda: ""  # set by the window: where a saved file goes first
         self.actions: list[QAction] = []
         self.undo = self._action("actionUndo", "&Undo", [QKeySequence.StandardKey.Undo], self.undo_step)
         self.redo = self._action("actionRedo", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo_step)
@@ -48,6 +52,17 @@ class TableEditor(QObject):
         self.delete_column = self._action("actionDeleteColumn", "Delete co&lumn", [], self.remove_column)
         self.new_table = self._action("actionNewTable", "&New table…", ["Ctrl+Shift+N"], self.ask_new_table)
         self.export_patch_log = self._action("actionExportPatchLog", "Export &patch log…", [], self.ask_patch_log)
+        for signal in (controller.rows_changed, controller.table_changed, controller.tables_listed,
+                       controller.session_started, controller.session_ended):
+            signal.connect(self.show_history)
+        self.show_history()
+
+    def show_history(self, *_args) -> None:
+        """Undo and Redo are enabled only when there is a step to take back or to do again."""
+        workbook = self.controller.read_workbook
+        can_undo, can_redo = workbook.history() if workbook is not None else (False, False)
+        self.undo.setEnabled(can_undo)
+        self.redo.setEnabled(can_redo)
 
     def _action(self, name: str, text: str, shortcuts: list, slot, in_table: bool = False) -> QAction:
         """An editing action; with ``in_table`` its keys work while the table has the focus, and it is
@@ -60,7 +75,7 @@ class TableEditor(QObject):
     def _model(self) -> WorkbookTableModel | None:
         model = self.view.model()
         if not isinstance(model, WorkbookTableModel):
-            self.controller.refresh_status("Open a table first.")
+            self.controller.refresh_status("Open a table first: click one in the Tables list.")
             return None
         return model
 
@@ -96,8 +111,8 @@ class TableEditor(QObject):
         if model is not None:
             rows = sorted({row for row, _ in self._selected_cells()})
             if rows and model.delete_rows(rows):
-                self.controller.refresh_status(f"Deleted {len(rows)} row{'s' if len(rows) != 1 else ''} (Ctrl+Z brings "
-                                           "them back).")
+                self.controller.refresh_status(f"Deleted {counted(len(rows), 'row')} (Ctrl+Z brings "
+                                               f"{'it' if len(rows) == 1 else 'them'} back).")
 
     def fill_selection_down(self) -> None:
         """Each selected column takes the value of its top selected cell (one row selected: of the row above)."""
@@ -139,10 +154,10 @@ class TableEditor(QObject):
         pasted = model.paste(current.row(), current.column(), grid)
         left_out = sum(len(line) for line in grid) - pasted if pasted else 0
         if left_out:
-            self.controller.refresh_status(f"Pasted {pasted:,} cells; {left_out:,} past the last column were left out "
-                                       "(add columns first to keep them).")
+            self.controller.refresh_status(f"Pasted {counted(pasted, 'cell')}; {counted(left_out, 'cell')} past the "
+                                           "last column were left out (add columns first to keep them).")
         elif pasted:
-            self.controller.refresh_status(f"Pasted {pasted:,} cells.")
+            self.controller.refresh_status(f"Pasted {counted(pasted, 'cell')}.")
 
     # -- columns and tables
     def _current_column(self) -> int | None:
@@ -184,7 +199,7 @@ class TableEditor(QObject):
         try:
             workbook.create_table(name, headers.split(","))
         except (WorkbookError, sqlite3.Error) as error:
-            self.controller.refresh_status(f"No new table: {error}")
+            self.controller.refresh_status(f"No new table was made: {workbook_error(error)}.")
             return
         self.controller.change_table(name.strip())
 
@@ -201,24 +216,26 @@ class TableEditor(QObject):
         try:
             edit = move()
         except (WorkbookError, sqlite3.Error) as error:
-            self.controller.refresh_status(f"Could not {noun}: {error}")
+            self.controller.refresh_status(f"Could not {noun}: {workbook_error(error)}.")
             return
         if edit is None:
             self.controller.refresh_status(f"Nothing to {noun}.")
             return
         self.controller.change_table(edit.table, edit.row_ids if edit.op in ("cell", "insert", "delete") else None)
-        self.controller.refresh_status(f"{verb} a change of {edit.table}.")
+        self.controller.refresh_status(f"{verb} a change to table {edit.table}.")
 
     def ask_patch_log(self) -> None:
         workbook = self.controller.read_workbook
         if workbook is None:
             return
-        path, _filter = QFileDialog.getSaveFileName(self.owner, "Export patch log", "patch-log.csv", "CSV (*.csv)")
+        path, _filter = QFileDialog.getSaveFileName(self.owner, "Export patch log",
+                                                    str(Path(self.export_folder()) / "patch-log.csv"), "CSV (*.csv)")
         if not path:
             return
         try:
-            count = write_patch_log(Path(path), workbook.journal())
+            count = write_patch_log(Path(path), workbook.journal(), raw=self.csv_raw())
         except OSError as error:
-            self.controller.refresh_status(f"The patch log was not written: {error}")
+            self.controller.refresh_status(f"The patch log was not written: {error.strerror or error}. "
+                                           "Choose another folder.")
             return
-        self.controller.refresh_status(f"Wrote {count} edits to {path}.")
+        self.controller.refresh_status(f"Wrote {counted(count, 'edit')} to {path}.")

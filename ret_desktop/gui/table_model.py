@@ -13,12 +13,23 @@ from typing import Callable
 
 from cachetools import LRUCache
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QThread, Signal
+from PySide6.QtGui import QGuiApplication, QPalette
 
 from ret_desktop.core.workbook import Workbook, WorkbookError
+from ret_desktop.gui.messages import workbook_error
 
 PAGE_ROWS = 200
+EDITED_ALPHA = 45  # edited cells: the palette's highlight, faint
+
+
+def column_title(name: str) -> tuple[str, str]:
+    """A column's leaf name and the path above it: ``("surname", "contributors/person_name[2]")``;
+    ``("_file", "")`` for a name without steps."""
+    parent, slash, leaf = name.rstrip("/").rpartition("/")
+    return (leaf, parent or slash) if leaf else (name, "")
 
 Index = QModelIndex | QPersistentModelIndex
+_NOT_EDITED = object()
 
 
 class _WorkbookQuery(QThread):
@@ -98,11 +109,15 @@ class WorkbookTableModel(QAbstractTableModel):
     edited = Signal(str, object)  # table, stored row ids changed (None: the columns changed)
     edit_failed = Signal(str)
 
-    def __init__(self, workbook: Workbook, table: str, parent=None) -> None:
+    def __init__(self, workbook: Workbook, table: str, parent=None, edits_since: float = 0.0) -> None:
+        """``edits_since``: cells edited after this time (the table's last export) are marked."""
         super().__init__(parent)
         self.workbook = workbook
         self.table = table
         self._columns = workbook.columns(table)
+        self._edits_since = edits_since
+        self._originals: dict[tuple[int, str], str | None] = {}  # (row id, column) -> value before the edits
+        self._read_originals()
         self._sort: tuple[int | None, bool] = (None, False)
         self._contains = ""
         self._equals: tuple[int, str] | None = None
@@ -121,25 +136,43 @@ class WorkbookTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self._columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role != Qt.ItemDataRole.DisplayRole:
+        """A column's header is its leaf name over the path above it (the whole name in the tooltip)."""
+        if orientation == Qt.Orientation.Vertical:
+            return str(section + 1) if role == Qt.ItemDataRole.DisplayRole else None
+        if not 0 <= section < len(self._columns) or role not in (Qt.ItemDataRole.DisplayRole,
+                                                                 Qt.ItemDataRole.ToolTipRole):
             return None
-        if orientation == Qt.Orientation.Horizontal:
-            return self._columns[section] if 0 <= section < len(self._columns) else None
-        return str(section + 1)
+        name = self._columns[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return name
+        leaf, above = column_title(name)
+        return f"{leaf}\n{above}" if above else leaf
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         flags = super().flags(index)
         return flags | Qt.ItemFlag.ItemIsEditable if index.isValid() else flags
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
-                                               Qt.ItemDataRole.EditRole):
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.BackgroundRole:  # edited since the last export
+            if self.original_value(index.row(), index.column()) is None:
+                return None
+            colour = QGuiApplication.palette().color(QPalette.ColorRole.Highlight)
+            colour.setAlpha(EDITED_ALPHA)
+            return colour
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.EditRole):
             return None
         row = self._row(index.row())
         if row is None:
             return None
         value = row[index.column()] if index.column() < len(row) else None
-        return "" if value is None else value
+        value = "" if value is None else value
+        if role == Qt.ItemDataRole.ToolTipRole:
+            original = self.original_value(index.row(), index.column())
+            if original is not None:
+                return f"{value}\n\nEdited, not exported yet. Before: {f'“{original}”' if original else '(empty)'}"
+        return value
 
     def setData(self, index: Index, value, role: int = Qt.ItemDataRole.EditRole) -> bool:
         """An edit like a typed one: stored, journaled and undoable before the view shows it."""
@@ -176,6 +209,29 @@ class WorkbookTableModel(QAbstractTableModel):
             self._contains, self._equals = text, None
         self._reorder()
 
+    def original_value(self, row: int, column: int) -> str | None:
+        """The value the cell at view ``row``, ``column`` had before its edits since the last export
+        ('' for a cell that was empty); None when it was not edited since."""
+        if not self._originals or not 0 <= row < len(self._ids) or not 0 <= column < len(self._columns):
+            return None
+        original = self._originals.get((self._ids[row], self._columns[column]), _NOT_EDITED)
+        return None if original is _NOT_EDITED else (original or "")
+
+    def edits_exported(self, since: float) -> None:
+        """The table was exported (its export began at ``since``): its edits until then are no longer marked."""
+        self._edits_since = since
+        self._read_originals()
+        if self._ids and self._columns:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._ids) - 1, len(self._columns) - 1),
+                                  [Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ToolTipRole])
+
+    def _read_originals(self) -> None:
+        """The cells edited since the last export, with their values before, from the journal."""
+        self._originals = {}
+        for entry in self.workbook.journal():
+            if entry.table == self.table and entry.op == "cell" and entry.at >= self._edits_since:
+                self._originals.setdefault((entry.row_id, entry.column), entry.old)
+
     def view_row(self, row_id: int) -> int | None:
         """Where the stored row ``row_id`` is shown; None when the filter hides it."""
         try:
@@ -193,8 +249,12 @@ class WorkbookTableModel(QAbstractTableModel):
         if not cells:
             return True
         changes = [(self._ids[row], column, None if value is None else str(value)) for row, column, value in cells]
+        before = [self._cell(row, column) for row, column, _ in cells]
         if not self._store(lambda: self.workbook.set_cells(self.table, changes)):
             return False
+        for (row_id, column, value), old in zip(changes, before):
+            if (old or None) != (value or None):  # as the journal: an unchanged cell is no edit
+                self._originals.setdefault((row_id, self._columns[column]), old)
         for (row, _, _), (_, column, value) in zip(cells, changes):  # the cached rows as stored now
             page = self._pages.get(row // PAGE_ROWS)
             if page is not None and page[row % PAGE_ROWS] is not None:
@@ -231,6 +291,7 @@ class WorkbookTableModel(QAbstractTableModel):
             self._ids.extend(added)
             self.endInsertRows()
         self._pages.clear()
+        self._read_originals()
         self.dataChanged.emit(self.index(top, left), self.index(top + len(grid) - 1, len(self._columns) - 1))
         self.edited.emit(self.table, sorted({row_id for row_id, _, _ in changes}))
         return len(changes)
@@ -271,6 +332,7 @@ class WorkbookTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._columns = self.workbook.columns(self.table)
         self._pages.clear()
+        self._read_originals()
         self.endResetModel()
         self.edited.emit(self.table, None)
         return True
@@ -280,6 +342,7 @@ class WorkbookTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._columns = self.workbook.columns(self.table)
         self._pages.clear()
+        self._read_originals()
         self.endResetModel()
         self._reorder()
 
@@ -293,12 +356,8 @@ class WorkbookTableModel(QAbstractTableModel):
     def _store(self, change) -> bool:
         try:
             change()
-        except sqlite3.OperationalError as error:
-            busy = "locked" in str(error) or "busy" in str(error)
-            self.edit_failed.emit("a job is writing the tables; try again when it has ended" if busy else str(error))
-            return False
         except (WorkbookError, sqlite3.Error) as error:
-            self.edit_failed.emit(str(error))
+            self.edit_failed.emit(workbook_error(error))
             return False
         return True
 
@@ -318,6 +377,10 @@ class WorkbookTableModel(QAbstractTableModel):
         self._pages.clear()
         self.endResetModel()
         self.rows_reordered.emit()
+
+    def _cell(self, row: int, column: int) -> str | None:
+        values = self._row(row)
+        return values[column] if values is not None and column < len(values) else None
 
     def _row(self, row: int) -> tuple | None:
         if not 0 <= row < len(self._ids):

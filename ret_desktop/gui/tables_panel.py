@@ -7,8 +7,11 @@ import hashlib
 import hmac
 import secrets
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt, Signal
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from ret_desktop.core.text import counted
+from ret_desktop.gui.messages import plain_error
 
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
@@ -24,6 +27,10 @@ def _view_state_key(store: QSettings, user_key: str, table: str) -> str:
         store.setValue(user_key + "table-salt", salt)
     store.remove(user_key + "columns")  # kept by table name before
     return f"{user_key}tables/{hmac.new(bytes.fromhex(salt), table.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+
+MAX_COLUMN_WIDTH = 320  # a column sized to its content on first show is at most this wide
+CONTENT_ROWS = 100  # how many rows that sizing looks at
 
 
 def _table_label(name: str, rows: int, columns: int) -> str:
@@ -43,6 +50,7 @@ class TablesPanel(QWidget):
         self.tables_view.setObjectName("tablesView")
         self.tables_view.setAccessibleName("Result tables")
         self.tables_view.currentItemChanged.connect(self._open_selected_table)
+        self.tables_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names and sizes both show
         self.size_label = QLabel("")
         self.size_label.setObjectName("statusSize")
         self.filter_box = QLineEdit(self)
@@ -55,14 +63,18 @@ class TablesPanel(QWidget):
         self.table_view.setAccessibleName("Table")
         self.table_view.setWordWrap(False)  # one line per row: more rows on screen; the tooltip has it all
         self.table_view.verticalHeader().setDefaultSectionSize(self.table_view.fontMetrics().height() + 6)
-        self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header = self.table_view.horizontalHeader()
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header.setResizeContentsPrecision(CONTENT_ROWS)
         self.table_view.setSortingEnabled(True)
+        self._pending_hit = None  # a search hit to select once its table has its rows in order
         layout = QVBoxLayout(self)
         layout.addWidget(self.filter_box)
         layout.addWidget(self.table_view)
         controller.tables_listed.connect(lambda _written: self._refresh_tables())
         controller.table_changed.connect(self._table_changed)
         controller.session_ended.connect(self._session_ended)
+        controller.edits_exported.connect(self._edits_exported)
 
     def model(self) -> WorkbookTableModel | None:
         model = self.table_view.model()
@@ -90,8 +102,8 @@ class TablesPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, table.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
-            item.setToolTip(f"{table.name}: from {table.record_path} in group {table.group}. "
-                            "Ticked tables are exported.")
+            item.setToolTip(f"{table.name}: {counted(table.rows, 'row')} × {counted(len(table.columns), 'column')}, "
+                            f"from {table.record_path} in group {table.group}. Ticked tables are exported.")
             self.tables_view.addItem(item)
         names = [t.name for t in session.tables] if session else []
         if names:
@@ -114,8 +126,8 @@ class TablesPanel(QWidget):
         if model is not None and session is not None:
             store, key = self.controller.layout_store(session.user_name)
             saved = store.value(_view_state_key(store, key, model.table))
-            if saved is not None:
-                header.restoreState(saved)
+            if saved is None or not header.restoreState(saved):
+                self._size_columns_to_content()
         self.model_changed.emit(model)
         if old is not None:
             for signal in (old.busy_changed, old.rows_reordered, old.query_failed, old.edited, old.edit_failed):
@@ -125,11 +137,26 @@ class TablesPanel(QWidget):
         if model is not None:
             model.busy_changed.connect(self._table_busy)
             model.rows_reordered.connect(self._show_table_size)
+            model.rows_reordered.connect(self._select_pending_hit)
             model.query_failed.connect(
-                lambda error: self.controller.refresh_status(f"Sorting or filtering failed: {error}"))
+                lambda error: self.controller.refresh_status(f"Sorting or filtering failed ({plain_error(error)}); "
+                                                             "the rows stay as they were. Try again."))
             model.edited.connect(self._table_edited)
-            model.edit_failed.connect(lambda error: self.controller.refresh_status(f"Not changed: {error}"))
+            model.edit_failed.connect(lambda error: self.controller.refresh_status(f"Not changed: {error}."))
         self._show_table_size()
+
+    def _size_columns_to_content(self) -> None:
+        """On a table's first show: each column as wide as its header and first rows, within reason."""
+        self.table_view.resizeColumnsToContents()
+        header = self.table_view.horizontalHeader()
+        for section in range(header.count()):
+            if header.sectionSize(section) > MAX_COLUMN_WIDTH:
+                header.resizeSection(section, MAX_COLUMN_WIDTH)
+
+    def _edits_exported(self, tables: list[str]) -> None:
+        model, session = self.model(), self.controller.session
+        if model is not None and session is not None and model.table in tables:
+            model.edits_exported(session.exported_at[model.table])
 
     def _table_edited(self, table: str, row_ids: list[int] | None) -> None:
         self.controller.note_edit(table, row_ids)
@@ -150,20 +177,31 @@ class TablesPanel(QWidget):
                 item.setText(_table_label(table, rows, len(columns)))
 
     def show_hit(self, hit) -> None:
-        """Open the table of a search hit and select its cell."""
+        """Open the table of a search hit and select its cell, once the table shows its rows in order
+        (a table just opened sorts and filters first, which would drop the selection)."""
         session = self.controller.session
         names = [t.name for t in session.tables] if session else []
         if hit.table not in names:
+            self.controller.refresh_status(f"Table {hit.table} is no longer there: search again.")
             return
         self.tables_view.setCurrentRow(names.index(hit.table))
+        self._pending_hit = hit
+        if not self.model().busy:
+            self._select_pending_hit()
+
+    def _select_pending_hit(self) -> None:
+        hit, self._pending_hit = self._pending_hit, None
         model = self.model()
+        if hit is None or model is None or model.table != hit.table:
+            return
         row = model.view_row(hit.row_id)
         if row is None:
             self.controller.refresh_status("That row is hidden by the filter: clear the filter box to see it.")
             return
         index = model.index(row, model.columns.index(hit.column) if hit.column in model.columns else 0)
         self.table_view.setCurrentIndex(index)
-        self.table_view.scrollTo(index)
+        self.table_view.selectionModel().select(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.table_view.scrollTo(index, EntryTableView.ScrollHint.PositionAtCenter)
         self.table_view.setFocus()
 
     def _table_busy(self, busy: bool) -> None:
@@ -173,14 +211,17 @@ class TablesPanel(QWidget):
 
     def _show_table_size(self) -> None:
         model = self.table_view.model()
-        self.size_label.setText(f"{model.rowCount():,} rows × {model.columnCount()} columns" if model else "")
+        self.size_label.setText(f"{counted(model.rowCount(), 'row')} × {counted(model.columnCount(), 'column')}"
+                                if model else "")
 
     def _open_selected_table(self, current: QListWidgetItem | None, _previous=None) -> None:
         if current is None or self.controller.read_workbook is None:
             return
         self.filter_box.clear()
         self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self._set_table_model(WorkbookTableModel(self.controller.read_workbook, current.data(Qt.ItemDataRole.UserRole)))
+        table = current.data(Qt.ItemDataRole.UserRole)
+        edits_since = self.controller.session.exported_at.get(table, 0.0) if self.controller.session else 0.0
+        self._set_table_model(WorkbookTableModel(self.controller.read_workbook, table, edits_since=edits_since))
 
     def filter_to_value(self, column: str, value: str) -> None:
         """Show the rows whose ``column`` holds ``value`` (a click in the column profile)."""

@@ -1,30 +1,40 @@
 """Screenshots of each main view of the real app, for README.md, into resources/screenshots/.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/tools/take_screenshots.py
+    .venv/bin/python tests/tools/take_screenshots.py --platform xcb   # in an X session (DISPLAY set)
+    .venv/bin/python tests/tools/take_screenshots.py                  # offscreen, no display needed
 
-Runs in a temporary data folder: creates a user, imports the sample archives, converts, and grabs
-the sign-in window, the main window with a table and its column profile, search results, the
-convert dialog, the settings dialog and the idle lock.
+Runs in a temporary data folder: creates a user, imports the sample archives, converts, edits a cell,
+and grabs the sign-in window, the main window with a table and its column profile, a search hit
+opened in its table, the convert dialog, the settings dialog and the idle lock. Under xcb the windows
+are real ones, laid out and styled by the platform as a person sees them. Images are saved as
+256-colour PNGs, which keeps them small.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run from a checkout
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _parser.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
+                         help="the Qt platform: xcb (X11), wayland, offscreen (the default), …")
+    _parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    ARGS = _parser.parse_args()
+    os.environ["QT_QPA_PLATFORM"] = ARGS.platform
 
 from PySide6.QtCore import QCoreApplication, Qt  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QWidget  # noqa: E402
 
 from ret_desktop.app import build_app  # noqa: E402
 
-OUT = ROOT / "resources" / "screenshots"
 DATA = ROOT / "tests" / "data"
 PASSWORD = "a long password 1"
 
@@ -41,10 +51,12 @@ def settle(condition=lambda: True, timeout_s: float = 60, at_least_s: float = 0.
 
 def save(widget: QWidget, name: str) -> None:
     settle()
-    path = OUT / f"{name}.png"
-    if not widget.grab().save(str(path)):
+    path = ARGS.out / f"{name}.png"
+    image = widget.grab().toImage().convertToFormat(
+        QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither | Qt.ImageConversionFlag.AvoidDither)
+    if not image.save(str(path), "PNG", 0):  # 0: the smallest file
         raise SystemExit(f"could not write {path}")
-    print(path.relative_to(ROOT))
+    print(f"{path} ({path.stat().st_size // 1024} KB)")
 
 
 def run_job(window, start) -> None:
@@ -55,20 +67,22 @@ def run_job(window, start) -> None:
 
 
 def main() -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
+    ARGS.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ret-screens-") as scratch:
         app = build_app(Path(scratch) / "data", keyring_backend=None)
         login, window = app.login_window, app.main_window
         try:
             app.services.accounts.create_user("alice", PASSWORD)
             login.refresh()
-            login.resize(420, 300)
             login.show()
             login.username.setText("alice")
+            login.password.setText("not my password")
+            login.sign_in_button.click()  # the error style of a wrong password
             save(login, "sign-in")
             login.password.setText(PASSWORD)
             login.sign_in_button.click()
             window.resize(1280, 760)
+            settle(at_least_s=0.5)
             run_job(window, lambda: window.import_paths([DATA / "test-examples_1.zip", DATA / "library_1mb.xml"]))
             run_job(window, window.action_convert.trigger)
             dialog = window.findChild(QDialog, "convertDialog")
@@ -78,14 +92,23 @@ def main() -> int:
                     .button(QDialogButtonBox.StandardButton.Ok).click)
             tables = window.tables.tables_view
             names = [tables.item(i).data(Qt.ItemDataRole.UserRole) for i in range(tables.count())]
-            tables.setCurrentRow(names.index("LIBRARY"))
-            window.tables.table_view.resizeColumnsToContents()
+            tables.setCurrentRow(names.index(next(n for n in names if n.endswith(".doi_batch"))))
+            settle(lambda: not window.tables.model().busy)
+            model = window.tables.model()
+            title = next(i for i, c in enumerate(model.columns) if c.endswith("/titles/title"))
+            model.setData(model.index(1, title), "Corrected title")  # an edited cell is marked
+            view = window.tables.table_view
+            view.scrollTo(model.index(0, title), view.ScrollHint.PositionAtTop)
+            view.setCurrentIndex(model.index(0, title))
             save(window, "main-window")
             window.search.box.setText("velit rerum")
             window.search.run()
             window.search_dock.raise_()
+            results = window.search.results
+            results.setCurrentItem(results.topLevelItem(2))
+            results.itemActivated.emit(results.topLevelItem(2), 0)  # opens LIBRARY and selects the cell
+            settle(lambda: not window.tables.model().busy, at_least_s=0.5)
             save(window, "search")
-            window.search_dock.setVisible(True)
             window.jobs_dock.raise_()
             window.action_settings.trigger()
             save(window.findChild(QDialog, "settingsDialog"), "settings")
