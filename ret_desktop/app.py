@@ -122,7 +122,7 @@ class AppController(QObject):
             self.login_window.message.setText(f"Signed out; some files could not be deleted yet: {error}")
         if forget:
             self.services.accounts.forget(state.user_name)
-        self.services.audit.record("sign_out", state.user_name, session_id=state.info.session_id)
+        self.services.audit.record("sign_out", state.user_name, state.info.session_id)
         self.main_window.hide()
         self.login_window.refresh()
         self.login_window.show()

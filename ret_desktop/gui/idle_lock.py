@@ -113,7 +113,7 @@ class LockPage(QWidget):
 
     def _unlock(self) -> None:
         try:
-            self.accounts.sign_in(self.user_name, self.password.text())
+            self.accounts.sign_in(self.user_name, self.password.text(), method=None)  # the window records the unlock
         except SignInError as error:
             self.message.setText(str(error))
             self.password.clear()

@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         self.search.box.setEnabled(False)
         self.pages.setCurrentWidget(self.lock_page)
         self.lock_page.show_for(session.user_name)
-        self.services.audit.record("idle_lock", session.user_name, session_id=session.info.session_id)
+        self.services.audit.record("idle_lock", session.user_name, session.info.session_id)
 
     def _session_actions(self) -> list[QAction]:
         """What the lock disables: everything that shows or changes the session's data."""
