@@ -24,12 +24,15 @@ from PySide6.QtWidgets import (
 
 from ret_desktop import APP_NAME
 from ret_desktop.core.convert import ConvertOptions
+from ret_desktop.core.roles import CHANGE_LIMITS, MANAGE_ACCOUNTS, READ_AUDIT, may
 from ret_desktop.core.services import Services
 from ret_desktop.gui.actions import make_action
+from ret_desktop.gui.audit_window import AuditWindow
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs_panel import JobsPanel
 from ret_desktop.gui.ops import ConvertOp, ExportOp, ImportOp, ReadStructureOp
+from ret_desktop.gui.password_dialog import PasswordDialog
 from ret_desktop.gui.profile_panel import ColumnProfilePanel
 from ret_desktop.gui.search_panel import SearchPanel
 from ret_desktop.gui.session import SessionController, SessionState
@@ -37,6 +40,7 @@ from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.sources_panel import SourcesPanel
 from ret_desktop.gui.table_editing import TableEditor
 from ret_desktop.gui.tables_panel import TablesPanel
+from ret_desktop.gui.users_window import UsersWindow
 
 
 class MainWindow(QMainWindow):
@@ -70,6 +74,10 @@ class MainWindow(QMainWindow):
                                            self.sign_out_requested.emit, "sign-out")
         self.action_settings = make_action(self, "actionSettings", "&Settings…", ["Ctrl+,"], self.open_settings,
                                            "settings")
+        self.action_change_password = make_action(self, "actionChangePassword", "Change &password…", [],
+                                                  self.open_change_password)
+        self.action_users = make_action(self, "actionUsers", "&Users…", [], self.open_users)
+        self.action_audit = make_action(self, "actionAudit", "&Audit log…", [], self.open_audit)
         self.format_actions: dict[str, QAction] = {}
         format_menu = QMenu("Export &formats", self)
         for name, text in (("csv", "CSV"), ("xlsx", "XLSX"), ("zip", "All in one ZIP")):
@@ -98,7 +106,11 @@ class MainWindow(QMainWindow):
         menu.addMenu(format_menu)
         menu.addSeparator()
         menu.addAction(self.action_settings)
+        menu.addAction(self.action_change_password)
         menu.addAction(self.action_sign_out)
+        self.tools_menu = self.menuBar().addMenu("&Tools")  # administrators only (see _show_role)
+        self.tools_menu.addAction(self.action_users)
+        self.tools_menu.addAction(self.action_audit)
 
     def _build_edit_menu(self) -> None:
         self.table_editor = TableEditor(self.controller, self.tables.table_view, self)
@@ -187,7 +199,16 @@ class MainWindow(QMainWindow):
         self.user_label.setText(f"  {session.user_name}  ")
         self.status_user.setText(session.user_name)
         self.status_session.setText(f"session {session.info.session_id[:8]}")
+        self._show_role(session)
         self.controller.start(session)
+
+    def _show_role(self, session: SessionState) -> None:
+        """The menus offer only what the role may do (the core refuses the rest anyway)."""
+        db = self.services.app_db
+        for action, what in ((self.action_users, MANAGE_ACCOUNTS), (self.action_audit, READ_AUDIT),
+                             (self.action_settings, CHANGE_LIMITS)):
+            action.setVisible(session.actor is not None and may(db, session.actor, what))
+        self.tools_menu.menuAction().setVisible(self.action_users.isVisible() or self.action_audit.isVisible())
 
     def _restore_layout(self, user_name: str) -> None:
         store, key = self.controller.layout_store(user_name)
@@ -241,10 +262,12 @@ class MainWindow(QMainWindow):
     def _session_actions(self) -> list[QAction]:
         """What the lock disables: everything that shows or changes the session's data."""
         return [self.action_import, self.action_convert, self.action_export, self.action_settings,
+                self.action_change_password, self.action_users, self.action_audit,
                 self.search.focus_action, *self.table_editor.actions]
 
     def unlock(self) -> None:
         self._show_data()
+        self.controller.audit("idle_unlock")
         self.unlocked.emit()
 
     def _show_data(self) -> None:
@@ -257,13 +280,35 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         def apply(settings) -> None:
-            self.services.apply_settings(settings)
             self.settings_applied.emit(settings)
             self.refresh_status("Settings saved and applied.")
 
-        dialog = SettingsDialog(self.services.settings, apply, self)
+        actor = self.controller.session.actor
+        dialog = SettingsDialog(self.services.settings, apply, self,
+                                save=lambda changes: self.services.change_settings(changes, by=actor))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+
+    def open_change_password(self) -> PasswordDialog:
+        session = self.controller.session
+        dialog = PasswordDialog(self.services.accounts, session.user_name, session.info.session_id, parent=self)
+        dialog.accepted.connect(lambda: self.refresh_status("Password changed."))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def open_users(self) -> UsersWindow:
+        window = UsersWindow(self.services, self.controller.session.actor, self)
+        window.finished.connect(window.deleteLater)
+        window.show()
+        return window
+
+    def open_audit(self) -> AuditWindow:
+        names = [user.name for user in self.services.accounts.list_users()]
+        window = AuditWindow(self.services.audit, self.controller.session.actor, names, self)
+        window.finished.connect(window.deleteLater)
+        window.show()
+        return window
 
     def refresh_status(self, message: str = "") -> None:
         self.status_cache.setText(f"cache {self.services.cache.stats()['entries']} entries")

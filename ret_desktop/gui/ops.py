@@ -118,6 +118,7 @@ class ImportOp(Op):
         self.session.intake.extend(report)
         self.controller.save_intake()
         self.controller.sources_changed.emit()
+        self.controller.audit("import", documents=len(report.documents), skipped=len(report.skipped))
         limits = f"; stopped by limits: {', '.join(report.limits_hit)}" if report.limits_hit else ""
         self.controller.refresh_status(
             f"Imported {len(report.documents)} documents, skipped {len(report.skipped)}{limits}.")
@@ -164,6 +165,8 @@ class ConvertOp(Op):
         self.controller.relist_tables([t.name for t in result.tables])
         converted = sum(1 for f in result.files if f.status == "ok")
         failed = sum(1 for f in result.files if f.status == "failed")
+        self.controller.audit("convert", documents=converted, failed=failed, tables=len(result.tables),
+                              rows=sum(t.rows for t in result.tables))
         self.controller.refresh_status(f"Converted {converted} documents into {len(result.tables)} tables"
                                        + (f"; {failed} failed (see Sources)." if failed else "."))
 
@@ -192,6 +195,7 @@ class ExportOp(Op):
 
     def apply(self, written: list[Path]) -> None:
         tables = len(self.chosen)
+        self.controller.audit("export", formats=list(self.formats), files=len(written), tables=tables)
         if tables == len(self.session.tables):
             self.session.unexported = False
             self.session.edited = False
