@@ -204,10 +204,11 @@ class MainWindow(QMainWindow):
 
     def _show_role(self, session: SessionState) -> None:
         """The menus offer only what the role may do (the core refuses the rest anyway)."""
-        db = self.services.app_db
         for action, what in ((self.action_users, MANAGE_ACCOUNTS), (self.action_audit, READ_AUDIT),
                              (self.action_settings, CHANGE_LIMITS)):
-            action.setVisible(session.actor is not None and may(db, session.actor, what))
+            allowed = self._may(what)
+            action.setVisible(allowed)
+            action.setEnabled(allowed)
         self.tools_menu.menuAction().setVisible(self.action_users.isVisible() or self.action_audit.isVisible())
 
     def _restore_layout(self, user_name: str) -> None:
@@ -276,9 +277,24 @@ class MainWindow(QMainWindow):
         for action in self._session_actions():
             action.setEnabled(True)
         self.search.box.setEnabled(True)
+        if self.controller.session is not None:
+            self._show_role(self.controller.session)
         self.pages.setCurrentIndex(0)
 
+    def _may(self, what: str) -> bool:
+        session = self.controller.session
+        return session is not None and session.actor is not None and may(self.services.app_db, session.actor, what)
+
+    def _refuse(self, what: str) -> bool:
+        """True (and a message) when the signed-in role may not do ``what``."""
+        if self._may(what):
+            return False
+        self.refresh_status(f"Only an administrator may {what}.")
+        return True
+
     def open_settings(self) -> None:
+        if self._refuse(CHANGE_LIMITS):
+            return
         def apply(settings) -> None:
             self.settings_applied.emit(settings)
             self.refresh_status("Settings saved and applied.")
@@ -297,13 +313,17 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def open_users(self) -> UsersWindow:
+    def open_users(self) -> UsersWindow | None:
+        if self._refuse(MANAGE_ACCOUNTS):
+            return None
         window = UsersWindow(self.services, self.controller.session.actor, self)
         window.finished.connect(window.deleteLater)
         window.show()
         return window
 
-    def open_audit(self) -> AuditWindow:
+    def open_audit(self) -> AuditWindow | None:
+        if self._refuse(READ_AUDIT):
+            return None
         names = [user.name for user in self.services.accounts.list_users()]
         window = AuditWindow(self.services.audit, self.controller.session.actor, names, self)
         window.finished.connect(window.deleteLater)
