@@ -59,6 +59,7 @@ _MIGRATIONS = [
                          counts = json_remove(counts, '$.session_id');
     CREATE INDEX audit_log_user_at ON audit_log(user_name, at);
     CREATE INDEX audit_log_action_at ON audit_log(action, at);
+    CREATE INDEX audit_log_user_action_at ON audit_log(user_name, action, at);
     """,
 ]
 

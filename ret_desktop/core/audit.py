@@ -151,7 +151,10 @@ class AuditLog:
         header = ("time", "user", "session", "action", "counts")
         rows = ([local_time_text(e.time), e.user or "", e.session or "", e.action, json.dumps(e.counts, sort_keys=True)]
                 for e in self.entries(actor, where))
-        written = write_csv(Path(path), header, _batches(rows, PAGE_SIZE))
+        try:
+            written = write_csv(Path(path), header, _batches(rows, PAGE_SIZE))
+        except OSError as exc:
+            raise AuditError(f"cannot write {path}: {exc.strerror or exc}") from exc
         self.record("audit_exported", actor.name, actor.session_id, entries=written)
         return written
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop import APP_NAME
-from ret_desktop.core.audit import ACTIONS, PAGE_SIZE, AuditEntry, AuditFilter, AuditLog, local_time_text
+from ret_desktop.core.audit import ACTIONS, PAGE_SIZE, AuditEntry, AuditError, AuditFilter, AuditLog, local_time_text
 from ret_desktop.core.roles import Actor, PermissionDenied
 
 ANY_USER, ANY_ACTION = "All users", "All actions"
@@ -204,7 +204,7 @@ class AuditWindow(QDialog):
     def export_to(self, path: Path) -> int | None:
         try:
             written = self.audit.export_csv(self.actor, path, self.current_filter())
-        except (PermissionDenied, OSError) as error:
+        except (PermissionDenied, AuditError) as error:
             self.message.setText(f"Not exported: {error}")
             return None
         self.message.setText(f"Exported {written} {'entry' if written == 1 else 'entries'} to {path.name}.")
