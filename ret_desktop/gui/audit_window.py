@@ -57,11 +57,15 @@ class AuditModel(QAbstractTableModel):
         self._more = False
 
     def set_filter(self, where: AuditFilter) -> None:
+        entries, more = self._page(where, None)  # before the reset: a refusal leaves the model as it was
         self.beginResetModel()
-        self.where = where
-        self.entries = self.audit.page(self.actor, where)
-        self._more = len(self.entries) == PAGE_SIZE
+        self.where, self.entries, self._more = where, entries, more
         self.endResetModel()
+
+    def _page(self, where: AuditFilter, before: AuditEntry | None) -> tuple[list[AuditEntry], bool]:
+        """A page, and whether another follows (one entry more is read to know)."""
+        page = self.audit.page(self.actor, where, before=before, limit=PAGE_SIZE + 1)
+        return page[:PAGE_SIZE], len(page) > PAGE_SIZE
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.entries)
@@ -75,8 +79,7 @@ class AuditModel(QAbstractTableModel):
     def fetchMore(self, parent: QModelIndex = QModelIndex()) -> None:
         if parent.isValid() or not self._more:
             return
-        page = self.audit.page(self.actor, self.where, before=self.entries[-1])
-        self._more = len(page) == PAGE_SIZE
+        page, self._more = self._page(self.where, self.entries[-1])
         if page:
             self.beginInsertRows(QModelIndex(), len(self.entries), len(self.entries) + len(page) - 1)
             self.entries.extend(page)

@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         """The menus offer only what the role may do (the core refuses the rest anyway)."""
         for action, what in ((self.action_users, MANAGE_ACCOUNTS), (self.action_audit, READ_AUDIT),
                              (self.action_settings, CHANGE_LIMITS)):
-            allowed = self._may(what)
+            allowed = self._may(what, session)
             action.setVisible(allowed)
             action.setEnabled(allowed)
         self.tools_menu.menuAction().setVisible(self.action_users.isVisible() or self.action_audit.isVisible())
@@ -281,8 +281,8 @@ class MainWindow(QMainWindow):
             self._show_role(self.controller.session)
         self.pages.setCurrentIndex(0)
 
-    def _may(self, what: str) -> bool:
-        session = self.controller.session
+    def _may(self, what: str, session: SessionState | None = None) -> bool:
+        session = session or self.controller.session
         return session is not None and session.actor is not None and may(self.services.app_db, session.actor, what)
 
     def _refuse(self, what: str) -> bool:
