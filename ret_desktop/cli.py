@@ -22,7 +22,7 @@ from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
-from ret_desktop.core.roles import COMMAND_LINE
+from ret_desktop.core.roles import COMMAND_LINE, PermissionDenied
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
 
@@ -298,5 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[Services, argparse.Namespace], int] = args.handler
         with open_services(settings) as services:
             return handler(services, args)
-    except (CommandError, AccountError, AuditError, CacheError, AppDatabaseError, WorkbookError, OSError) as exc:
+    except (CommandError, AccountError, AuditError, PermissionDenied, CacheError, AppDatabaseError, WorkbookError,
+            OSError) as exc:
         return _error(str(exc))

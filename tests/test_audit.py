@@ -173,9 +173,9 @@ def test_users_commands_role_reset_passwd_delete(run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("users", "delete", "ada"), "ada is the last active administrator and cannot be deleted"),
-    (("users", "role", "ada", "user"), "ada is the last active administrator and cannot be demoted"),
-    (("users", "lock", "ada"), "ada is the last active administrator and cannot be locked"),
+    (("users", "delete", "ada"), "cannot delete ada: the last active administrator"),
+    (("users", "role", "ada", "user"), "cannot demote ada: the last active administrator"),
+    (("users", "lock", "ada"), "cannot lock ada: the last active administrator"),
     (("users", "reset", "nobody"), "no user named 'nobody'"),
     (("audit", "list", "--since", "last tuesday"), "not a date: 'last tuesday'"),
     (("audit", "export", "{data}/ret_app.db/audit.csv"), "audit.csv: File exists"),  # below a file

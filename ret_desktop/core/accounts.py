@@ -215,7 +215,7 @@ class Accounts:
         user = self._require_user(name)
         with self._db.transaction() as conn:
             if state == "locked":
-                self._keep_an_admin(conn, user, "locked")
+                self._keep_an_admin(conn, user, "lock")
             conn.execute("UPDATE users SET state = ? WHERE id = ?", (state, user.id))
             if state == "locked":
                 conn.execute("DELETE FROM remember_tokens WHERE user_id = ?", (user.id,))
@@ -232,7 +232,7 @@ class Accounts:
         user = self._require_user(name)
         with self._db.transaction() as conn:
             if role != ADMIN:
-                self._keep_an_admin(conn, user, "demoted")
+                self._keep_an_admin(conn, user, "demote")
             conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
         self._audit.record("role_changed", by.name, by.session_id, account=user.name, role=role)
         return self._require_user(name)
@@ -246,7 +246,7 @@ class Accounts:
             raise AccountError("you cannot delete the account you are signed in with")
         self.forget(user.name)
         with self._db.transaction() as conn:
-            self._keep_an_admin(conn, user, "deleted")
+            self._keep_an_admin(conn, user, "delete")
             conn.execute("DELETE FROM users WHERE id = ?", (user.id,))
         self._limiter.reset(LOGIN_SCOPE, name_key(user.name))
         self._audit.record("user_deleted", by.name, by.session_id, account=user.name)
@@ -309,7 +309,7 @@ class Accounts:
         (others,) = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND state = 'active' AND id != ?",
                                  (user.id,)).fetchone()
         if not others:
-            raise AccountError(f"{user.name} is the last active administrator and cannot be {change}; "
+            raise AccountError(f"cannot {change} {user.name}: the last active administrator; "
                                f"make another account an administrator first")
 
     # ------------------------------------------------------------------ sign-in

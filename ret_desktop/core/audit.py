@@ -128,7 +128,10 @@ class AuditLog:
 
     def entries(self, actor: Actor, where: AuditFilter = AuditFilter()) -> Iterator[AuditEntry]:
         """Every entry matching ``where``, newest first, a page at a time."""
-        require(self._db, actor, READ_AUDIT)
+        require(self._db, actor, READ_AUDIT)  # now, not at the first entry read
+        return self._entries(where)
+
+    def _entries(self, where: AuditFilter) -> Iterator[AuditEntry]:
         before = None
         while True:
             page = self._page(where, before, PAGE_SIZE)

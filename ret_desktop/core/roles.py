@@ -23,7 +23,7 @@ REMOVE_OTHERS_SESSIONS = "remove other users' sessions"
 ADMIN_ONLY = (MANAGE_ACCOUNTS, CHANGE_LIMITS, READ_AUDIT, REMOVE_OTHERS_SESSIONS)
 
 
-class PermissionDenied(PermissionError):
+class PermissionDenied(Exception):
     """The actor's role may not do this; ``str()`` is one line for the user."""
 
 

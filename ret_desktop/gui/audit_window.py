@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from ret_desktop import APP_NAME
 from ret_desktop.core.audit import ACTIONS, PAGE_SIZE, AuditEntry, AuditError, AuditFilter, AuditLog, local_time_text
 from ret_desktop.core.roles import Actor, PermissionDenied
+from ret_desktop.gui.password_dialog import sentence
 
 ANY_USER, ANY_ACTION = "All users", "All actions"
 _NO_DATE = QDate(2000, 1, 1)  # the date boxes' lowest value, shown as "any"
@@ -193,7 +194,7 @@ class AuditWindow(QDialog):
         try:
             self.model.set_filter(self.current_filter())
         except PermissionDenied as error:
-            self.message.setText(str(error).capitalize() + ".")
+            self.message.setText(sentence(error))
             return
         shown = len(self.model.entries)
         self.message.setText("No entries match." if not shown else

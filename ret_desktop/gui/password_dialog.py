@@ -9,6 +9,12 @@ from ret_desktop.core.accounts import AccountError, Accounts, SignInError, User
 from ret_desktop.gui.login import password_hint
 
 
+def sentence(error: Exception) -> str:
+    """An error's one-line message as a sentence (first letter up, names left as they are)."""
+    text = str(error)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 class PasswordDialog(QDialog):
     """Changes ``user_name``'s password through the core; ``changed_user`` is the account after it.
     ``current`` fills in (and hides) the current password, for the forced change right after a
@@ -34,6 +40,7 @@ class PasswordDialog(QDialog):
         form = QFormLayout()
         if forced:
             self.current.setText(current)
+            self.current.hide()
             intro = QLabel(f"{user_name}, your password was reset. Choose a new password to go on.")
             intro.setWordWrap(True)
             form.addRow(intro)
@@ -73,7 +80,7 @@ class PasswordDialog(QDialog):
             self.message.setText(str(error))
             return
         except AccountError as error:
-            self.message.setText(str(error).capitalize() + ".")
+            self.message.setText(sentence(error))
             return
         for edit in (self.current, self.new, self.confirm):
             edit.clear()

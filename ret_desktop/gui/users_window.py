@@ -30,6 +30,7 @@ from ret_desktop.core.accounts import AccountError, AccountStatus
 from ret_desktop.core.roles import ROLES, Actor, PermissionDenied
 from ret_desktop.core.services import Services
 from ret_desktop.gui.login import password_hint
+from ret_desktop.gui.password_dialog import sentence
 from ret_desktop.gui.session import forget_window_state
 
 COLUMNS = ("Name", "Role", "State", "Last sign-in", "Failed sign-ins")
@@ -87,7 +88,7 @@ class AddUserDialog(QDialog):
         try:
             self.create(self.name.text(), self.password.text(), self.role.currentText())
         except (AccountError, PermissionDenied) as error:
-            self.message.setText(str(error).capitalize() + ".")
+            self.message.setText(sentence(error))
             return
         super().accept()
 
@@ -178,7 +179,7 @@ class UsersWindow(QDialog):
         try:
             change()
         except (AccountError, PermissionDenied) as error:
-            self.message.setText(str(error).capitalize() + ".")
+            self.message.setText(sentence(error))
             return False
         self.message.setText(done)
         self.refresh(keep)
