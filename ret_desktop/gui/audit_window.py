@@ -3,6 +3,7 @@ user, action and date range, read a page at a time from SQLite as the view scrol
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, time as day_time, timedelta
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,12 @@ class AuditModel(QAbstractTableModel):
         entry = self.entries[index.row()]
         column = index.column()
         if column == 0:
-            return local_time_text(entry.time).replace("T", " ")
+            return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time)) \
+                if role == Qt.ItemDataRole.DisplayRole else local_time_text(entry.time)
         if column == 1:
-            return entry.user or "(command line or unknown name)"
+            if entry.user:
+                return entry.user
+            return "—" if role == Qt.ItemDataRole.DisplayRole else "the command line, or a name that is no account"
         if column == 2:
             return (entry.session or "")[:8] if role == Qt.ItemDataRole.DisplayRole else entry.session
         if column == 3:
@@ -120,8 +124,9 @@ class AuditWindow(QDialog):
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.verticalHeader().hide()
+        self.view.setWordWrap(False)
         header = self.view.horizontalHeader()
-        for column, width in enumerate((170, 110, 80, 130)):
+        for column, width in enumerate((150, 110, 80, 130)):
             header.resizeSection(column, width)
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

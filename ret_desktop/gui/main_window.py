@@ -61,6 +61,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_views()
         self._build_edit_menu()
+        self.tools_menu = self.menuBar().addMenu("&Tools")  # administrators only (see _show_role)
+        self.tools_menu.addAction(self.action_users)
+        self.tools_menu.addAction(self.action_audit)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -108,9 +111,6 @@ class MainWindow(QMainWindow):
         menu.addAction(self.action_settings)
         menu.addAction(self.action_change_password)
         menu.addAction(self.action_sign_out)
-        self.tools_menu = self.menuBar().addMenu("&Tools")  # administrators only (see _show_role)
-        self.tools_menu.addAction(self.action_users)
-        self.tools_menu.addAction(self.action_audit)
 
     def _build_edit_menu(self) -> None:
         self.table_editor = TableEditor(self.controller, self.tables.table_view, self)
