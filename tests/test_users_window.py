@@ -124,7 +124,8 @@ def test_an_administrator_manages_accounts_in_the_users_window(app, qtbot, monke
     one_time = box.text().split("\n\n")[1]
     assert len(one_time) >= 8 and "must change password" in table(users)[1][2]
     box.accept()
-    sign_out(app, monkeypatch)
+    sign_out(app, monkeypatch)  # with the Users window open: it goes with ada's session
+    qtbot.waitUntil(lambda: app.main_window.findChild(QDialog, "usersWindow") is None)
 
     # bob signs in with the one-time password: the same Change password dialog asks for a new one.
     sign_in(app, qtbot, "bob", one_time)

@@ -149,6 +149,7 @@ class AuditWindow(QDialog):
         apply_button.setDefault(True)
         apply_button.clicked.connect(self.apply_filter)
         self.user.lineEdit().returnPressed.connect(self.apply_filter)
+        self.user.activated.connect(self.apply_filter)
         for box in (self.action,):
             box.currentIndexChanged.connect(self.apply_filter)
         export_button = QPushButton("Export CSV…", self)

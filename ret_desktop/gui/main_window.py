@@ -234,6 +234,7 @@ class MainWindow(QMainWindow):
         """Stop the session's jobs and let go of its files (before the session folder is wiped)."""
         if self.controller.session is not None and not self.locked:
             self._save_layout(self.controller.session.user_name)
+        self._close_dialogs()  # the Users and Audit windows act for this session's account
         self.controller.end()
         if self.locked:
             self._show_data()
@@ -247,9 +248,7 @@ class MainWindow(QMainWindow):
         session = self.controller.session
         if session is None or self.locked:
             return
-        for dialog in self.findChildren(QDialog):
-            if dialog.isVisible():
-                dialog.reject()  # what it showed is the session's too
+        self._close_dialogs()  # what they showed is the session's too
         self._docks_before_lock = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
         for dock in self._docks_before_lock:
             dock.hide()
@@ -259,6 +258,11 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.lock_page)
         self.lock_page.show_for(session.user_name)
         self.services.audit.record("idle_lock", session.user_name, session.info.session_id)
+
+    def _close_dialogs(self) -> None:
+        for dialog in self.findChildren(QDialog):
+            if dialog.isVisible():
+                dialog.reject()
 
     def _session_actions(self) -> list[QAction]:
         """What the lock disables: everything that shows or changes the session's data."""
@@ -295,6 +299,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         if self._refuse(CHANGE_LIMITS):
             return
+
         def apply(settings) -> None:
             self.settings_applied.emit(settings)
             self.refresh_status("Settings saved and applied.")
