@@ -134,3 +134,15 @@ def test_the_audit_window_filters_pages_and_exports(app, qtbot, tmp_path):
     assert child(audit_window, QLabel, "auditMessage").text() == "Exported 8 entries to audit.csv."
     assert audit.recent(1)[0].action == "audit_exported"
     assert Path(tmp_path / "audit.csv").stat().st_size > 0
+
+
+def test_the_audit_model_passes_qt_model_tester(app, qtbot, qtmodeltester):
+    create_admin_and_sign_in(app, qtbot)
+    for i in range(PAGE_SIZE + 5):
+        app.services.audit.record("import", "bob", None, documents=i, skipped=0)
+    audit_window = app.main_window.open_audit()
+    model = audit_window.model
+    qtmodeltester.check(model, force_py=True)
+    model.fetchMore()
+    assert model.rowCount() == PAGE_SIZE + 5 + 3 and not model.canFetchMore()
+    qtmodeltester.check(model, force_py=True)

@@ -70,7 +70,7 @@ def test_an_administrator_manages_accounts_in_the_users_window(app, qtbot, monke
     assert all(action(window, n).isVisible() and action(window, n).isEnabled()
                for n in ("actionUsers", "actionAudit", "actionSettings", "actionChangePassword"))
     users = open_users(app)
-    assert table(users) == [["ada", "administrator", "active", table(users)[0][3], "0"]]
+    assert table(users) == [["ada", "administrator", "active", table(users)[0][3], "0", "0"]]
     assert table(users)[0][3] != "never"
 
     qtbot.mouseClick(child(users, QPushButton, "addUser"), Qt.MouseButton.LeftButton)
@@ -86,7 +86,7 @@ def test_an_administrator_manages_accounts_in_the_users_window(app, qtbot, monke
     assert child(add, QComboBox, "newUserRole").currentText() == "user"
     ok.click()
     assert not add.isVisible()
-    assert table(users)[1] == ["bob", "user", "active", "never", "0"]
+    assert table(users)[1] == ["bob", "user", "active", "never", "0", "0"]
 
     select(users, "bob")
     change_role = child(users, QPushButton, "changeRole")
@@ -109,7 +109,7 @@ def test_an_administrator_manages_accounts_in_the_users_window(app, qtbot, monke
     assert table(users)[1][2].startswith("locked out until ") and table(users)[1][4] == "5"
     assert lock.text() == "Unlock"
     lock.click()
-    assert table(users)[1][2:] == ["active", "never", "0"]
+    assert table(users)[1][2:] == ["active", "never", "0", "0"]
 
     # The last administrator stays one: the core refuses, the window says why.
     select(users, "ada")
@@ -196,6 +196,28 @@ def test_change_my_password_checks_the_current_one_and_ends_remember_me(app, qtb
     app.services.accounts.sign_in("ada", "the next long password")
     changed = app.services.audit.recent(5, action="password_changed")[0]
     assert (changed.user, changed.session) == ("ada", window.controller.session.info.session_id)
+
+
+def test_an_administrator_removes_another_users_leftover_sessions(app, qtbot, monkeypatch):
+    create_admin_and_sign_in(app, qtbot, "ada")
+    services = app.services
+    services.accounts.create_user("bob", PASSWORD, "user")
+    crashed = [SessionManager(services.settings.sessions_dir, services.cache, services.audit, 3600).create("bob")
+               for _ in range(2)]
+    users = open_users(app)
+    assert [row[5] for row in table(users)] == ["0", "2"]
+    select(users, "ada")
+    assert not child(users, QPushButton, "removeSessions").isEnabled()
+    select(users, "bob")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    child(users, QPushButton, "removeSessions").click()
+    assert child(users, QLabel, "usersMessage").text() == "Removed 2 leftover sessions of bob."
+    assert [row[5] for row in table(users)] == ["0", "0"]
+    assert not any(services.sessions.folder(info.session_id).exists() for info in crashed)
+    assert services.accounts.get_user("bob") is not None
+    bob = Actor.signed_in(services.accounts.get_user("bob"))
+    with pytest.raises(PermissionDenied):
+        services.remove_leftover_sessions("ada", by=bob)
 
 
 def test_deleting_a_user_in_the_window_wipes_their_sessions_token_and_window_state(app, qtbot, monkeypatch):

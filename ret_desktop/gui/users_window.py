@@ -29,11 +29,12 @@ from ret_desktop import APP_NAME
 from ret_desktop.core.accounts import AccountError, AccountStatus
 from ret_desktop.core.roles import ROLES, Actor, PermissionDenied
 from ret_desktop.core.services import Services
+from ret_desktop.core.sessions import SessionError
 from ret_desktop.gui.login import password_hint
 from ret_desktop.gui.password_dialog import sentence
 from ret_desktop.gui.session import forget_window_state
 
-COLUMNS = ("Name", "Role", "State", "Last sign-in", "Failed sign-ins")
+COLUMNS = ("Name", "Role", "State", "Last sign-in", "Failed sign-ins", "Leftover sessions")
 
 
 def _when(moment: float | None) -> str:
@@ -120,6 +121,7 @@ class UsersWindow(QDialog):
         for name, text, slot in (("addUser", "Add…", self.add_user), ("changeRole", "Make administrator", self.change_role),
                                  ("lockUser", "Lock", self.toggle_lock), ("resetPassword", "Reset password…",
                                                                           self.reset_password),
+                                 ("removeSessions", "Remove leftover sessions", self.remove_sessions),
                                  ("deleteUser", "Delete…", self.delete_user)):
             button = QPushButton(text, self)
             button.setObjectName(name)
@@ -139,6 +141,9 @@ class UsersWindow(QDialog):
     def refresh(self, keep: str | None = None) -> None:
         keep = keep or (self.selected().user.name if self.selected() else None)
         self.statuses = self.services.accounts.statuses(by=self.actor)
+        self.leftovers: dict[str, int] = {}
+        for info in self.services.sessions.leftovers():
+            self.leftovers[info.user_name] = self.leftovers.get(info.user_name, 0) + 1
         self.view.setRowCount(len(self.statuses))
         for row, status in enumerate(self.statuses):
             user = status.user
@@ -147,9 +152,9 @@ class UsersWindow(QDialog):
             if user.must_change_password:
                 state += " (must change password)"
             for column, text in enumerate((user.name, role, state, _when(user.last_sign_in_at),
-                                           str(status.failed_attempts))):
+                                           str(status.failed_attempts), str(self.leftovers.get(user.name, 0)))):
                 item = QTableWidgetItem(text)
-                if column == 4:
+                if column >= 4:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.view.setItem(row, column, item)
             if user.name == keep:
@@ -169,6 +174,7 @@ class UsersWindow(QDialog):
         status = self.selected()
         for name in ("changeRole", "lockUser", "resetPassword", "deleteUser"):
             self.buttons[name].setEnabled(status is not None)
+        self.buttons["removeSessions"].setEnabled(status is not None and self.leftovers.get(status.user.name, 0) > 0)
         if status is not None:
             self.buttons["changeRole"].setText("Make user" if status.user.is_admin else "Make administrator")
             self.buttons["lockUser"].setText("Unlock" if status.user.state == "locked" or status.locked_out_until
@@ -179,7 +185,7 @@ class UsersWindow(QDialog):
     def _do(self, change, done: str, keep: str | None = None) -> bool:
         try:
             change()
-        except (AccountError, PermissionDenied) as error:
+        except (AccountError, PermissionDenied, SessionError) as error:
             self.message.setText(sentence(error))
             return False
         self.message.setText(done)
@@ -228,6 +234,16 @@ class UsersWindow(QDialog):
         box.finished.connect(box.deleteLater)
         box.open()
         return box
+
+    def remove_sessions(self) -> None:
+        """Wipe the selected account's sessions left by a crash (everything in them goes)."""
+        name = self.selected().user.name
+        if QMessageBox.question(self, APP_NAME, f"Delete the sessions {name} left open, and everything in them?") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        count = self.leftovers.get(name, 0)
+        self._do(lambda: self.services.remove_leftover_sessions(name, by=self.actor),
+                 f"Removed {count} leftover {'session' if count == 1 else 'sessions'} of {name}.", name)
 
     def delete_user(self) -> None:
         status = self.selected()
