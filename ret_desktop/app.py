@@ -21,6 +21,7 @@ from ret_desktop.core.accounts import RememberMeUnavailable, User
 from ret_desktop.core.appdb import AppDatabaseDamaged
 from ret_desktop.core.config import Settings, load_settings
 from ret_desktop.core.fsutil import make_private_dir
+from ret_desktop.core.roles import Actor
 from ret_desktop.core.scratch import record_scratch_in, sweep_leftovers
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.sessions import SessionError
@@ -79,7 +80,7 @@ class AppController(QObject):
                 sessions.wipe(leftover.session_id, reason="discarded")
         if info is None:
             info = sessions.create(user.name)
-        state = SessionState(info, sessions.folder(info.session_id), user.name)
+        state = SessionState(info, sessions.folder(info.session_id), user.name, Actor.signed_in(user, info.session_id))
         self.main_window.start_session(state)
         self.login_window.hide()
         self.main_window.show()
@@ -125,7 +126,7 @@ class AppController(QObject):
                                                  "again later.")
         if forget:
             self.services.accounts.forget(state.user_name)
-        self.services.audit.record("sign_out", state.user_name, session_id=state.info.session_id)
+        self.services.audit.record("sign_out", state.user_name, state.info.session_id)
         self.main_window.hide()
         self.login_window.refresh()
         self.login_window.show()
@@ -135,8 +136,10 @@ class AppController(QObject):
         """The periodic clean-up: expired cache entries, and crashed sessions past their TTL."""
         self.services.cache.sweep_expired()
         self.services.sessions.wipe_expired_leftovers()
+        self.services.sweep_audit()
         session = self.main_window.controller.session
         if session is not None:
+            self.main_window.controller.edit_tally.flush_if_over()
             if self.idle.active_since(self._last_sweep) and not self.main_window.locked:
                 self.services.sessions.touch(session.info.session_id)  # its cache rows live on too
             self.main_window.refresh_status()

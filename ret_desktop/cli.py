@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 from ret_desktop import __version__
 from ret_desktop.core.accounts import ROLES, AccountError
 from ret_desktop.core.appdb import AppDatabaseError
+from ret_desktop.core.audit import ACTIONS, AuditError, AuditFilter, local_time_text, parse_date
 from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
@@ -26,6 +27,7 @@ from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
 from ret_desktop.core.profiles import ConversionProfile, ProfileError
+from ret_desktop.core.roles import COMMAND_LINE, PermissionDenied
 from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.text import counted
@@ -60,6 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
         sub = users_commands.add_parser(action, help=f"{action} an account" + (" and lift a sign-in lockout" if action == "unlock" else ""))
         sub.add_argument("name")
         sub.set_defaults(handler=users_set_state, state=state)
+    delete = users_commands.add_parser("delete", help="delete an account, its leftover sessions, remember-me "
+                                       "token and window state")
+    delete.add_argument("name")
+    delete.set_defaults(handler=users_delete)
+    role = users_commands.add_parser("role", help="make an account an administrator or a user")
+    role.add_argument("name")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(handler=users_role)
+    reset = users_commands.add_parser("reset", help="give an account a one-time password (printed) that must be "
+                                      "changed at the next sign-in")
+    reset.add_argument("name")
+    reset.set_defaults(handler=users_reset)
+    passwd = users_commands.add_parser("passwd", help="set an account's password; it must be changed at the next "
+                                       "sign-in")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    passwd.set_defaults(handler=users_passwd)
+
+    audit = commands.add_parser("audit", help="read the audit trail (who did what and when; counts, never data)")
+    audit_commands = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    audit_list = audit_commands.add_parser("list", help="entries, newest first")
+    audit_export = audit_commands.add_parser("export", help="write the entries to a CSV file, newest first")
+    audit_export.add_argument("file", type=Path, metavar="FILE.csv")
+    for sub in (audit_list, audit_export):
+        sub.add_argument("--user", help="only this user's entries")
+        sub.add_argument("--action", choices=ACTIONS, metavar="ACTION", help="only this action (one of: "
+                         + ", ".join(ACTIONS) + ")")
+        sub.add_argument("--since", metavar="DATE", help="from this date on (YYYY-MM-DD or YYYY-MM-DDTHH:MM, local time)")
+    audit_list.add_argument("--json", action="store_true",
+                            help='print one JSON array of {"time", "user", "session", "action", "counts"}')
+    audit_list.set_defaults(handler=audit_list_command)
+    audit_export.set_defaults(handler=audit_export_command)
 
     cache = commands.add_parser("cache", help="inspect or sweep the session cache")
     cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
@@ -160,6 +194,59 @@ def users_list(services: Services, args: argparse.Namespace) -> int:
 def users_set_state(services: Services, args: argparse.Namespace) -> int:
     user = services.accounts.set_state(args.name, args.state)
     print(f"{user.name} is {user.state}")
+    return 0
+
+
+def users_delete(services: Services, args: argparse.Namespace) -> int:
+    from ret_desktop.gui.session import forget_window_state  # Qt's settings file format (QtCore only)
+
+    user = services.delete_user(args.name)
+    forget_window_state(services.settings, user.name)
+    print(f"deleted {user.name}")
+    return 0
+
+
+def users_role(services: Services, args: argparse.Namespace) -> int:
+    user = services.accounts.set_role(args.name, args.role)
+    print(f"{user.name} is {'an administrator' if user.is_admin else 'a user'}")
+    return 0
+
+
+def users_reset(services: Services, args: argparse.Namespace) -> int:
+    one_time = services.accounts.reset_password(args.name)
+    print(one_time)
+    print(f"one-time password of {args.name}; it must be changed at the next sign-in", file=sys.stderr)
+    return 0
+
+
+def users_passwd(services: Services, args: argparse.Namespace) -> int:
+    user = services.accounts.set_password(args.name, _read_new_password(args.password_stdin))
+    print(f"password of {user.name} set; it must be changed at the next sign-in")
+    return 0
+
+
+def _audit_filter(services: Services, args: argparse.Namespace) -> AuditFilter:
+    user = args.user
+    if user is not None and (account := services.accounts.get_user(user)) is not None:
+        user = account.name  # as the trail spells it
+    return AuditFilter(user=user, action=args.action, since=parse_date(args.since) if args.since else None)
+
+
+def audit_list_command(services: Services, args: argparse.Namespace) -> int:
+    entries = services.audit.entries(COMMAND_LINE, _audit_filter(services, args))
+    if args.json:
+        print(json.dumps([entry.to_json() for entry in entries], ensure_ascii=False))
+        return 0
+    for entry in entries:
+        counts = " ".join(f"{key}={json.dumps(value)}" for key, value in entry.counts.items())
+        print(f"{local_time_text(entry.time)}  {entry.user or '-'}  {(entry.session or '-')[:8]}  "
+              f"{entry.action}  {counts}".rstrip())
+    return 0
+
+
+def audit_export_command(services: Services, args: argparse.Namespace) -> int:
+    written = services.audit.export_csv(COMMAND_LINE, args.file, _audit_filter(services, args))
+    print(f"wrote {written} {'entry' if written == 1 else 'entries'} to {args.file}")
     return 0
 
 
@@ -328,5 +415,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Callable[[Services, argparse.Namespace], int] = args.handler
         with open_services(settings) as services:
             return handler(services, args)
-    except (CommandError, AccountError, CacheError, AppDatabaseError, WorkbookError, OSError) as exc:
+    except (CommandError, AccountError, AuditError, PermissionDenied, CacheError, AppDatabaseError, WorkbookError,
+            OSError) as exc:
         return _error(str(exc))

@@ -104,7 +104,7 @@ def test_sign_in_records_time_and_audit(stack, clock):
     stack.accounts.create_user("alice", PASSWORD)
     user = stack.accounts.sign_in("ALICE", PASSWORD)
     assert user.name == "alice" and user.last_sign_in_at == clock.now
-    assert [e.event for e in stack.audit.recent(3)] == ["sign_in", "user_created"]
+    assert [e.action for e in stack.audit.recent(3)] == ["sign_in", "user_created"]
 
 
 def test_unknown_user_and_wrong_password_get_the_same_message(stack):

@@ -56,7 +56,7 @@ def test_wipe_removes_only_that_session(services):
     assert services.cache.get("user:alice:layout") == {"dock": "left"}
     assert [p.name for p in services.settings.sessions_dir.iterdir()] == [other.session_id]
     event = services.audit.recent(1)[0]
-    assert (event.event, event.user_name, event.detail["cache_rows"]) == ("session_wiped", "alice", 3)
+    assert (event.action, event.user, event.counts["cache_rows"]) == ("session_wiped", "alice", 3)
 
 
 def test_session_ids_are_checked_before_touching_paths(services):

@@ -6,7 +6,12 @@ is locked (too many failures, or by an administrator) never confirms a password:
 wrong one get the same answer after the same Argon2 check. (An account locked by an administrator
 says so, whatever the password: that tells that the name exists, never whether the password was
 right.) Names that cannot be accounts share one failure counter, so made-up names cannot make
-counters of any size.
+counters of any size. The audit trail names only accounts: what was typed as an unknown name (often
+a password typed into the wrong box) is never written down.
+
+Managing accounts is for administrators (``roles.MANAGE_ACCOUNTS``): every such call says who asks
+(``by``, an ``roles.Actor``; by default the command line, which acts as the machine's administrator).
+The last active administrator cannot be demoted, locked or deleted.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from ret_desktop import APP_NAME
 from ret_desktop.core.appdb import AppDatabase
 from ret_desktop.core.audit import AuditLog
 from ret_desktop.core.ratelimit import LOGIN_SCOPE, Decision, RateLimiter
+from ret_desktop.core.roles import ADMIN, COMMAND_LINE, MANAGE_ACCOUNTS, ROLES, Actor, require
 
-ROLES = ("admin", "user")
 STATES = ("active", "locked")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -55,10 +60,27 @@ class User:
     state: str
     created_at: float
     last_sign_in_at: float | None
+    must_change_password: bool = False  # after a reset or a password set for them
 
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return self.role == ADMIN
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    """An account as the Users window shows it."""
+
+    user: User
+    failed_attempts: int  # failed sign-ins in the current lockout window
+    locked_out_until: float | None  # a sign-in lockout (too many failures), not an administrator's lock
+
+    def state_text(self, format_time: Callable[[float], str]) -> str:
+        if self.user.state == "locked":
+            return "locked"
+        if self.locked_out_until is not None:
+            return f"locked out until {format_time(self.locked_out_until)}"
+        return "active"
 
 
 class AccountError(ValueError):
@@ -117,7 +139,8 @@ class Accounts:
         self._audit = audit
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
-        self._dummy_hash: str | None = None
+        # Made now, not at the first unknown name: that attempt takes as long as a wrong password.
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         if keyring_backend == "system":
             self._keyring, self._keyring_problem = default_keyring()
         elif keyring_backend is None:
@@ -138,8 +161,10 @@ class Accounts:
         """The data folder had accounts, and the account database has none (see ACCOUNTS_LOST_ADVICE)."""
         return self._db.had_accounts() and self.count() == 0
 
-    def create_user(self, name: str, password: str, role: str = "user") -> User:
-        """Create a user; the very first user is always an administrator."""
+    def create_user(self, name: str, password: str, role: str = "user", *, by: Actor = COMMAND_LINE) -> User:
+        """Create a user; the very first user is always an administrator (and needs nobody's leave)."""
+        if self.count():
+            require(self._db, by, MANAGE_ACCOUNTS)
         name = name.strip()
         if not _NAME_PATTERN.match(name):
             raise AccountError(
@@ -160,7 +185,7 @@ class Accounts:
                 (name, name_key(name), password_hash, role, self._clock()),
             )
         self._db.record_accounts_exist()
-        self._audit.record("user_created", name, role=role)
+        self._audit.record("user_created", by.name, by.session_id, account=name, role=role)
         return self._require_user(name)
 
     def list_users(self) -> list[User]:
@@ -170,23 +195,128 @@ class Accounts:
         rows = self._db.query("SELECT * FROM users WHERE name_key = ?", (name_key(name),))
         return _user(rows[0]) if rows else None
 
-    def set_state(self, name: str, state: str) -> User:
+    def statuses(self, *, by: Actor = COMMAND_LINE) -> list[AccountStatus]:
+        """Every account with its failed sign-ins and any lockout (for administrators)."""
+        require(self._db, by, MANAGE_ACCOUNTS)
+        found = []
+        for user in self.list_users():
+            key = name_key(user.name)
+            failed = self._limiter.count(LOGIN_SCOPE, key)
+            ahead = self._limiter.peek(LOGIN_SCOPE, key)
+            until = self._clock() + ahead.retry_after_s if failed and not ahead.allowed else None
+            found.append(AccountStatus(user, failed, until))
+        return found
+
+    def set_state(self, name: str, state: str, *, by: Actor = COMMAND_LINE) -> User:
         """Lock or unlock an account. Unlocking also lifts a sign-in lockout."""
+        require(self._db, by, MANAGE_ACCOUNTS)
         if state not in STATES:
             raise AccountError(f"state must be one of {', '.join(STATES)}, not {state!r}")
         user = self._require_user(name)
         with self._db.transaction() as conn:
+            if state == "locked":
+                self._keep_an_admin(conn, user, "lock")
             conn.execute("UPDATE users SET state = ? WHERE id = ?", (state, user.id))
             if state == "locked":
                 conn.execute("DELETE FROM remember_tokens WHERE user_id = ?", (user.id,))
         if state == "active":
             self._limiter.reset(LOGIN_SCOPE, name_key(name))
-        self._audit.record(f"user_{'unlocked' if state == 'active' else 'locked'}", user.name)
+        self._audit.record(f"user_{'unlocked' if state == 'active' else 'locked'}", by.name, by.session_id,
+                           account=user.name)
         return self._require_user(name)
+
+    def set_role(self, name: str, role: str, *, by: Actor = COMMAND_LINE) -> User:
+        require(self._db, by, MANAGE_ACCOUNTS)
+        if role not in ROLES:
+            raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        user = self._require_user(name)
+        with self._db.transaction() as conn:
+            if role != ADMIN:
+                self._keep_an_admin(conn, user, "demote")
+            conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
+        self._audit.record("role_changed", by.name, by.session_id, account=user.name, role=role)
+        return self._require_user(name)
+
+    def delete_user(self, name: str, *, by: Actor = COMMAND_LINE) -> User:
+        """Delete the account and its remember-me token. Its leftover sessions and window state are
+        not the account database's: ``Services.delete_user`` wipes those too."""
+        require(self._db, by, MANAGE_ACCOUNTS)
+        user = self._require_user(name)
+        if by.user_id == user.id:
+            raise AccountError("you cannot delete the account you are signed in with")
+        self.forget(user.name)
+        with self._db.transaction() as conn:
+            self._keep_an_admin(conn, user, "delete")
+            conn.execute("DELETE FROM users WHERE id = ?", (user.id,))
+        self._limiter.reset(LOGIN_SCOPE, name_key(user.name))
+        self._audit.record("user_deleted", by.name, by.session_id, account=user.name)
+        return user
+
+    def reset_password(self, name: str, *, by: Actor = COMMAND_LINE) -> str:
+        """Give the account a new random one-time password (returned, to be shown once) that must be
+        changed at the next sign-in."""
+        one_time = "-".join(secrets.token_hex(3) for _ in range(3))  # 20 characters, easy to read out
+        self._replace_password(name, one_time, by, "password_reset")
+        return one_time
+
+    def set_password(self, name: str, password: str, *, by: Actor = COMMAND_LINE) -> User:
+        """An administrator sets ``name``'s password; they must change it at the next sign-in."""
+        _check_password(password)
+        return self._replace_password(name, password, by, "password_set")
+
+    def _replace_password(self, name: str, password: str, by: Actor, action: str) -> User:
+        require(self._db, by, MANAGE_ACCOUNTS)
+        user = self._require_user(name)
+        self._store_password(user, password, must_change=True)
+        self._audit.record(action, by.name, by.session_id, account=user.name)
+        return self._require_user(name)
+
+    def change_password(self, name: str, current: str, new: str, *, session: str | None = None) -> User:
+        """One's own password: ``current`` must be right (a wrong one counts as a failed sign-in).
+        Remember-me tokens are revoked."""
+        user = self._require_user(name)
+        key = name_key(user.name)
+        ahead = self._limiter.peek(LOGIN_SCOPE, key)
+        right = self._verify(self._password_hash(user), current)
+        if not ahead.allowed:
+            raise _too_many_attempts(ahead)
+        if not right:
+            self._limiter.hit(LOGIN_SCOPE, key)
+            self._audit.record("sign_in_failed", user.name, session)
+            raise InvalidCredentials("The current password is wrong.")
+        if new == current:
+            raise AccountError("the new password must differ from the current one")
+        _check_password(new)
+        self._store_password(user, new, must_change=False)
+        self._audit.record("password_changed", user.name, session)
+        return self._require_user(name)
+
+    def _store_password(self, user: User, password: str, must_change: bool) -> None:
+        password_hash = self._hasher.hash(password)
+        self.forget(user.name)
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ?",
+                         (password_hash, int(must_change), user.id))
+
+    def _password_hash(self, user: User) -> str:
+        return self._db.query("SELECT password_hash FROM users WHERE id = ?", (user.id,))[0]["password_hash"]
+
+    @staticmethod
+    def _keep_an_admin(conn, user: User, change: str) -> None:
+        """Refuse (inside the transaction) a change that would leave no active administrator."""
+        if user.role != ADMIN or user.state != "active":
+            return
+        (others,) = conn.execute("SELECT COUNT(*) FROM users WHERE role = 'admin' AND state = 'active' AND id != ?",
+                                 (user.id,)).fetchone()
+        if not others:
+            raise AccountError(f"cannot {change} {user.name}: the last active administrator; "
+                               f"make another account an administrator first")
 
     # ------------------------------------------------------------------ sign-in
 
-    def sign_in(self, name: str, password: str) -> User:
+    def sign_in(self, name: str, password: str, method: str | None = "password") -> User:
+        """``method`` None: only check the password, with every limit, and record no sign-in (the
+        idle lock's unlock)."""
         name = name.strip()
         key = name_key(name) if _NAME_PATTERN.match(name) else _NOT_A_NAME_KEY
         ahead = self._limiter.peek(LOGIN_SCOPE, key)
@@ -195,15 +325,16 @@ class Accounts:
         # Every attempt verifies one hash (a dummy one for an unknown name), locked or not, so that
         # no answer comes sooner than another; nothing below depends on the result while locked.
         password_ok = self._verify(row["password_hash"] if row else self._dummy(), password) and row is not None
+        account = row["name"] if row is not None else None  # an unknown name is not written down
         if not ahead.allowed:
-            self._audit.record("sign_in_refused", name, reason="too many failures")
+            self._audit.record("sign_in_refused", account, reason="too_many_failures")
             raise _too_many_attempts(ahead)
         if row is not None and row["state"] == "locked":
-            self._audit.record("sign_in_refused", row["name"], reason="account locked")
+            self._audit.record("sign_in_refused", account, reason="account_locked")
             raise AccountLocked("This account is locked. Ask an administrator to unlock it.")
         if not password_ok:
             decision = self._limiter.hit(LOGIN_SCOPE, key)
-            self._audit.record("sign_in_failed", name)
+            self._audit.record("sign_in_failed", account)
             if not decision.allowed or decision.remaining == 0:
                 raise _too_many_attempts(decision if not decision.allowed else self._limiter.peek(LOGIN_SCOPE, key))
             tries_left = decision.remaining
@@ -213,13 +344,16 @@ class Accounts:
         if self._hasher.check_needs_rehash(row["password_hash"]):
             with self._db.transaction() as conn:
                 conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (self._hasher.hash(password), row["id"]))
-        return self._signed_in(row["id"], row["name"], "password")
+        if method is None:
+            return self._require_user(row["name"])
+        return self._signed_in(row["id"], row["name"], method)
 
     def _signed_in(self, user_id: int, name: str, method: str) -> User:
         with self._db.transaction() as conn:
             conn.execute("UPDATE users SET last_sign_in_at = ? WHERE id = ?", (self._clock(), user_id))
         self._audit.record("sign_in", name, method=method)
         return self._require_user(name)
+
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -228,8 +362,6 @@ class Accounts:
             return False
 
     def _dummy(self) -> str:
-        if self._dummy_hash is None:
-            self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
         return self._dummy_hash
 
     # ------------------------------------------------------------------ remember me
@@ -319,7 +451,8 @@ def _check_password(password: str) -> None:
 
 
 def _user(row: Any) -> User:
-    return User(row["id"], row["name"], row["role"], row["state"], row["created_at"], row["last_sign_in_at"])
+    return User(row["id"], row["name"], row["role"], row["state"], row["created_at"], row["last_sign_in_at"],
+                bool(row["must_change_password"]))
 
 
 def _keyring_user(name: str) -> str:

@@ -1,4 +1,4 @@
-"""The application database ``ret_app.db``: accounts, remember-me token hashes, audit log.
+"""The application database ``ret_app.db``: accounts, remember-me token hashes, the audit trail.
 
 One long-lived connection shared by the threads of this process, guarded by a lock.
 
@@ -47,6 +47,19 @@ _MIGRATIONS = [
         detail TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX audit_log_at ON audit_log(at);
+    """,
+    # Roles and the audit trail (issue 13): forced password change; each audit entry has its session
+    # and counts, never data; indexes for the Audit window's filters, newest first.
+    """
+    ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE audit_log RENAME COLUMN event TO action;
+    ALTER TABLE audit_log RENAME COLUMN detail TO counts;
+    ALTER TABLE audit_log ADD COLUMN session_id TEXT;
+    UPDATE audit_log SET session_id = json_extract(counts, '$.session_id'),
+                         counts = json_remove(counts, '$.session_id');
+    CREATE INDEX audit_log_user_at ON audit_log(user_name, at);
+    CREATE INDEX audit_log_action_at ON audit_log(action, at);
+    CREATE INDEX audit_log_user_action_at ON audit_log(user_name, action, at);
     """,
 ]
 

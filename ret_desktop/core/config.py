@@ -48,6 +48,7 @@ class Settings:
     intake_max_files: int = 20_000
     intake_max_ratio: float = 200.0
     intake_max_depth: int = 10
+    audit_retention_days: int = 365
 
     @property
     def settings_file(self) -> Path:
@@ -102,6 +103,7 @@ _TUNABLES = (
     _Tunable("intake_max_files", "RET_INTAKE_MAX_FILES", _positive_int),
     _Tunable("intake_max_ratio", "RET_INTAKE_MAX_RATIO", _positive_float),
     _Tunable("intake_max_depth", "RET_INTAKE_MAX_DEPTH", _positive_int),
+    _Tunable("audit_retention_days", "RET_AUDIT_RETENTION_DAYS", _positive_int),
 )
 TUNABLE_NAMES = tuple(t.name for t in _TUNABLES)
 _PATH_SETTINGS = {"runtime_root": "RET_RUNTIME_ROOT", "session_db": "RET_SESSION_DB"}

@@ -73,6 +73,11 @@ class RateLimiter:
                 return Decision(False, 0, wait, counters_full=True)
         return self._decision(scope, key, limit, count + 1)
 
+    def count(self, scope: str, key: str) -> int:
+        """How many hits the current window of ``key`` has counted (0 when none is open)."""
+        self._limit(scope)
+        return self._cache.get(self._key(scope, key), 0)
+
     def reset(self, scope: str, key: str) -> None:
         self._limit(scope)
         self._cache.delete(self._key(scope, key))

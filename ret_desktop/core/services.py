@@ -6,13 +6,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ret_desktop.core.accounts import Accounts
+from ret_desktop.core.accounts import Accounts, User
 from ret_desktop.core.appdb import AppDatabase
 from ret_desktop.core.audit import AuditLog
 from ret_desktop.core.cache import SessionCache
-from ret_desktop.core.config import Settings, prepare_data_dirs
+from ret_desktop.core.config import TUNABLE_NAMES, Settings, prepare_data_dirs, save_settings
 from ret_desktop.core.jobs import JobStore
 from ret_desktop.core.ratelimit import RateLimiter, default_limits
+from ret_desktop.core.roles import CHANGE_LIMITS, COMMAND_LINE, REMOVE_OTHERS_SESSIONS, Actor, require
 from ret_desktop.core.sessions import SessionManager
 
 
@@ -34,6 +35,40 @@ class Services:
         self.sessions.ttl_seconds = settings.session_cache_ttl_seconds
         self.limiter.set_limits(default_limits(settings))
         self.settings = settings
+
+    def change_settings(self, changes: dict[str, Any], *, by: Actor = COMMAND_LINE) -> Settings:
+        """Save ``changes`` (tunable name -> value) and apply them; administrators only. Each
+        changed value is recorded in the audit trail as old -> new."""
+        require(self.app_db, by, CHANGE_LIMITS)
+        old = self.settings
+        saved = save_settings(old, changes)
+        self.apply_settings(saved)
+        moved = {name: [getattr(old, name), getattr(saved, name)] for name in TUNABLE_NAMES
+                 if getattr(old, name) != getattr(saved, name)}
+        if moved:
+            self.audit.record("settings_changed", by.name, by.session_id, **moved)
+        return saved
+
+    def remove_leftover_sessions(self, user_name: str, *, by: Actor = COMMAND_LINE,
+                                 reason: str = "discarded") -> int:
+        """Wipe ``user_name``'s leftover sessions: one's own, or anyone's for an administrator."""
+        if by.name != user_name:
+            require(self.app_db, by, REMOVE_OTHERS_SESSIONS)
+        leftovers = self.sessions.leftovers(user_name)
+        for info in leftovers:
+            self.sessions.wipe(info.session_id, reason=reason)
+        return len(leftovers)
+
+    def delete_user(self, name: str, *, by: Actor = COMMAND_LINE) -> User:
+        """Delete the account, its remember-me token and its leftover sessions. (Its window state is
+        the window's: ``gui.session.forget_window_state``.)"""
+        user = self.accounts.delete_user(name, by=by)
+        self.remove_leftover_sessions(user.name, by=by, reason="user_deleted")
+        return user
+
+    def sweep_audit(self) -> int:
+        """Drop audit entries older than the retention setting (the sweep timer calls it)."""
+        return self.audit.prune(self.settings.audit_retention_days)
 
     def close(self) -> None:
         self.cache.close()

@@ -82,7 +82,7 @@ class SessionManager:
         info = SessionInfo(session_id, user_name, now, now, os.getpid(), __version__)
         self._save(info)
         self._open.add(session_id)
-        self._audit.record("session_created", user_name, session_id=session_id)
+        self._audit.record("session_created", user_name, session_id)
         return info
 
     def get(self, session_id: str) -> SessionInfo | None:
@@ -122,7 +122,7 @@ class SessionManager:
         info = SessionInfo(**{**asdict(info), "pid": os.getpid(), "last_active_at": self._clock()})
         self._save(info)
         self._open.add(session_id)
-        self._audit.record("session_resumed", user_name, session_id=session_id)
+        self._audit.record("session_resumed", user_name, session_id)
         return info
 
     def touch(self, session_id: str) -> SessionInfo:
@@ -148,10 +148,8 @@ class SessionManager:
             doomed = folder.with_name(_WIPING_PREFIX + session_id)
             folder.rename(doomed)
             _remove_tree(doomed)
-        self._audit.record(
-            "session_wiped", info.user_name if info else None,
-            session_id=session_id, reason=reason, cache_rows=removed_rows,
-        )
+        self._audit.record("session_wiped", info.user_name if info else None, session_id,
+                           reason=reason, cache_rows=removed_rows)
 
     def wipe_expired_leftovers(self) -> list[str]:
         """Wipe crashed sessions idle for longer than the TTL, and finish interrupted wipes."""

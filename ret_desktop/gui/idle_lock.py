@@ -113,7 +113,7 @@ class LockPage(QWidget):
 
     def _unlock(self) -> None:
         try:
-            self.accounts.sign_in(self.user_name, self.password.text())
+            self.accounts.sign_in(self.user_name, self.password.text(), method=None)  # the window records the unlock
         except SignInError as error:
             wrong = isinstance(error, InvalidCredentials)  # the name is known here: it is the password
             self.message.show_error("Wrong password. Try again, or sign out instead." if wrong else str(error))

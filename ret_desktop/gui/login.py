@@ -183,9 +183,33 @@ class LoginWindow(QWidget):
             self.message.show_error(str(error))
             self.password.setFocus()
             return
+        remember = self.remember.isVisible() and self.remember.isChecked()
+        if user.must_change_password:
+            self._ask_new_password(user, self.password.text(), remember)
+            self.password.clear()
+            return
         self.password.clear()
         self.message.setText("")
-        self.signed_in.emit(user, self.remember.isVisible() and self.remember.isChecked())
+        self.signed_in.emit(user, remember)
+
+    def _ask_new_password(self, user: User, one_time: str, remember: bool):
+        """After a reset: the session starts once a new password is chosen (Change password's dialog)."""
+        from ret_desktop.gui.password_dialog import PasswordDialog  # it uses password_hint from here
+
+        dialog = PasswordDialog(self.accounts, user.name, current=one_time, parent=self)
+
+        def finished(result: int) -> None:
+            if dialog.changed_user is not None:
+                self.message.setText("")
+                self.signed_in.emit(dialog.changed_user, remember)
+            else:
+                self.message.setText("Choose a new password to sign in.")
+            dialog.deleteLater()
+
+        dialog.finished.connect(finished)
+        dialog.open()
+        self.password_dialog = dialog
+        return dialog
 
     def _tick(self) -> None:
         left = self._locked_until - time.monotonic()

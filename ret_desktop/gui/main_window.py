@@ -24,14 +24,17 @@ from PySide6.QtWidgets import (
 
 from ret_desktop import APP_NAME
 from ret_desktop.core.convert import ConvertOptions
+from ret_desktop.core.roles import CHANGE_LIMITS, MANAGE_ACCOUNTS, READ_AUDIT, may
 from ret_desktop.core.services import Services
 from ret_desktop.core.text import counted
 from ret_desktop.gui.about_dialog import about_action
 from ret_desktop.gui.actions import make_action
+from ret_desktop.gui.audit_window import AuditWindow
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
 from ret_desktop.gui.jobs_panel import JobsPanel
 from ret_desktop.gui.ops import ConvertOp, ExportOp, ImportOp, ReadStructureOp
+from ret_desktop.gui.password_dialog import PasswordDialog
 from ret_desktop.gui.profile_panel import ColumnProfilePanel
 from ret_desktop.gui.search_panel import SearchPanel
 from ret_desktop.gui.session import SessionController, SessionState
@@ -39,6 +42,7 @@ from ret_desktop.gui.settings_dialog import SettingsDialog
 from ret_desktop.gui.sources_panel import SourcesPanel
 from ret_desktop.gui.table_editing import TableEditor
 from ret_desktop.gui.tables_panel import TablesPanel
+from ret_desktop.gui.users_window import UsersWindow
 
 
 DEFAULT_FORMATS = ("csv", "xlsx")
@@ -63,6 +67,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_views()
         self._build_edit_menu()
+        self.tools_menu = self.menuBar().addMenu("&Tools")  # administrators only (see _show_role)
+        self.tools_menu.addAction(self.action_users)
+        self.tools_menu.addAction(self.action_audit)
 
     # ------------------------------------------------------------------ building
     def _build_actions(self) -> None:
@@ -76,6 +83,10 @@ class MainWindow(QMainWindow):
                                            self.sign_out_requested.emit, "sign-out")
         self.action_settings = make_action(self, "actionSettings", "&Settings…", ["Ctrl+,"], self.open_settings,
                                            "settings")
+        self.action_change_password = make_action(self, "actionChangePassword", "Change &password…", [],
+                                                  self.open_change_password)
+        self.action_users = make_action(self, "actionUsers", "&Users…", [], self.open_users)
+        self.action_audit = make_action(self, "actionAudit", "&Audit log…", [], self.open_audit)
         self.format_actions: dict[str, QAction] = {}
         format_menu = QMenu("Export &formats", self)  # what Export writes, remembered per user
         format_menu.setToolTipsVisible(True)
@@ -116,6 +127,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.action_save_profile)
         menu.addSeparator()
         menu.addAction(self.action_settings)
+        menu.addAction(self.action_change_password)
         menu.addAction(self.action_sign_out)
 
     def _build_edit_menu(self) -> None:
@@ -212,7 +224,17 @@ class MainWindow(QMainWindow):
         self.status_session.setText(f"session {session.info.session_id[:8]}")
         self.status_session.setToolTip("This session: what you bring in and make stays in it until you sign "
                                        "out, and is deleted then")
+        self._show_role(session)
         self.controller.start(session)
+
+    def _show_role(self, session: SessionState) -> None:
+        """The menus offer only what the role may do (the core refuses the rest anyway)."""
+        for action, what in ((self.action_users, MANAGE_ACCOUNTS), (self.action_audit, READ_AUDIT),
+                             (self.action_settings, CHANGE_LIMITS)):
+            allowed = self._may(what, session)
+            action.setVisible(allowed)
+            action.setEnabled(allowed)
+        self.tools_menu.menuAction().setVisible(self.action_users.isVisible() or self.action_audit.isVisible())
 
     def _restore_layout(self, user_name: str) -> None:
         store, key = self.controller.layout_store(user_name)
@@ -246,6 +268,7 @@ class MainWindow(QMainWindow):
         """Stop the session's jobs and let go of its files (before the session folder is wiped)."""
         if self.controller.session is not None and not self.locked:
             self._save_layout(self.controller.session.user_name)
+        self._close_dialogs()  # the Users and Audit windows act for this session's account
         self.controller.end()
         if self.locked:
             self._show_data()
@@ -259,9 +282,7 @@ class MainWindow(QMainWindow):
         session = self.controller.session
         if session is None or self.locked:
             return
-        for dialog in self.findChildren(QDialog):
-            if dialog.isVisible():
-                dialog.reject()  # what it showed is the session's too
+        self._close_dialogs()  # what they showed is the session's too
         self._docks_before_lock = [d for d in self.findChildren(QDockWidget) if d.isVisible()]
         for dock in self._docks_before_lock:
             dock.hide()
@@ -270,15 +291,22 @@ class MainWindow(QMainWindow):
         self.search.box.setEnabled(False)
         self.pages.setCurrentWidget(self.lock_page)
         self.lock_page.show_for(session.user_name)
-        self.services.audit.record("idle_lock", session.user_name, session_id=session.info.session_id)
+        self.services.audit.record("idle_lock", session.user_name, session.info.session_id)
+
+    def _close_dialogs(self) -> None:
+        for dialog in self.findChildren(QDialog):
+            if dialog.isVisible():
+                dialog.reject()
 
     def _session_actions(self) -> list[QAction]:
         """What the lock disables: everything that shows or changes the session's data."""
         return [self.action_import, self.action_convert, self.action_export, self.action_settings,
+                self.action_change_password, self.action_users, self.action_audit,
                 self.search.focus_action, *self.table_editor.actions]
 
     def unlock(self) -> None:
         self._show_data()
+        self.controller.audit("idle_unlock")
         self.unlocked.emit()
 
     def _show_data(self) -> None:
@@ -288,17 +316,59 @@ class MainWindow(QMainWindow):
             action.setEnabled(True)
         self.table_editor.show_history()
         self.search.box.setEnabled(True)
+        if self.controller.session is not None:
+            self._show_role(self.controller.session)
         self.pages.setCurrentIndex(0)
 
+    def _may(self, what: str, session: SessionState | None = None) -> bool:
+        session = session or self.controller.session
+        return session is not None and session.actor is not None and may(self.services.app_db, session.actor, what)
+
+    def _refuse(self, what: str) -> bool:
+        """True (and a message) when the signed-in role may not do ``what``."""
+        if self._may(what):
+            return False
+        self.refresh_status(f"Only an administrator may {what}.")
+        return True
+
     def open_settings(self) -> None:
+        if self._refuse(CHANGE_LIMITS):
+            return
+
         def apply(settings) -> None:
-            self.services.apply_settings(settings)
             self.settings_applied.emit(settings)
             self.refresh_status("Settings saved and applied.")
 
-        dialog = SettingsDialog(self.services.settings, apply, self)
+        actor = self.controller.session.actor
+        dialog = SettingsDialog(self.services.settings, apply, self,
+                                save=lambda changes: self.services.change_settings(changes, by=actor))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
+
+    def open_change_password(self) -> PasswordDialog:
+        session = self.controller.session
+        dialog = PasswordDialog(self.services.accounts, session.user_name, session.info.session_id, parent=self)
+        dialog.accepted.connect(lambda: self.refresh_status("Password changed."))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def open_users(self) -> UsersWindow | None:
+        if self._refuse(MANAGE_ACCOUNTS):
+            return None
+        window = UsersWindow(self.services, self.controller.session.actor, self)
+        window.finished.connect(window.deleteLater)
+        window.show()
+        return window
+
+    def open_audit(self) -> AuditWindow | None:
+        if self._refuse(READ_AUDIT):
+            return None
+        names = [user.name for user in self.services.accounts.list_users()]
+        window = AuditWindow(self.services.audit, self.controller.session.actor, names, self)
+        window.finished.connect(window.deleteLater)
+        window.show()
+        return window
 
     def refresh_status(self, message: str = "") -> None:
         entries = counted(self.services.cache.stats()["entries"], "entry", "entries")

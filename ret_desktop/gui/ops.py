@@ -119,6 +119,7 @@ class ImportOp(Op):
         self.session.intake.extend(report)
         self.controller.save_intake()
         self.controller.sources_changed.emit()
+        self.controller.audit("import", documents=len(report.documents), skipped=len(report.skipped))
         limits = (f" The import stopped at a limit ({', '.join(report.limits_hit)}): what came after is listed "
                   "as not read; raise the limit in Settings to take it in.") if report.limits_hit else ""
         skipped = f"; {counted(len(report.skipped), 'entry', 'entries')} skipped (see Sources)" if report.skipped else ""
@@ -171,6 +172,8 @@ class ConvertOp(Op):
         self.controller.relist_tables([t.name for t in result.tables])
         converted = sum(1 for f in result.files if f.status == "ok")
         failed = sum(1 for f in result.files if f.status == "failed")
+        self.controller.audit("convert", documents=converted, failed=failed, tables=len(result.tables),
+                              rows=sum(t.rows for t in result.tables))
         self.controller.refresh_status(
             f"Converted {counted(converted, 'document')} into {counted(len(result.tables), 'table')}"
             + (f"; {counted(failed, 'document')} could not be converted (see Sources)." if failed else "."))
@@ -207,6 +210,7 @@ class ExportOp(Op):
                 table.files = list(files[table.name])
                 self.session.exported_at[table.name] = self.started_at
         tables = len(self.chosen)
+        self.controller.audit("export", formats=list(self.formats), files=len(written), tables=tables)
         if tables == len(self.session.tables):
             self.session.unexported = False
             self.session.edited = False

@@ -10,11 +10,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
+from ret_desktop.core.audit import EditTally
+from ret_desktop.core.config import Settings
 from ret_desktop.core.convert import ConvertOptions, TableOutcome
 from ret_desktop.core.fsutil import atomic_write_json, make_private_dir
 from ret_desktop.core.importing import IntakeReport
 from ret_desktop.core.profiles import ConversionChoice, ConversionProfile, load_remembered, remembered_profile_path
 from ret_desktop.core.ratelimit import OPERATIONS_SCOPE
+from ret_desktop.core.roles import Actor
 from ret_desktop.core.services import Services
 from ret_desktop.core.sessions import SessionInfo
 from ret_desktop.core.workbook import Workbook
@@ -31,6 +34,7 @@ class SessionState:
     info: SessionInfo
     folder: Path
     user_name: str
+    actor: Actor | None = None  # who works in it, for the core's role checks and the audit trail
     intake: IntakeReport = field(default_factory=IntakeReport)
     tables: list[TableOutcome] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # document -> why it did not convert
@@ -66,11 +70,13 @@ class SessionController(QObject):
         self.read_workbook: Workbook | None = None
         self.runner: JobRunner | None = None
         self.conversion_profile = ConversionProfile()  # the signed-in person's remembered choices
+        self.edit_tally: EditTally | None = None
 
     # -- life of the session
     def start(self, session: SessionState) -> None:
         """Take ``session`` over; a resumed one comes back with its sources, tables and past jobs."""
         self.session = session
+        self.edit_tally = EditTally(self.services.audit, session.user_name, session.info.session_id)
         # The window's own connection: an edit while a job writes the workbook gives up quickly.
         self.read_workbook = Workbook(session.workbook_path, busy_timeout_s=0.3)
         saved = session.folder / INTAKE_FILE
@@ -96,6 +102,9 @@ class SessionController(QObject):
             self.runner.shutdown()
             self.runner.deleteLater()
             self.runner = None
+        if self.edit_tally is not None:
+            self.edit_tally.flush()
+            self.edit_tally = None
         self.session_ended.emit()
         if self.read_workbook is not None:
             self.read_workbook.close()
@@ -141,6 +150,7 @@ class SessionController(QObject):
             return
         self.session.tables = self.stored_tables(table)
         self.session.unexported = True
+        self.edit_tally.note(table)
         self.table_changed.emit(table)
         self.rows_changed.emit(table, row_ids)
 
@@ -149,6 +159,7 @@ class SessionController(QObject):
         if self.session is not None:
             self.session.unexported = True
             self.session.edited = True
+            self.edit_tally.note(table)
         self.rows_changed.emit(table, row_ids)
 
     def regroup(self, groups: list[str], name: str) -> None:
@@ -180,7 +191,22 @@ class SessionController(QObject):
     def refresh_status(self, message: str = "") -> None:
         self.status_message.emit(message)
 
+    def audit(self, action: str, **counts) -> None:
+        """Record ``action`` of the signed-in person in the audit trail (counts only, never data)."""
+        if self.session is not None:
+            self.services.audit.record(action, self.session.user_name, self.session.info.session_id, **counts)
+
     def layout_store(self, user_name: str) -> tuple[QSettings, str]:
         """Where the window's layout is kept: per user, beside settings.json, never in the session."""
-        store = QSettings(str(self.services.settings.config_dir / "window.ini"), QSettings.Format.IniFormat)
-        return store, f"{user_name.casefold()}/"
+        return _window_state(self.services.settings), f"{user_name.casefold()}/"
+
+
+def _window_state(settings: Settings) -> QSettings:
+    return QSettings(str(settings.config_dir / "window.ini"), QSettings.Format.IniFormat)
+
+
+def forget_window_state(settings: Settings, user_name: str) -> None:
+    """Drop the window layout kept for ``user_name`` (their account was deleted)."""
+    store = _window_state(settings)
+    store.remove(user_name.casefold())
+    store.sync()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.core.config import Settings, SettingsError, environment_overrides, save_settings
+from ret_desktop.core.roles import PermissionDenied
 from ret_desktop.gui.messages import MessageLabel
 
 MB = 1024 * 1024
@@ -30,18 +31,22 @@ _FIELDS: dict[str, tuple[str, str, float, float, int]] = {
     "intake_max_files": ("Import: most files", " files", 1, 10_000_000, 1),
     "intake_max_ratio": ("Import: highest compression ratio", "", 2, 100_000, 1),
     "intake_max_depth": ("Import: deepest archive nesting", " levels", 1, 100, 1),
+    "audit_retention_days": ("Audit log: keep entries for", " days", 1, 36_500, 1),
 }
 
 
 class SettingsDialog(QDialog):
-    """Edits the settings; on OK saves them and calls ``apply`` with the new Settings."""
+    """Edits the settings; on OK saves them (``save``: changes -> new Settings; by default into the
+    settings file) and calls ``apply`` with the new Settings."""
 
-    def __init__(self, settings: Settings, apply: Callable[[Settings], None], parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, apply: Callable[[Settings], None], parent: QWidget | None = None,
+                 save: Callable[[dict], Settings] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
         self.settings = settings
         self.apply = apply
+        self.save = save or (lambda changes: save_settings(settings, changes))
         fixed = environment_overrides()
         form = QFormLayout()
         self.fields: dict[str, QSpinBox | QDoubleSpinBox] = {}
@@ -83,8 +88,8 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         changes = {name: value for name, value in self.values().items() if value != self._shown[name]}
         try:
-            saved = save_settings(self.settings, changes)
-        except (SettingsError, OSError) as error:
+            saved = self.save(changes)
+        except (SettingsError, PermissionDenied, OSError) as error:
             self.error.show_error(f"Not saved: {error}. Correct the value and press OK again.")
             return
         self.apply(saved)
