@@ -145,12 +145,21 @@ class TableWriter:
                 row[slots[name]] = value
         except KeyError:
             row = self._row_with_new_columns(pairs)
+        return self.add_values(row)
+
+    def add_values(self, row: list[str]) -> int:
+        """Append a row laid out already: one value per column, in column order."""
         self._pending.append(row)
         rowid = self._next_rowid
         self._next_rowid = rowid + 1
         if len(self._pending) >= _BATCH:
             self.flush()
         return rowid
+
+    def place_of(self, name: str) -> int:
+        """The position of column ``name``, added at the end if new."""
+        place = self._slots.get(name)
+        return self._add_column(name) if place is None else place
 
     def _row_with_new_columns(self, pairs: list[tuple[str, str]]) -> list[str]:
         for name, _value in pairs:

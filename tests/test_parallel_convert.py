@@ -1,0 +1,187 @@
+"""Batches converted by worker processes (core.parallel): the same tables, byte for byte, as one
+process gives; cancel ends every worker; a killed worker fails only its own document."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ret_desktop.core.convert import ConversionCancelled, ConvertOptions, convert_documents, convert_to_folder
+from ret_desktop.core.importing import IntakeReport, take_in
+from ret_desktop.core.parallel import ROWS_PER_BATCH
+from ret_desktop.core.workbook import Workbook
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+
+DTD = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE dblp SYSTEM "http://127.0.0.1:9/dblp.dtd">\n'
+NS = "http://www.crossref.org/schema/5.3.1"
+DETECT_BYTES = 8000  # detection reads the start of the larger documents only: one fails after it
+
+
+def _article(n: int, people: int) -> str:
+    names = "".join(f'<person_name sequence="{"first" if i == 0 else "additional"}"><given_name>G{n}.{i}'
+                    f"</given_name><surname>S{n}</surname></person_name>" for i in range(people))
+    return (f'<journal_article type="t{n % 3}"><titles><title>Title <i>{n}</i> here</title></titles>'
+            f"<contributors>{names}</contributors><doi_data><doi>10.5555/{n}</doi></doi_data></journal_article>")
+
+
+def _deposit(first: int, count: int) -> str:
+    articles = "".join(_article(n, 1 + n % 4) for n in range(first, first + count))
+    return (f'<doi_batch xmlns="{NS}"><head><id>{first}</id></head><body><journal>'
+            f"<journal_metadata><full_title>J{first % 2}</full_title></journal_metadata>{articles}"
+            "</journal></body></doi_batch>")
+
+
+def _library(n: int, books: int, trailer: bool = False) -> str:
+    """Columns in an order of their own per document, some only in some documents; a trailer after
+    the records is written back onto their rows."""
+    rows = []
+    for b in range(books):
+        fields = [f"<title>T{n}.{b}</title>", f'<year y="{b}">{1900 + b % 120}</year>']
+        if (n + b) % 3 == 0:
+            fields.append(f"<note>N{b}</note>")
+        if n % 2:
+            fields.reverse()
+        rows.append(f"<book>{''.join(fields)}</book>")
+    tail = f"<footer>closed {n}</footer>" if trailer else ""
+    return f"<library><owner>O{n}</owner>{''.join(rows)}{tail}</library>"
+
+
+def _batch(tmp_path: Path) -> list[Path]:
+    """Two archives (two groups) and a loose document: many documents, one of several batches,
+    documents that fail (one while scanning, one after some rows), and one with a warning."""
+    journals = tmp_path / "journals.zip"
+    with zipfile.ZipFile(journals, "w") as archive:
+        for number in range(9):
+            archive.writestr(f"deposit-{number}.xml", _deposit(number * 40, 40 if number != 4 else 700))
+        archive.writestr("deposit-broken.xml", _deposit(999, 30)[:-60])  # cut short after its rows
+    library = tmp_path / "library.zip"
+    with zipfile.ZipFile(library, "w") as archive:
+        for number in range(7):
+            archive.writestr(f"lib-{number}.xml", _library(number, 30 if number != 3 else 2 * ROWS_PER_BATCH + 17,
+                                                           trailer=number in (2, 3)))
+        archive.writestr("mismatched.xml", "<library><book><title>x</year></book></library>")  # fails its scan
+        archive.writestr("references.xml", DTD + "<dblp><a><t>x &notaname; y &uuml;</t></a><a><t>z</t></a></dblp>")
+    loose = tmp_path / "loose.xml"
+    loose.write_text(_library(100, 5), encoding="utf-8")
+    return [journals, library, loose]
+
+
+def _tables(workbook: Workbook) -> dict:
+    """Everything a table is: its description, column names and every cell (NULL apart from '')."""
+    return {name: (workbook.info(name), [row for batch in workbook.iter_rows(name) for row in batch])
+            for name in workbook.table_names()}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The bytes of every file written; an XLSX as its parts, less the one that holds the time."""
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".xlsx":
+            with zipfile.ZipFile(path) as book:
+                for part in book.namelist():
+                    if part != "docProps/core.xml":
+                        files[f"{path.name}:{part}"] = book.read(part)
+        else:
+            files[path.name] = path.read_bytes()
+    return files
+
+
+@pytest.mark.parametrize("mode", ["wide", "relational"])
+def test_a_batch_converted_by_workers_is_identical_to_one_process(tmp_path, mode):
+    inputs = _batch(tmp_path)
+    report = take_in(inputs, tmp_path / "extracted")
+    results = {}
+    for workers in (1, 2, 3):
+        with Workbook(tmp_path / f"workbook-{workers}.sqlite") as workbook:
+            options = ConvertOptions(mode=mode, workers=workers, detect_bytes=DETECT_BYTES)
+            result = convert_documents(report, workbook, options)
+            results[workers] = (result, _tables(workbook))
+    one, _ = results[1]
+    assert {f.status for f in one.files} == {"ok", "failed"}
+    failed = {f.path: f for f in one.files if f.status == "failed"}
+    assert set(failed) == {"journals.zip/deposit-broken.xml", "library.zip/mismatched.xml"}
+    assert failed["journals.zip/deposit-broken.xml"].table  # failed after its scan, while flattening
+    assert any(f.warnings for f in one.files)
+    assert any(t.parent for t in one.tables) == (mode == "relational")
+    assert results[2] == results[1]
+    assert results[3] == results[1]
+
+    for workers in (1, 2):
+        options = ConvertOptions(mode=mode, workers=workers, detect_bytes=DETECT_BYTES)
+        convert_to_folder(inputs, tmp_path / f"out-{workers}", options,
+                          formats=("csv", "xlsx"))
+    assert _files(tmp_path / "out-2") == _files(tmp_path / "out-1")
+
+
+def _labels(report: IntakeReport) -> list[str]:
+    return [d.display for d in report.documents]
+
+
+def test_a_killed_worker_fails_its_document_and_the_others_go_on(tmp_path):
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for number in range(7):
+            # documents 1 and 2 have far more rows than a worker may hold: neither can be done when
+            # the writer, at the start of document 1, stops to kill the workers
+            zipped.writestr(f"lib-{number}.xml", _library(number, 60_000 if number in (1, 2) else 40))
+    report = take_in([archive], tmp_path / "extracted")
+    labels = _labels(report)
+    killed = []
+
+    def kill_workers(done, total, current):
+        if current == labels[1] and not killed:
+            killed.extend(multiprocessing.active_children())
+            for worker in killed:
+                os.kill(worker.pid, signal.SIGKILL)
+
+    with Workbook(tmp_path / "parallel.sqlite") as workbook:
+        result = convert_documents(report, workbook, ConvertOptions(workers=2), on_progress=kill_workers)
+        parallel = _tables(workbook)
+    assert len(killed) == 2
+    failed = {f.path: f.error for f in result.files if f.status == "failed"}
+    assert set(failed) == {labels[1], labels[2]}
+    assert all("ended unexpectedly (SIGKILL)" in reason for reason in failed.values())
+    assert multiprocessing.active_children() == []
+
+    rest = IntakeReport([d for n, d in enumerate(report.documents) if n not in (1, 2)])
+    with Workbook(tmp_path / "one.sqlite") as workbook:
+        convert_documents(rest, workbook, ConvertOptions(workers=1))
+        assert parallel == _tables(workbook)
+
+
+def test_cancel_ends_every_worker_and_leaves_the_workbook_as_it_was(tmp_path):
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for number in range(8):
+            zipped.writestr(f"lib-{number}.xml", _library(number, 3000))
+    report = take_in([archive], tmp_path / "extracted")
+    labels = _labels(report)
+    with Workbook(tmp_path / "workbook.sqlite") as workbook:
+        convert_documents(IntakeReport(report.documents[:2]), workbook, ConvertOptions(workers=2))
+        before = _tables(workbook)
+        seen = []
+        with pytest.raises(ConversionCancelled):
+            convert_documents(report, workbook, ConvertOptions(workers=2),
+                              should_cancel=lambda: labels[3] in seen,
+                              on_progress=lambda done, total, current: seen.append(current))
+        assert multiprocessing.active_children() == []
+        assert _tables(workbook) == before
+
+
+def test_cancel_while_the_workers_scan_ends_them_too(tmp_path):
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for number in range(4):
+            zipped.writestr(f"lib-{number}.xml", _library(number, 20))
+    report = take_in([archive], tmp_path / "extracted")
+    with Workbook(tmp_path / "workbook.sqlite") as workbook:
+        with pytest.raises(ConversionCancelled):
+            convert_documents(report, workbook, ConvertOptions(workers=2), should_cancel=lambda: True)
+        assert workbook.table_names() == []
+    assert multiprocessing.active_children() == []
