@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -185,3 +187,28 @@ def test_cancel_while_the_workers_scan_ends_them_too(tmp_path):
             convert_documents(report, workbook, ConvertOptions(workers=2), should_cancel=lambda: True)
         assert workbook.table_names() == []
     assert multiprocessing.active_children() == []
+
+
+def _run_convert(tmp_path: Path, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ret_desktop", "convert", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "RET_DATA_DIR": str(tmp_path / "data"),
+                                                       "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_convert_with_workers_from_the_command_line_writes_what_one_process_writes(tmp_path):
+    inputs = _batch(tmp_path)
+    for workers in ("1", "2"):
+        result = _run_convert(tmp_path, *inputs, "--out", tmp_path / f"out-{workers}", "--workers", workers)
+        assert result.returncode == 1, result.stderr  # the broken documents
+        assert "Traceback" not in result.stderr
+    assert _files(tmp_path / "out-2") == _files(tmp_path / "out-1")
+    refused = _run_convert(tmp_path, *inputs, "--out", tmp_path / "out-0", "--workers", "0")
+    assert refused.returncode == 2 and "--workers" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_workers_setting_defaults_to_all_cores_but_one_and_reads_its_variable(tmp_path):
+    from ret_desktop.core.config import default_convert_workers, load_settings
+
+    env = {"RET_DATA_DIR": str(tmp_path / "data")}
+    assert load_settings(env).convert_workers == default_convert_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
+    assert load_settings({**env, "RET_CONVERT_WORKERS": "3"}).convert_workers == 3

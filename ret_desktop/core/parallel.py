@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import pickle
 import queue
 import signal
@@ -40,18 +39,6 @@ POLL_SECONDS = 0.05  # how often a waiting writer looks at the cancel flag
 ROW, COLUMNS, BACKFILL = 0, 1, 2
 # Messages from a worker: (BATCH, operations) | (DONE, result) | (FAILED, reason)
 _BATCH, _DONE, _FAILED = 0, 1, 2
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every system
-        return os.cpu_count() or 1
-
-
-def default_workers() -> int:
-    """All cores but one: the writer and the window need one."""
-    return max(1, available_cores() - 1)
 
 
 @dataclass(frozen=True)

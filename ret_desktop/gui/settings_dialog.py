@@ -29,6 +29,7 @@ _FIELDS: dict[str, tuple[str, str, float, float, int]] = {
     "intake_max_files": ("Import: most files", " files", 1, 10_000_000, 1),
     "intake_max_ratio": ("Import: highest compression ratio", "", 2, 100_000, 1),
     "intake_max_depth": ("Import: deepest archive nesting", " levels", 1, 100, 1),
+    "convert_workers": ("Conversion: worker processes (1: none)", "", 1, 256, 1),
 }
 
 
