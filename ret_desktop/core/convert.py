@@ -409,7 +409,8 @@ class _WorkbookSink:
         return self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
 
     def add_row(self, table: str, pairs) -> int:
-        return self.writer(table).add_row(pairs)
+        writer = self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
+        return writer.add_row(pairs)
 
     def backfill(self, table: str, first: int, last: int, pairs) -> None:
         self.writer(table).backfill(first, last, pairs)

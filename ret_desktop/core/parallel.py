@@ -32,7 +32,7 @@ from ret_desktop.core.xmlflat.names import ClarkPath
 
 ROWS_PER_BATCH = 1000
 QUEUED_BATCHES = 4  # per worker, beside the one being filled
-TASKS_AHEAD = 2  # documents a worker is given at once: the next is there when one ends
+TASKS_AHEAD = 6  # documents a worker is given at once: the next is there when one ends
 POLL_SECONDS = 0.05  # how often a waiting writer looks at the cancel flag
 
 # Operations in a batch: (ROW, table, values) | (COLUMNS, table, new names) | (BACKFILL, table, first, last, pairs)

@@ -145,7 +145,12 @@ class TableWriter:
                 row[slots[name]] = value
         except KeyError:
             row = self._row_with_new_columns(pairs)
-        return self.add_values(row)
+        self._pending.append(row)  # as add_values, without a call more per row
+        rowid = self._next_rowid
+        self._next_rowid = rowid + 1
+        if len(self._pending) >= _BATCH:
+            self.flush()
+        return rowid
 
     def add_values(self, row: list[str]) -> int:
         """Append a row laid out already: one value per column, in column order."""
