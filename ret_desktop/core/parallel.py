@@ -32,7 +32,7 @@ from ret_desktop.core.xmlflat.names import ClarkPath
 
 ROWS_PER_BATCH = 1000
 QUEUED_BATCHES = 4  # per worker, beside the one being filled
-TASKS_AHEAD = 6  # documents a worker is given at once: the next is there when one ends
+TASKS_AHEAD = 4  # documents a worker is given at once: the next is there when one ends
 POLL_SECONDS = 0.05  # how often a waiting writer looks at the cancel flag
 
 # Operations in a batch: (ROW, table, values) | (COLUMNS, table, new names) | (BACKFILL, table, first, last, pairs)
@@ -222,6 +222,12 @@ class _Worker:
         child_end.close()  # the worker's end is its own: its death reads as the end of the pipe
         self.tasks: deque[int] = deque()  # indexes of the tasks given, oldest first
 
+    def send(self, task: ScanTask | FlattenTask) -> None:
+        try:
+            self.connection.send(task)
+        except OSError:
+            pass  # it died: reading its next result finds that out, and a new worker takes the rest
+
     def receive(self, should_cancel: Callable[[], bool]) -> tuple | None:
         """The next message, or None when the worker has died."""
         while True:
@@ -324,7 +330,7 @@ class FlattenPool:
             if waiting and len(worker.tasks) < TASKS_AHEAD:
                 index = waiting.popleft()
                 worker.tasks.append(index)
-                worker.connection.send(tasks[index])
+                worker.send(tasks[index])
 
         for _round in range(TASKS_AHEAD):  # round robin: the first documents start at once
             for worker in self._workers:
@@ -341,7 +347,7 @@ class FlattenPool:
                 replacement = self._workers[place] = _Worker(self._context)
                 for given in worker.tasks:
                     replacement.tasks.append(given)
-                    replacement.connection.send(tasks[given])
+                    replacement.send(tasks[given])
                 worker = replacement
             give(worker)
 

@@ -164,6 +164,10 @@ def batch_stalls(work: Path, documents: int, workers: int) -> None:
 
     probe = StallProbe()
     probe.start()
+    wait_until(lambda: len(probe.gaps) >= 300)
+    probe.stop()
+    print(f"event loop idle (reference): {probe.summary()}")
+    probe.start()
     started = time.perf_counter()
     runner.submit("convert", convert)
     wait_until(lambda: bool(done))
