@@ -67,6 +67,9 @@ def _batch(tmp_path: Path) -> list[Path]:
         for number in range(7):
             archive.writestr(f"lib-{number}.xml", _library(number, 30 if number != 3 else 2 * ROWS_PER_BATCH + 17,
                                                            trailer=number in (2, 3)))
+        # context between records: written back onto the rows before it, a new column mid-document
+        archive.writestr("lib-shelves.xml", _library(5, 40).replace("<book>", "<shelf>S</shelf><book>", 3)
+                         .replace("<shelf>S</shelf>", "", 1))
         archive.writestr("mismatched.xml", "<library><book><title>x</year></book></library>")  # fails its scan
         archive.writestr("references.xml", DTD + "<dblp><a><t>x &notaname; y &uuml;</t></a><a><t>z</t></a></dblp>")
     loose = tmp_path / "loose.xml"

@@ -23,6 +23,7 @@ import signal
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -157,13 +158,15 @@ class Replay:
 class _ReplayedTable:
     """One table of a replayed document: where the document's columns are in the table."""
 
-    __slots__ = ("writer", "places", "in_order", "first")
+    __slots__ = ("writer", "places", "in_order", "first", "_gather", "_gather_shape")
 
     def __init__(self, writer) -> None:
         self.writer = writer
         self.places: list[int] = []  # the document's column n -> the table's
         self.in_order = True  # places[n] == n: rows need no reordering
         self.first = 0  # the row id of the document's first row
+        self._gather: Callable[[list[str]], tuple] | None = None
+        self._gather_shape = (0, 0)  # (document's columns, table's columns) it was made for
 
     def place(self, names: list[str]) -> None:
         for name in names:
@@ -177,13 +180,22 @@ class _ReplayedTable:
             if len(values) < width:
                 values += [""] * (width - len(values))
         else:
-            row = [""] * width
-            for place, value in zip(self.places, values):
-                row[place] = value
-            values = row
+            # Padded to every column of the document and one more: the "" of the table's columns
+            # this document lacks (index -1); then one gather in C takes the table's order.
+            values += [""] * (len(self.places) + 1 - len(values))
+            if self._gather_shape != (len(self.places), width):
+                self._make_gather(width)
+            values = self._gather(values)
         handle = self.writer.add_values(values)
         if not self.first:
             self.first = handle
+
+    def _make_gather(self, width: int) -> None:
+        source = [-1] * width
+        for own, place in enumerate(self.places):
+            source[place] = own
+        self._gather = itemgetter(*source) if width > 1 else lambda values: tuple(values[i] for i in source)
+        self._gather_shape = (len(self.places), width)
 
 
 def _work(connection) -> None:

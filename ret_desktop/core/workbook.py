@@ -15,7 +15,7 @@ from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ret_desktop.core.diskspace import free_bytes, is_disk_full
 from ret_desktop.core.export import CsvCopy
@@ -152,8 +152,8 @@ class TableWriter:
             self.flush()
         return rowid
 
-    def add_values(self, row: list[str]) -> int:
-        """Append a row laid out already: one value per column, in column order."""
+    def add_values(self, row: Sequence[str]) -> int:
+        """Append a row laid out already: one value per column, in column order (a list or tuple)."""
         self._pending.append(row)
         rowid = self._next_rowid
         self._next_rowid = rowid + 1
