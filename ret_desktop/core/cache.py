@@ -446,11 +446,16 @@ class SessionCache:
         return list(chosen)
 
     def _forget(self, keys: Iterable[str]) -> None:
+        keys = keys if isinstance(keys, list) else list(keys)  # clear_prefix forgets thousands at once
+        index_pop, memory_pop = self._index.pop, self._memory.pop
         for key in keys:
-            self._index.pop(key, None)
-            self._protected.pop(key, None)
-            self._memory.pop(key, None)
-            self._touched.discard(key)
+            index_pop(key, None)
+            memory_pop(key, None)
+        if self._protected:
+            for key in keys:
+                self._protected.pop(key, None)
+        if self._touched:
+            self._touched.difference_update(keys)
 
     def _flush_recency(self) -> None:
         """Write the order in which entries were last read, so LRU order survives a restart and is
