@@ -128,6 +128,7 @@ MEASURE = textwrap.dedent("""
     if kind.startswith(("ours", "batch")):
         figures["writer_cpu"] = cpu(resource.RUSAGE_SELF) - cpu_before[0]
         figures["workers_cpu"] = cpu(resource.RUSAGE_CHILDREN) - cpu_before[1]
+        figures["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(figures))
 """).format(root=str(ROOT))
 
@@ -174,18 +175,25 @@ def run_batch(work: Path, repeat: int, documents: int, size: int) -> bool:
     print(f"batch: {documents} documents of {size / 1024 / 1024:.1f} MB in a ZIP ({path.stat().st_size / 1024 / 1024:.0f} MB "
           f"packed), {cores} cores, fastest of {repeat} runs; CPU seconds of the writer (intake, detection, "
           "workbook, CSV) and of the workers")
-    print(f"{'workers':>7} {'seconds':>8} {'speed-up':>8} {'writer CPU':>10} {'workers CPU':>11} {'peak MB':>8}  note")
+    print(f"{'workers':>7} {'seconds':>8} {'speed-up':>8} {'writer CPU':>10} {'workers CPU':>11} {'peak MB':>8} "
+          f"{'worker MB':>9}  note")
     verdict = True
     for n in counts:
         figure = figures[f"batch:{n}"]
         speedup = base / figure["seconds"]
         busy = figure["writer_cpu"] / figure["seconds"]
-        note = f"writer busy {busy:.0%} of the time" + (" (the writer is the limit)" if n > 1 and busy > 0.85 else "")
+        note = f"writer busy {busy:.0%} of the time"
+        if n > 1:
+            # each worker needs workers_cpu / n of a core, the writer writer_cpu: past this many
+            # workers (and cores for them) the writer cannot keep up
+            note += (" (the writer is the limit)" if busy > 0.85 else
+                     f", the limit from about {figure['workers_cpu'] / figure['writer_cpu']:.0f} workers")
         if n == 2:
             note += " (target >= 1.5x)"
             verdict = speedup >= 1.5
+        worker_peak = f"{figure['worker_peak_mb']:>9.0f}" if n > 1 else f"{'':>9}"
         print(f"{n:>7} {figure['seconds']:>8.2f} {speedup:>7.2f}x {figure['writer_cpu']:>10.2f} "
-              f"{figure['workers_cpu']:>11.2f} {figure['peak_mb']:>8.0f}  {note}")
+              f"{figure['workers_cpu']:>11.2f} {figure['peak_mb']:>8.0f} {worker_peak}  {note}")
     path.unlink()
     return verdict
 
