@@ -215,3 +215,38 @@ def test_the_workers_setting_defaults_to_all_cores_but_one_and_reads_its_variabl
     env = {"RET_DATA_DIR": str(tmp_path / "data")}
     assert load_settings(env).convert_workers == default_convert_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
     assert load_settings({**env, "RET_CONVERT_WORKERS": "3"}).convert_workers == 3
+
+
+def test_the_window_converts_a_batch_with_worker_processes(tmp_path, qtbot, monkeypatch):
+    from test_gui import DATA, build_app, convert_all, create_admin_and_sign_in, import_samples
+
+    import ret_desktop.core.convert as convert
+
+    pools = []
+
+    class CountedPool(convert.FlattenPool):  # the real pool, counted
+        def __init__(self, workers):
+            pools.append(workers)
+            super().__init__(workers)
+
+    monkeypatch.setattr(convert, "FlattenPool", CountedPool)
+    monkeypatch.setenv("RET_CONVERT_WORKERS", "2")
+    app = build_app(tmp_path / "data", keyring_backend=None)
+    app.login_window.show()
+    try:
+        create_admin_and_sign_in(app, qtbot)
+        window = app.main_window
+        _, state, _ = import_samples(app, qtbot, monkeypatch, DATA / "test-examples_1.zip", DATA / "library_1mb.xml")
+        assert state == "succeeded"
+        _, state, error = convert_all(app, qtbot)
+        assert (state, error) == ("succeeded", "")
+        assert pools == [2]
+        session = window.controller.session
+        with Workbook(session.workbook_path) as workbook:
+            in_the_window = _tables(workbook)
+        with Workbook(tmp_path / "one.sqlite") as workbook:
+            convert_documents(session.intake, workbook, ConvertOptions(workers=1))
+            assert in_the_window == _tables(workbook)
+    finally:
+        app.close()
+    assert multiprocessing.active_children() == []
