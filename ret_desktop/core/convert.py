@@ -135,7 +135,9 @@ def convert_documents(
 
     Whatever one document raises, it is failed with the reason and the others go on. Raises
     ConversionCancelled, DiskFullError, or WorkbookAborted (the workbook cannot be written); the
-    workbook is then as it was."""
+    workbook is then as it was. With ``options.workers`` above 1 and more than one document, worker
+    processes scan and flatten the documents (core.parallel) and this thread writes their rows:
+    the same tables, byte for byte; progress then moves document by document."""
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     workers = min(options.workers, len(report.documents))
@@ -335,9 +337,11 @@ def _scans(documents: list[Document], options: ConvertOptions, pool: FlattenPool
             if should_cancel():
                 raise ConversionCancelled()
             try:
-                yield scan_structure(document.path, options.detect_bytes), None
-            except Exception as error:
+                structure = scan_structure(document.path, options.detect_bytes)
+            except Exception as error:  # this document's fault, whatever it is: the others are read
                 yield None, failure_reason(error)
+                continue
+            yield structure, None
         return
     for run in pool.run([ScanTask(str(d.path), options.detect_bytes) for d in documents], should_cancel):
         run.wait()
