@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -250,3 +251,55 @@ def test_the_window_converts_a_batch_with_worker_processes(tmp_path, qtbot, monk
     finally:
         app.close()
     assert multiprocessing.active_children() == []
+
+
+WRITER_THAT_STOPS = """
+import multiprocessing, sys, time
+from pathlib import Path
+from ret_desktop.core.convert import ConvertOptions, convert_documents
+from ret_desktop.core.importing import take_in
+from ret_desktop.core.workbook import Workbook
+
+if __name__ == "__main__":
+    report = take_in([Path(sys.argv[1])], Path(sys.argv[2]) / "extracted")
+
+    def stop_reading(done, total, current):
+        if current.endswith("lib-1.xml"):  # the workers are in documents larger than they may hold
+            print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+            time.sleep(600)
+
+    with Workbook(Path(sys.argv[2]) / "workbook.sqlite") as workbook:
+        convert_documents(report, workbook, ConvertOptions(workers=2), on_progress=stop_reading)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.split() == ["State:", "Z", "(zombie)"] for line in status)
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_workers_end_when_the_writer_is_killed(tmp_path):
+    archive = tmp_path / "batch.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for number in range(4):
+            zipped.writestr(f"lib-{number}.xml", _library(number, 60_000 if number in (1, 2) else 40))
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER_THAT_STOPS)
+    writer = subprocess.Popen([sys.executable, str(script), str(archive), str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        pids = [int(pid) for pid in writer.stdout.readline().split()]
+        assert len(pids) == 2
+        writer.kill()
+        writer.wait(30)
+        deadline = time.monotonic() + 30
+        while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(_gone(pid) for pid in pids)
+    finally:
+        writer.kill()
+        writer.wait()

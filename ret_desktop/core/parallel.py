@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
@@ -205,8 +206,11 @@ def _work(connection) -> None:
     outbox: queue.Queue[bytes | None] = queue.Queue(QUEUED_BATCHES)
 
     def send_all() -> None:
-        while (payload := outbox.get()) is not None:
-            connection.send_bytes(payload)
+        try:
+            while (payload := outbox.get()) is not None:
+                connection.send_bytes(payload)
+        except OSError:  # the writer is gone (killed, say): so is the work; end rather than wait forever
+            os._exit(1)
 
     sender = threading.Thread(target=send_all, name="send", daemon=True)
     sender.start()
