@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import multiprocessing
 import sqlite3
 import sys
 import tempfile
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--profile", type=Path, metavar="FILE",
                          help="a conversion profile (JSON): record path and mode per kind of document")
     convert.add_argument("--group-by", choices=GROUP_BY_CHOICES, default="archive")
+    convert.add_argument("--workers", type=_workers, metavar="N",
+                         help="processes flattening documents side by side; 1: one after another in this one "
+                         "(default: the convert_workers setting, all cores but one)")
     convert.add_argument("--bom", action="store_true", help="start CSV files with a UTF-8 BOM (for Excel)")
     convert.add_argument("--zip", metavar="NAME", help="also put every output file into DIR/NAME")
     convert.add_argument("--csv-raw", action="store_true",
@@ -277,7 +281,7 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     if profile and args.mode:  # a mode given on the command line is the mode of every document
         profile = ConversionProfile({kind: replace(choice, mode=None) for kind, choice in profile.choices.items()})
     options = ConvertOptions(mode=args.mode or "wide", record_path=args.record_path, group_by=args.group_by,
-                             profile=profile)
+                             profile=profile, workers=args.workers or settings.convert_workers)
     formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
     progress = _ProgressBar() if sys.stderr.isatty() else None
     if settings.runtime_root.is_dir():  # the window's start-up sweep then finds what a killed run left
@@ -386,12 +390,19 @@ class _ProgressBar:
             self._last = -1
 
 
+def _workers(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _error(message: str) -> int:
     print(f"ret-desktop: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # a frozen bundle started as a conversion worker runs it, not this
     restrict_umask()  # before anything is created: every file and folder of the app is owner-only
     parser = build_parser()
     args = parser.parse_args(argv)

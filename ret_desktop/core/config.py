@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -28,6 +28,16 @@ SETTINGS_FILE_NAME = "settings.json"
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the setting and its source."""
+
+
+def default_convert_workers() -> int:
+    """Processes that flatten the documents of a batch side by side: all cores but one (the writer's
+    and the window's)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every system
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ class Settings:
     intake_max_ratio: float = 200.0
     intake_max_depth: int = 10
     audit_retention_days: int = 365
+    convert_workers: int = field(default_factory=default_convert_workers)  # 1: in this process
 
     @property
     def settings_file(self) -> Path:
@@ -104,6 +115,7 @@ _TUNABLES = (
     _Tunable("intake_max_ratio", "RET_INTAKE_MAX_RATIO", _positive_float),
     _Tunable("intake_max_depth", "RET_INTAKE_MAX_DEPTH", _positive_int),
     _Tunable("audit_retention_days", "RET_AUDIT_RETENTION_DAYS", _positive_int),
+    _Tunable("convert_workers", "RET_CONVERT_WORKERS", _positive_int),
 )
 TUNABLE_NAMES = tuple(t.name for t in _TUNABLES)
 _PATH_SETTINGS = {"runtime_root": "RET_RUNTIME_ROOT", "session_db": "RET_SESSION_DB"}

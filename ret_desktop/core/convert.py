@@ -12,15 +12,16 @@ import os
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ret_desktop.core.diskspace import DiskFullError, free_bytes, is_disk_full, needed_more
 from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip
 from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.parallel import FlattenPool, FlattenTask, Replay, ScanTask
 from ret_desktop.core.profiles import ConversionProfile
 from ret_desktop.core.scratch import scratch_folder, sweep_folder
-from ret_desktop.core.workbook import TableInfo, Workbook, WorkbookAborted, WorkbookError, WorkbookFull
+from ret_desktop.core.workbook import TableInfo, TableWriter, Workbook, WorkbookAborted, WorkbookError, WorkbookFull
 from ret_desktop.core.xmlflat.detect import (
     ANY_ELEMENT,
     DETECT_BYTES,
@@ -58,6 +59,8 @@ class ConvertOptions:
     detect_bytes: int = DETECT_BYTES
     # Remembered choices per kind of document; record_path / record_paths beat it.
     profile: ConversionProfile | None = None
+    # Processes flattening documents side by side (core.parallel); 1: one after another in this one.
+    workers: int = 1
 
     def override_for(self, group: str) -> str | None:
         return self.record_paths.get(group, self.record_path)
@@ -132,19 +135,30 @@ def convert_documents(
 
     Whatever one document raises, it is failed with the reason and the others go on. Raises
     ConversionCancelled, DiskFullError, or WorkbookAborted (the workbook cannot be written); the
-    workbook is then as it was."""
+    workbook is then as it was. With ``options.workers`` above 1 and more than one document, worker
+    processes scan and flatten the documents (core.parallel) and this thread writes their rows:
+    the same tables, byte for byte; progress then moves document by document."""
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    workers = min(options.workers, len(report.documents))
+    if workers <= 1:
+        return _convert(report, workbook, options, None, should_cancel, on_progress)
+    try:
+        with FlattenPool(workers) as pool:
+            return _convert(report, workbook, options, pool, should_cancel, on_progress)
+    except FlattenCancelled:  # while scanning
+        raise ConversionCancelled() from None
+
+
+def _convert(report: IntakeReport, workbook: Workbook, options: ConvertOptions, pool: FlattenPool | None,
+             should_cancel: Callable[[], bool], on_progress: Callable[[int, int, str], None]) -> ConversionResult:
+    """convert_documents, in this process alone (``pool`` None) or with the pool's workers."""
     outcomes: list[FileOutcome] = []
     plans: list[_Plan] = []
-    for document in report.documents:
-        if should_cancel():
-            raise ConversionCancelled()
-        try:
-            structure = scan_structure(document.path, options.detect_bytes)
-        except Exception as error:
-            outcomes.append(FileOutcome(document_label(document), document.group, "failed",
-                                        error=failure_reason(error)))
+    scans = _scans(report.documents, options, pool, should_cancel)
+    for (structure, failure), document in zip(scans, report.documents):  # read to its end: the pool's next run
+        if structure is None:
+            outcomes.append(FileOutcome(document_label(document), document.group, "failed", error=failure))
             continue
         group = structure.root_name.split(":")[-1].upper() if options.group_by == "type" else printable(document.group)
         plans.append(_Plan(document, group, structure))
@@ -164,36 +178,24 @@ def convert_documents(
         for child_name, display in children.values():
             table_meta[child_name] = (table_meta[parent][0], display, parent)
     sink = _WorkbookSink(workbook, table_meta)
+
+    def advance(n: int, label: str) -> None:
+        nonlocal done
+        done += n
+        on_progress(done, total, label)
+
     workbook.empty_log()
     room = workbook.room_bytes()
     try:
         with workbook.transaction():
             for name in table_meta:
                 workbook.drop_table(name)
-            for plan in ready:
-                label = document_label(plan.document)
-                on_progress(done, total, label)
-
-                def progress(n: int, _label=label) -> None:
-                    nonlocal done
-                    done += n
-                    on_progress(done, total, _label)
-
-                warnings: list[str] = []
-                try:
-                    with workbook.savepoint():
-                        records = flatten_document(
-                            plan.document.path, plan.record, sink, file_label=label, table=plan.table,
-                            child_tables={clark: name for clark, (name, _d) in child_tables.get(plan.table, {}).items()},
-                            should_cancel=should_cancel, on_bytes=progress, warnings=warnings,
-                        )
-                    outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table,
-                                                warnings=warnings))
-                except (FlattenCancelled, WorkbookAborted):
-                    raise  # the whole run ends: nothing of it is kept
-                except Exception as error:  # this document's fault, whatever it is: its rows are gone
-                    outcomes.append(FileOutcome(label, plan.group, "failed", error=failure_reason(error),
-                                                table=plan.table))
+            child_names = {table: {clark: name for clark, (name, _d) in entries.items()}
+                           for table, entries in child_tables.items()}
+            if pool is not None:
+                _write_in_parallel(ready, child_names, workbook, sink, pool, should_cancel, advance, outcomes)
+            else:
+                _write_in_process(ready, child_names, workbook, sink, should_cancel, advance, outcomes)
     except FlattenCancelled:
         raise ConversionCancelled() from None
     except WorkbookFull as error:
@@ -323,6 +325,83 @@ def _child_tables(plans: list[_Plan], taken: set[str]) -> dict[str, dict[ClarkPa
     return result
 
 
+class _WorkerFailure(Exception):
+    """A worker process could not flatten the document; the message is the reason."""
+
+
+def _scans(documents: list[Document], options: ConvertOptions, pool: FlattenPool | None,
+           should_cancel: Callable[[], bool]) -> Iterator[tuple[DocumentStructure | None, str | None]]:
+    """Each document's structure, or None and why it cannot be read, in document order."""
+    if pool is None:
+        for document in documents:
+            if should_cancel():
+                raise ConversionCancelled()
+            try:
+                structure = scan_structure(document.path, options.detect_bytes)
+            except Exception as error:  # this document's fault, whatever it is: the others are read
+                yield None, failure_reason(error)
+                continue
+            yield structure, None
+        return
+    for run in pool.run([ScanTask(str(d.path), options.detect_bytes) for d in documents], should_cancel):
+        run.wait()
+        yield run.result, run.failure
+
+
+def _write_in_process(ready: list[_Plan], children: dict[str, dict[ClarkPath, str]], workbook: Workbook,
+                      sink: _WorkbookSink, should_cancel: Callable[[], bool], advance: Callable[[int, str], None],
+                      outcomes: list[FileOutcome]) -> None:
+    """Flatten the documents one after another, each inside its savepoint."""
+    for plan in ready:
+        label = document_label(plan.document)
+        advance(0, label)
+        warnings: list[str] = []
+        try:
+            with workbook.savepoint():
+                records = flatten_document(
+                    plan.document.path, plan.record, sink, file_label=label, table=plan.table,
+                    child_tables=children.get(plan.table, {}), should_cancel=should_cancel,
+                    on_bytes=lambda n, _label=label: advance(n, _label), warnings=warnings,
+                )
+            outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table, warnings=warnings))
+        except (FlattenCancelled, WorkbookAborted):
+            raise  # the whole run ends: nothing of it is kept
+        except Exception as error:  # this document's fault, whatever it is: its rows are gone
+            outcomes.append(FileOutcome(label, plan.group, "failed", error=failure_reason(error),
+                                        table=plan.table))
+
+
+def _write_in_parallel(ready: list[_Plan], children: dict[str, dict[ClarkPath, str]], workbook: Workbook,
+                       sink: _WorkbookSink, pool: FlattenPool, should_cancel: Callable[[], bool],
+                       advance: Callable[[int, str], None], outcomes: list[FileOutcome]) -> None:
+    """Flatten the documents in the pool's processes and write their rows here, in document order
+    and each in its savepoint as one process would: the same tables, byte for byte. Progress moves
+    document by document."""
+    tasks = [FlattenTask(str(plan.document.path), plan.record, document_label(plan.document), plan.table,
+                         children.get(plan.table, {})) for plan in ready]
+    for run, plan, task in zip(pool.run(tasks, should_cancel), ready, tasks):
+        label = task.file_label
+        advance(0, label)
+        replay = Replay(sink, sink.writer)
+        try:
+            with workbook.savepoint():
+                for batch in run.batches():
+                    replay.apply(batch)
+                if run.failure is not None:
+                    raise _WorkerFailure(run.failure)
+            records, warnings = run.result
+            outcomes.append(FileOutcome(label, plan.group, "ok", records, table=plan.table, warnings=warnings))
+        except (FlattenCancelled, WorkbookAborted):
+            raise  # the whole run ends: nothing of it is kept
+        except _WorkerFailure as failure:
+            outcomes.append(FileOutcome(label, plan.group, "failed", error=str(failure), table=plan.table))
+        except Exception as error:  # writing its rows failed (a table too wide): its rows are gone
+            run.discard()
+            outcomes.append(FileOutcome(label, plan.group, "failed", error=failure_reason(error),
+                                        table=plan.table))
+        advance(plan.document.size, label)
+
+
 class _WorkbookSink:
     """Rows from the flattener into the workbook's table writers."""
 
@@ -330,12 +409,15 @@ class _WorkbookSink:
         self.workbook = workbook
         self.meta = meta  # table -> (group, record path, parent table)
 
+    def writer(self, table: str) -> TableWriter:
+        return self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
+
     def add_row(self, table: str, pairs) -> int:
         writer = self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
         return writer.add_row(pairs)
 
     def backfill(self, table: str, first: int, last: int, pairs) -> None:
-        self.workbook.writer(table, *self.meta[table]).backfill(first, last, pairs)
+        self.writer(table).backfill(first, last, pairs)
 
 
 def export_tables(

@@ -15,7 +15,7 @@ from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from ret_desktop.core.diskspace import free_bytes, is_disk_full
 from ret_desktop.core.export import CsvCopy
@@ -145,12 +145,26 @@ class TableWriter:
                 row[slots[name]] = value
         except KeyError:
             row = self._row_with_new_columns(pairs)
+        self._pending.append(row)  # as add_values, without a call more per row
+        rowid = self._next_rowid
+        self._next_rowid = rowid + 1
+        if len(self._pending) >= _BATCH:
+            self.flush()
+        return rowid
+
+    def add_values(self, row: Sequence[str]) -> int:
+        """Append a row laid out already: one value per column, in column order (a list or tuple)."""
         self._pending.append(row)
         rowid = self._next_rowid
         self._next_rowid = rowid + 1
         if len(self._pending) >= _BATCH:
             self.flush()
         return rowid
+
+    def place_of(self, name: str) -> int:
+        """The position of column ``name``, added at the end if new."""
+        place = self._slots.get(name)
+        return self._add_column(name) if place is None else place
 
     def _row_with_new_columns(self, pairs: list[tuple[str, str]]) -> list[str]:
         for name, _value in pairs:

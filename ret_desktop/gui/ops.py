@@ -150,7 +150,7 @@ class ConvertOp(Op):
         super().__init__(controller)
         wanted = None if groups is None else set(groups)
         self.report = IntakeReport([d for d in self.session.intake.documents if wanted is None or d.group in wanted])
-        self.options = options
+        self.options = replace(options, workers=controller.services.settings.convert_workers)
 
     def work(self, progress, cancelled) -> ConversionResult:
         with Workbook(self.session.workbook_path) as workbook:

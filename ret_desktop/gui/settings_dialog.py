@@ -32,6 +32,7 @@ _FIELDS: dict[str, tuple[str, str, float, float, int]] = {
     "intake_max_ratio": ("Import: highest compression ratio", "", 2, 100_000, 1),
     "intake_max_depth": ("Import: deepest archive nesting", " levels", 1, 100, 1),
     "audit_retention_days": ("Audit log: keep entries for", " days", 1, 36_500, 1),
+    "convert_workers": ("Conversion: worker processes (1: none)", "", 1, 256, 1),
 }
 
 
