@@ -283,6 +283,16 @@ def test_a_file_and_a_folder_of_the_same_name_are_both_taken(tmp_path, order):
     assert len({d.path for d in report.documents}) == 3
 
 
+def test_names_that_clean_to_the_same_name_are_both_taken(tmp_path):
+    contents = {"a?b.xml": b"<r>question mark</r>", "a_b.xml": b"<r>underscore</r>", "d:x/a.xml": b"<r>drive</r>",
+                "x/a.xml": b"<r>plain</r>"}
+    (tmp_path / "clean.zip").write_bytes(zip_bytes(list(contents.items())))
+    report = take_in([tmp_path / "clean.zip"], tmp_path / "x")
+    assert report.skipped == []
+    assert {d.chain[-1]: d.path.read_bytes() for d in report.documents} == contents
+    assert len({d.path for d in report.documents}) == 4
+
+
 def test_the_same_name_twice_keeps_the_first_and_says_so(tmp_path):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning):
@@ -293,6 +303,38 @@ def test_the_same_name_twice_keeps_the_first_and_says_so(tmp_path):
     report = take_in([tmp_path / "twice.zip"], tmp_path / "x")
     assert [d.path.read_bytes() for d in report.documents] == [b"<r>first</r>", GOOD]
     assert [s.reason for s in report.skipped] == ["a second entry with the same name; the first is kept"]
+
+
+# ---------------------------------------------------------------- 3b. the run's own scratch and output
+
+def test_scratch_of_any_run_inside_an_input_folder_is_never_taken_in(tmp_path):
+    folder = tmp_path / "in"
+    (folder / ".ret-work-4242-abc123_x" / "extracted").mkdir(parents=True)
+    (folder / ".ret-work-4242-abc123_x" / "extracted" / "copy.xml").write_bytes(GOOD)
+    (folder / ".good.xml.ret-4242-k2j3h4.part").write_bytes(GOOD)
+    (folder / "good.xml").write_bytes(GOOD)
+    report = take_in([folder], tmp_path / "x")
+    assert [d.display for d in report.documents] == ["in/good.xml"]
+    assert sorted((s.display, s.reason) for s in report.skipped) == [
+        ("in/.good.xml.ret-4242-k2j3h4.part", "scratch of a RET Desktop run; never taken in"),
+        ("in/.ret-work-4242-abc123_x", "scratch of a RET Desktop run; never taken in")]
+
+
+def test_an_output_folder_inside_an_input_folder_is_never_taken_in(tmp_path):
+    from ret_desktop.core.convert import convert_to_folder
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "4_orders.zip").write_bytes(zip_bytes([("ok.xml", b"<r><i><a>1</a></i><i><a>2</a></i></r>")]))
+    (folder / "out").mkdir()
+    (folder / "out" / "earlier.xml").write_bytes(GOOD)  # in the output folder: not an input either
+    result = convert_to_folder([folder], folder / "out")
+    assert [(t.name, t.rows) for t in result.tables] == [("ORDERS", 2)]
+    assert [(f.path, f.status) for f in result.files] == [("in/4_orders.zip/ok.xml", "ok"),
+                                                          ("in/out", "skipped")]
+    assert result.files[1].error == "the output folder of this run; never taken in"
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["ORDERS.csv", "earlier.xml", "manifest.json"]
+    assert ".ret-work" not in (folder / "out" / "ORDERS.csv").read_text()
 
 
 # ---------------------------------------------------------------- 4. a full disk

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
+from ret_desktop.core.scratch import is_scratch_name
+
 XML_SUFFIX = ".xml"
 ZIP_SUFFIX = ".zip"
 UNSUPPORTED_ARCHIVES = {".rar": "RAR", ".7z": "7-Zip", ".tar": "TAR", ".gz": "gzip", ".tgz": "TAR",
@@ -50,6 +52,7 @@ _METHOD_NAMES = {9: "Deflate64", 10: "PKWARE DCL Implode", 93: "Zstandard", 95: 
 _MAX_NAME_BYTES = 143  # a name longer than this is shortened; fits every common file system (eCryptfs: 143)
 _MAX_PATH_BYTES = 3000  # a path longer than this is flattened; PATH_MAX is 4096 on Linux
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_SCRATCH_REASON = "scratch of a RET Desktop run; never taken in"
 
 
 class IntakeCancelled(Exception):
@@ -295,8 +298,11 @@ class _WriteError(Exception):
 
 class _Intake:
     def __init__(self, target: Path, limits: IntakeLimits, group_by: str,
-                 should_cancel: Callable[[], bool], on_progress: Callable[[str], None]) -> None:
+                 should_cancel: Callable[[], bool], on_progress: Callable[[str], None],
+                 not_inputs: Iterable[Path] = ()) -> None:
         self.target = target
+        # folders never taken in when met inside an input folder (the run's own output), by identity
+        self.not_inputs = {_identity(path) for path in (target, *not_inputs)} - {None}
         self.limits = limits
         self.group_by = group_by
         self.should_cancel = should_cancel
@@ -402,11 +408,16 @@ class _Intake:
             dirs.sort()
             root_path = Path(root)
             base = (folder.name, *root_path.relative_to(folder).parts)
-            for name in dirs:
-                if (root_path / name).is_symlink():
-                    self.report.skipped.append(Skipped((*base, name), "a link; links are not followed"))
+            for name in list(dirs):
+                why_not = self._why_not_a_folder(root_path / name, name)
+                if why_not:
+                    dirs.remove(name)
+                    self.report.skipped.append(Skipped((*base, name), why_not))
             for name in sorted(files):
                 self._check_cancel()
+                if is_scratch_name(name):
+                    self.report.skipped.append(Skipped((*base, name), _SCRATCH_REASON))
+                    continue
                 if not self._may_go_on():
                     not_read += 1
                     continue
@@ -414,6 +425,20 @@ class _Intake:
                 self._guarded(chain, lambda: self._add_path(path, chain))
         if not_read:
             self._not_read((folder.name,), not_read, "file")
+
+    def _why_not_a_folder(self, path: Path, name: str) -> str:
+        """Why the folder ``path`` met inside an input folder is not walked, or ``""``."""
+        if is_scratch_name(name):
+            return _SCRATCH_REASON
+        try:
+            status = path.lstat()
+        except OSError:
+            return ""  # os.walk reports it
+        if stat.S_ISLNK(status.st_mode):
+            return "a link; links are not followed"
+        if (status.st_dev, status.st_ino) in self.not_inputs:
+            return "the output folder of this run; never taken in"
+        return ""
 
     def _add_file(self, path: Path, chain: tuple[str, ...]) -> None:
         """A regular file on disk (given, or in a given folder): an archive to unpack, XML read in place."""
@@ -463,7 +488,7 @@ class _Intake:
             entries = [(index, info) for index, info in enumerate(archive.infolist())
                        if not info.filename.endswith("/")]  # folders are made as their files need them
             folder = self._archive_folder(name)
-            taken: set[PurePosixPath] = set()
+            taken: set[str] = set()
             for position, (index, info) in enumerate(entries):
                 self._check_cancel()
                 if not self._may_go_on():
@@ -483,7 +508,7 @@ class _Intake:
 
     def _add_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path,
                     member_chain: tuple[str, ...], depth: int, group: str | None,
-                    taken: set[PurePosixPath]) -> None:
+                    taken: set[str]) -> None:
         kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
         if kind == stat.S_IFLNK:
             self.report.skipped.append(Skipped(member_chain, "a symbolic link; links are never extracted"))
@@ -508,10 +533,10 @@ class _Intake:
         if self.total_bytes >= self.limits.max_total_bytes:
             self._limit(member_chain, "bytes")
             return
-        if relative in taken:
+        if info.filename in taken:  # names that only clean to the same name are both taken (see _free_path)
             self.report.skipped.append(Skipped(member_chain, "a second entry with the same name; the first is kept"))
             return
-        taken.add(relative)
+        taken.add(info.filename)
         extracted = self._extract(archive, info, folder, relative, member_chain, depth)
         if extracted is None:
             return
@@ -599,7 +624,8 @@ class _Intake:
 def _free_path(folder: Path, relative: PurePosixPath) -> Path:
     """Where ``relative`` can be written below ``folder``: every name short enough for the file
     system, a path no longer than the system takes, and never a file where a folder is or the
-    reverse (``f.xml`` and ``f.xml/inner.xml``): such a clash goes into ``~1/``, ``~2/``, ..."""
+    reverse (``f.xml`` and ``f.xml/inner.xml``), nor over a file taken already (``a?b.xml`` cleaned
+    to ``a_b.xml``): such a clash goes into ``~1/``, ``~2/``, ..."""
     parts = [short_name(part) for part in relative.parts]
     if len(os.fsencode(folder.joinpath(*parts))) > _MAX_PATH_BYTES:
         digest = hashlib.sha1(str(relative).encode("utf-8", "surrogateescape")).hexdigest()[:12]
@@ -810,19 +836,21 @@ def take_in(
     group_by: str = "archive",
     should_cancel: Callable[[], bool] = lambda: False,
     on_progress: Callable[[str], None] = lambda name: None,
+    not_inputs: Iterable[Path] = (),
 ) -> IntakeReport:
     """Extract and list the XML documents of ``inputs``; each archive unpacks into a new folder of
     ``target``, and loose XML files are read where they are.
 
     With ``group_by="type"`` the groups are assigned later, from each document's root element
     (see ``xmlflat``); here they follow the archive rule. On cancel (``IntakeCancelled``) everything
-    extracted so far is removed.
+    extracted so far is removed. Inside input folders, ``target``, the folders ``not_inputs`` (the
+    run's output folder, say) and scratch of any run are never taken in (listed as skipped).
     """
     if group_by not in GROUP_BY_CHOICES:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_CHOICES)}")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    intake = _Intake(target, limits, group_by, should_cancel, on_progress)
+    intake = _Intake(target, limits, group_by, should_cancel, on_progress, not_inputs)
     try:
         for path in inputs:
             intake.add_input(Path(path))
@@ -831,6 +859,14 @@ def take_in(
             shutil.rmtree(folder, ignore_errors=True)
         raise
     return intake.report
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _describe(exc: BaseException | None) -> str:
