@@ -417,6 +417,58 @@ def test_an_archive_listing_more_files_than_the_limit_is_not_held_in_memory(tmp_
     assert peak < 2_000_000, peak  # the whole directory as zipfile holds it: 15 MB; read up to the limit: 0.07 MB
 
 
+def folder_entries_zip(count: int) -> bytes:
+    """A ZIP of ``count`` folder entries and one XML file (ZIP64 end records past 65,535 entries)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(count):
+            archive.writestr(f"d{i}/", b"")
+        archive.writestr("good.xml", GOOD)
+    return buffer.getvalue()
+
+
+def test_folder_entries_count_against_the_file_limit(tmp_path):
+    (tmp_path / "folders.zip").write_bytes(folder_entries_zip(20))
+    report = take_in([tmp_path / "folders.zip"], tmp_path / "x", limits=IntakeLimits(max_files=10))
+    assert report.documents == [] and report.limits_hit == ["file count (10)"]
+    assert [(s.display, s.reason) for s in report.skipped] == [
+        ("folders.zip", "11 more entries not read: over the limit of 10 files")]
+
+
+def traced_peak(work) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_archive_of_many_folder_entries_is_not_held_in_memory(tmp_path):
+    peaks = {}
+    for count in (35_000, 70_000):  # 70,000: a 6 MB archive whose directory zipfile holds in 35 MB
+        (tmp_path / f"{count}.zip").write_bytes(zip_bytes([("dirs.zip", folder_entries_zip(count))]))
+        report, peaks[count] = traced_peak(lambda: take_in([tmp_path / f"{count}.zip"], tmp_path / f"x{count}",
+                                                           limits=IntakeLimits(max_files=100)))
+        assert report.documents == [] and report.limits_hit == ["file count (100)"]
+        assert [(s.display, s.reason) for s in report.skipped] == [
+            (f"{count}.zip/dirs.zip", f"{count - 98:,} more entries not read: over the limit of 100 files")]
+    assert peaks[70_000] < peaks[35_000] + 1_000_000, peaks  # not growing with the entries (17 MB more)
+
+
+def test_an_end_record_that_understates_the_entries_does_not_let_them_all_be_read(tmp_path):
+    raw = bytearray(folder_entries_zip(30_000))
+    end = raw.rindex(zipfile.stringEndArchive)
+    put16(raw, end + 8, 5)  # entries on this disk
+    put16(raw, end + 10, 5)  # entries in all
+    (tmp_path / "lying.zip").write_bytes(raw)
+    report, peak = traced_peak(lambda: take_in([tmp_path / "lying.zip"], tmp_path / "x",
+                                               limits=IntakeLimits(max_files=100)))
+    assert report.documents == [] and report.limits_hit == ["file count (100)"]
+    assert [s.display for s in report.skipped] == ["lying.zip"]
+    assert peak < 2_000_000, peak
+
+
 def test_the_file_limit_stops_later_inputs_too(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

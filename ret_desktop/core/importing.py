@@ -52,6 +52,7 @@ _METHOD_NAMES = {9: "Deflate64", 10: "PKWARE DCL Implode", 93: "Zstandard", 95: 
 _MAX_NAME_BYTES = 143  # a name longer than this is shortened; fits every common file system (eCryptfs: 143)
 _MAX_PATH_BYTES = 3000  # a path longer than this is flattened; PATH_MAX is 4096 on Linux
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_CENTRAL_RECORD_SIZE = 46  # the fixed part of a central directory record: no entry takes less
 _SCRATCH_REASON = "scratch of a RET Desktop run; never taken in"
 
 
@@ -296,6 +297,10 @@ class _WriteError(Exception):
     """Writing an extracted entry failed (``__cause__`` is the OSError); reading it went well."""
 
 
+class _TooManyEntries(Exception):
+    """An archive lists more entries than the file limit leaves, and cannot be read only in part."""
+
+
 class _Intake:
     def __init__(self, target: Path, limits: IntakeLimits, group_by: str,
                  should_cancel: Callable[[], bool], on_progress: Callable[[str], None],
@@ -481,12 +486,15 @@ class _Intake:
         with ExitStack() as closing:
             try:
                 archive, refused, unread = _open_zip(path, closing, max(0, self.limits.max_files - self.files))
+            except _TooManyEntries:
+                self._stop_at_file_limit()
+                self._not_read(chain, None, "entry")
+                return
             except Exception as exc:  # noqa: BLE001 - whatever a damaged archive raises, it is one skipped archive
                 self.report.skipped.append(Skipped(chain, f"not a readable ZIP archive ({_describe(exc)})"))
                 return
             closing.enter_context(archive)
-            entries = [(index, info) for index, info in enumerate(archive.infolist())
-                       if not info.filename.endswith("/")]  # folders are made as their files need them
+            entries = list(enumerate(archive.infolist()))
             folder = self._archive_folder(name)
             taken: set[str] = set()
             for position, (index, info) in enumerate(entries):
@@ -495,7 +503,9 @@ class _Intake:
                     self._not_read(chain, len(entries) - position + unread, "entry")
                     break
                 member_chain = (*chain, info.filename)
-                self.files += 1
+                self.files += 1  # a folder entry counts too: each one costs memory
+                if info.filename.endswith("/"):
+                    continue  # folders are made as their files need them
                 if index in refused:
                     self.report.skipped.append(Skipped(member_chain, refused[index]))
                     continue
@@ -650,36 +660,42 @@ def _is_free(folder: Path, candidate: Path) -> bool:
     return True
 
 
-def _open_zip(path: Path, closing: ExitStack, keep_files: int) -> tuple[zipfile.ZipFile, dict[int, str], int]:
+def _open_zip(path: Path, closing: ExitStack, keep_entries: int) -> tuple[zipfile.ZipFile, dict[int, str], int]:
     """The archive at ``path``; the entries (by index) it holds but cannot give, with the reason;
-    and how many file entries past the first ``keep_files`` it holds, which are not even listed.
+    and how many entries (files and folders) past the first ``keep_entries`` it holds, which are
+    not even listed.
 
     Two things make ``zipfile`` read an archive through a view of it. It refuses a whole archive for
     the fault of one entry (a name flagged UTF-8 whose bytes are not, a "version needed" it does not
     know, a damaged extra field): the view mends those header bytes, so every other entry is still
-    taken. And it holds the whole central directory in memory: when the archive lists more files
-    than may still be taken, the view ends after the last of them.
+    taken. And it holds the whole central directory in memory: when the archive may list more
+    entries than may still be taken (by the count its end record declares, or by the size of its
+    directory, which is what zipfile reads), the view ends after the last of them; when no such view
+    can be made, ``_TooManyEntries`` refuses the archive before zipfile reads any of it.
     """
     source = closing.enter_context(open(path, "rb"))
     end = zipfile._EndRecData(source)  # zipfile's own reading of the end records (ZIP64 included)
     first_error: Exception | None = None
-    if not end or end[zipfile._ECD_ENTRIES_TOTAL] <= keep_files:
+    if not end or (end[zipfile._ECD_ENTRIES_TOTAL] <= keep_entries
+                   and end[zipfile._ECD_SIZE] <= _CENTRAL_RECORD_SIZE * keep_entries):
         try:
             return closing.enter_context(zipfile.ZipFile(source)), {}, 0
         except (UnicodeDecodeError, NotImplementedError, zipfile.BadZipFile) as exc:
             first_error = exc
     try:
-        view, refused, unread = _mended_view(source, end, keep_files)
+        view, refused, unread = _mended_view(source, end, keep_entries)
         return closing.enter_context(zipfile.ZipFile(closing.enter_context(view))), refused, unread
+    except _TooManyEntries:
+        raise
     except Exception:  # noqa: BLE001 - no view helps: report what zipfile itself says of the archive
         if first_error is not None:
             raise first_error from None
     return closing.enter_context(zipfile.ZipFile(source)), {}, 0
 
 
-def _mended_view(source, end, keep_files: int) -> tuple[_MendedFile, dict[int, str], int]:
+def _mended_view(source, end, keep_entries: int) -> tuple[_MendedFile, dict[int, str], int]:
     """The view of ``source`` that ``_open_zip`` describes, the entries it refuses, and the number
-    of file entries it leaves out."""
+    of entries it leaves out."""
     if not end:
         raise zipfile.BadZipFile("no end of central directory")
     size, offset = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]
@@ -689,24 +705,21 @@ def _mended_view(source, end, keep_files: int) -> tuple[_MendedFile, dict[int, s
     start = offset + concat
     patches: dict[int, int] = {}
     refused: dict[int, str] = {}
-    kept = files = unread = 0
+    kept = 0
     cut = None
     for position, header, name, extra in _central_records(source, start, size):
-        is_file = not name.split(b"\0", 1)[0].endswith(b"/")  # as zipfile reads names
-        if cut is None and is_file and files == keep_files:
+        if kept == keep_entries:
             cut = position
-        if cut is not None:
-            unread += is_file
-            continue
+            break
         _mend_record(source, start + position, concat, header, name, extra, patches, refused, kept)
-        files += is_file
         kept += 1
     if cut is None:
         if not patches:
             raise zipfile.BadZipFile("nothing to mend")
         return _MendedFile(source, patches), refused, 0
+    unread = max(end[zipfile._ECD_ENTRIES_TOTAL] - kept, 1)  # as declared (walking the rest would take long)
     if kept > 0xFFFF or offset > 0xFFFF_FFFF or cut > 0xFFFF_FFFF:
-        raise zipfile.BadZipFile("too large to end early")  # would need ZIP64 end records of its own
+        raise _TooManyEntries()  # ending early would need ZIP64 end records of its own
     new_end = struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, kept, kept, cut, offset, 0)
     return _MendedFile(source, patches, start + cut, new_end), refused, unread
 
@@ -716,9 +729,9 @@ def _central_records(source, start: int, size: int):
     record, read as they come (a damaged one ends the list)."""
     source.seek(start)
     position = 0
-    while position + 46 <= size:
-        fixed = source.read(46)
-        if len(fixed) < 46 or fixed[:4] != zipfile.stringCentralDir:
+    while position + _CENTRAL_RECORD_SIZE <= size:
+        fixed = source.read(_CENTRAL_RECORD_SIZE)
+        if len(fixed) < _CENTRAL_RECORD_SIZE or fixed[:4] != zipfile.stringCentralDir:
             return
         header = struct.unpack(zipfile.structCentralDir, fixed)
         name_length, extra_length, comment_length = header[12:15]
@@ -726,7 +739,7 @@ def _central_records(source, start: int, size: int):
         extra = source.read(extra_length)
         source.seek(comment_length, io.SEEK_CUR)
         yield position, header, name, extra
-        position += 46 + name_length + extra_length + comment_length
+        position += _CENTRAL_RECORD_SIZE + name_length + extra_length + comment_length
         source.seek(start + position)  # the caller may have read elsewhere
 
 
@@ -745,7 +758,7 @@ def _mend_record(source, at: int, concat: int, header: tuple, name: bytes, extra
         patches[at + 6] = 20
         refused[index] = f"unsupported (needs ZIP version {needed / 10:.1f})"
     if not _extra_is_sound(extra, (*sizes, local)):
-        extra_at = at + 46 + len(name)
+        extra_at = at + _CENTRAL_RECORD_SIZE + len(name)
         for offset in range(len(extra)):  # one unknown field in its place, or nothing
             patches[extra_at + offset] = 0
         if len(extra) >= 4:
