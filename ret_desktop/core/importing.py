@@ -594,7 +594,7 @@ class _Intake:
                 raise _WriteError() from exc
             try:
                 with sink:
-                    limit_hit, written = self._copy(prefix, source, sink, budget, info.compress_size)
+                    limit_hit, written = self._copy(prefix, source, sink, budget, lambda: _compressed_taken(source, info))
             except BaseException:
                 with suppress(OSError):
                     destination.unlink()
@@ -606,15 +606,16 @@ class _Intake:
             return None
         return destination, kind, written
 
-    def _copy(self, chunk: bytes, source, sink, budget: int, compressed: int) -> tuple[str | None, int]:
+    def _copy(self, chunk: bytes, source, sink, budget: int, compressed: Callable[[], int]) -> tuple[str | None, int]:
         """Copy ``chunk`` and the rest of ``source`` into ``sink`` until a limit says stop:
-        ``(limit hit or None, bytes read)``."""
+        ``(limit hit or None, bytes read)``; ``compressed()`` says how many bytes of the archive
+        that took so far."""
         written = 0
         while chunk:
             written += len(chunk)
             if written > budget:
                 return "bytes", written
-            if written > self.limits.ratio_applies_above and written > self.limits.max_ratio * max(compressed, 1):
+            if written > self.limits.ratio_applies_above and written > self.limits.max_ratio * max(compressed(), 1):
                 return "ratio", written
             view = memoryview(chunk)
             try:
@@ -629,6 +630,18 @@ class _Intake:
     def _check_cancel(self) -> None:
         if self.should_cancel():
             raise IntakeCancelled()
+
+
+def _compressed_taken(source: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> int:
+    """How many bytes of the archive the entry ``source`` has really decompressed so far: those
+    read, less those its decompressor holds unused (a header may claim more than the data is)."""
+    left = getattr(source, "_compress_left", None)  # zipfile's own count of what it may still read
+    if left is None:
+        return info.compress_size
+    decompressor = getattr(source, "_decompressor", None)
+    held = len(getattr(decompressor, "unconsumed_tail", b""))
+    held += len(getattr(getattr(decompressor, "_decomp", decompressor), "unused_data", b"") or b"")  # LZMA wraps
+    return info.compress_size - left - held
 
 
 def _free_path(folder: Path, relative: PurePosixPath) -> Path:
