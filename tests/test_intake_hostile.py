@@ -469,6 +469,18 @@ def test_an_end_record_that_understates_the_entries_does_not_let_them_all_be_rea
     assert peak < 2_000_000, peak
 
 
+def test_an_archive_that_cannot_be_read_only_in_part_is_refused_before_it_is_read(tmp_path):
+    # a limit above 65,535 entries: ending the directory early would need ZIP64 end records of its own
+    (tmp_path / "folders.zip").write_bytes(folder_entries_zip(70_000))
+    (tmp_path / "later.xml").write_bytes(GOOD)
+    report, peak = traced_peak(lambda: take_in([tmp_path / "folders.zip", tmp_path / "later.xml"], tmp_path / "x",
+                                               limits=IntakeLimits(max_files=66_000)))
+    assert taken(report) == ["later.xml"] and report.limits_hit == ["file count (66,000)"]
+    assert [(s.display, s.reason) for s in report.skipped] == [
+        ("folders.zip", "not read: it lists 70,001 entries, over the limit of 66,000 files")]
+    assert peak < 2_000_000, peak  # zipfile would hold 35 MB of its directory
+
+
 def test_the_file_limit_stops_later_inputs_too(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

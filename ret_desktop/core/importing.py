@@ -298,7 +298,8 @@ class _WriteError(Exception):
 
 
 class _TooManyEntries(Exception):
-    """An archive lists more entries than the file limit leaves, and cannot be read only in part."""
+    """An archive lists more entries (``args[0]``) than the file limit leaves, and cannot be read
+    only in part."""
 
 
 class _Intake:
@@ -486,9 +487,10 @@ class _Intake:
         with ExitStack() as closing:
             try:
                 archive, refused, unread = _open_zip(path, closing, max(0, self.limits.max_files - self.files))
-            except _TooManyEntries:
-                self._stop_at_file_limit()
-                self._not_read(chain, None, "entry")
+            except _TooManyEntries as refusal:
+                self._limit_hit(f"file count ({self.limits.max_files:,})")
+                self.report.skipped.append(Skipped(chain, f"not read: it lists {refusal.args[0]:,} entries, "
+                                                          f"over the limit of {self.limits.max_files:,} files"))
                 return
             except Exception as exc:  # noqa: BLE001 - whatever a damaged archive raises, it is one skipped archive
                 self.report.skipped.append(Skipped(chain, f"not a readable ZIP archive ({_describe(exc)})"))
@@ -732,7 +734,7 @@ def _mended_view(source, end, keep_entries: int) -> tuple[_MendedFile, dict[int,
         return _MendedFile(source, patches), refused, 0
     unread = max(end[zipfile._ECD_ENTRIES_TOTAL] - kept, 1)  # as declared (walking the rest would take long)
     if kept > 0xFFFF or offset > 0xFFFF_FFFF or cut > 0xFFFF_FFFF:
-        raise _TooManyEntries()  # ending early would need ZIP64 end records of its own
+        raise _TooManyEntries(kept + unread)  # ending early would need ZIP64 end records of its own
     new_end = struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, kept, kept, cut, offset, 0)
     return _MendedFile(source, patches, start + cut, new_end), refused, unread
 
