@@ -596,7 +596,8 @@ class _Intake:
                 raise _WriteError() from exc
             try:
                 with sink:
-                    limit_hit, written = self._copy(prefix, source, sink, budget, lambda: _compressed_taken(source, info))
+                    limit_hit, written = self._copy(prefix, source, sink, budget,
+                                                    lambda: _compressed_taken(source, info))
             except BaseException:
                 with suppress(OSError):
                     destination.unlink()
@@ -608,7 +609,8 @@ class _Intake:
             return None
         return destination, kind, written
 
-    def _copy(self, chunk: bytes, source, sink, budget: int, compressed: Callable[[], int]) -> tuple[str | None, int]:
+    def _copy(self, chunk: bytes, source, sink, budget: int,
+              compressed: Callable[[], int]) -> tuple[str | None, int]:
         """Copy ``chunk`` and the rest of ``source`` into ``sink`` until a limit says stop:
         ``(limit hit or None, bytes read)``; ``compressed()`` says how many bytes of the archive
         that took so far."""
