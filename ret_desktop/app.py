@@ -227,6 +227,7 @@ def main(settings: Settings) -> int:
                                              f"({settings.data_dir})")
         return 2
     app = _build(settings)
+    app.services.sessions.holds_data_lock = True  # no other window can be working in a session
     if not app.controller.sign_in_remembered():
         app.login_window.show()
     try:

@@ -1,6 +1,7 @@
 import io
 import os
 import stat
+import struct
 import zipfile
 from pathlib import Path
 
@@ -144,6 +145,28 @@ def test_compression_bomb_entry_is_refused_while_reading(tmp_path):
     assert "compression ratio over 200" in report.skipped[0].reason
     assert report.limits_hit == ["compression ratio (200)"]
     assert {p.name for p in files_under(tmp_path / "x")} == {"ok.xml"}  # no partial file
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA],
+                         ids=["deflate", "bzip2", "lzma"])
+def test_a_header_claiming_more_compressed_bytes_does_not_lift_the_ratio_limit(tmp_path, method):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("bomb.xml", b"<r>" + b" " * (8 * 1024 * 1024) + b"</r>", compress_type=method)
+        archive.writestr("ok.xml", XML)
+        archive.writestr("pad.bin", os.urandom(1024 * 1024), compress_type=zipfile.ZIP_STORED)
+    raw = bytearray(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        bomb, directory = archive.getinfo("bomb.xml"), archive.start_dir
+    data_start = 30 + len(bomb.filename) + len(bomb.extra)
+    struct.pack_into("<I", raw, directory + 20, directory - data_start)  # "everything up to the directory"
+    assert 8 * 1024 * 1024 / (directory - data_start) < 200  # the ratio the header claims
+    (tmp_path / "lying.zip").write_bytes(raw)
+    report = take_in([tmp_path / "lying.zip"], tmp_path / "x")
+    assert [d.chain[-1] for d in report.documents] == ["ok.xml"]
+    assert [(s.chain[-1], s.reason) for s in report.skipped] == [
+        ("bomb.xml", "compression ratio over 200 (a ZIP bomb?)"), ("pad.bin", "not XML (.bin)")]
+    assert report.limits_hit == ["compression ratio (200)"]
 
 
 def test_total_size_limit_counts_real_bytes_and_lists_the_rest(tmp_path):

@@ -283,6 +283,16 @@ def test_a_file_and_a_folder_of_the_same_name_are_both_taken(tmp_path, order):
     assert len({d.path for d in report.documents}) == 3
 
 
+def test_names_that_clean_to_the_same_name_are_both_taken(tmp_path):
+    contents = {"a?b.xml": b"<r>question mark</r>", "a_b.xml": b"<r>underscore</r>", "d:x/a.xml": b"<r>drive</r>",
+                "x/a.xml": b"<r>plain</r>"}
+    (tmp_path / "clean.zip").write_bytes(zip_bytes(list(contents.items())))
+    report = take_in([tmp_path / "clean.zip"], tmp_path / "x")
+    assert report.skipped == []
+    assert {d.chain[-1]: d.path.read_bytes() for d in report.documents} == contents
+    assert len({d.path for d in report.documents}) == 4
+
+
 def test_the_same_name_twice_keeps_the_first_and_says_so(tmp_path):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive, pytest.warns(UserWarning):
@@ -293,6 +303,38 @@ def test_the_same_name_twice_keeps_the_first_and_says_so(tmp_path):
     report = take_in([tmp_path / "twice.zip"], tmp_path / "x")
     assert [d.path.read_bytes() for d in report.documents] == [b"<r>first</r>", GOOD]
     assert [s.reason for s in report.skipped] == ["a second entry with the same name; the first is kept"]
+
+
+# ---------------------------------------------------------------- 3b. the run's own scratch and output
+
+def test_scratch_of_any_run_inside_an_input_folder_is_never_taken_in(tmp_path):
+    folder = tmp_path / "in"
+    (folder / ".ret-work-4242-abc123_x" / "extracted").mkdir(parents=True)
+    (folder / ".ret-work-4242-abc123_x" / "extracted" / "copy.xml").write_bytes(GOOD)
+    (folder / ".good.xml.ret-4242-k2j3h4.part").write_bytes(GOOD)
+    (folder / "good.xml").write_bytes(GOOD)
+    report = take_in([folder], tmp_path / "x")
+    assert [d.display for d in report.documents] == ["in/good.xml"]
+    assert sorted((s.display, s.reason) for s in report.skipped) == [
+        ("in/.good.xml.ret-4242-k2j3h4.part", "scratch of a RET Desktop run; never taken in"),
+        ("in/.ret-work-4242-abc123_x", "scratch of a RET Desktop run; never taken in")]
+
+
+def test_an_output_folder_inside_an_input_folder_is_never_taken_in(tmp_path):
+    from ret_desktop.core.convert import convert_to_folder
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "4_orders.zip").write_bytes(zip_bytes([("ok.xml", b"<r><i><a>1</a></i><i><a>2</a></i></r>")]))
+    (folder / "out").mkdir()
+    (folder / "out" / "earlier.xml").write_bytes(GOOD)  # in the output folder: not an input either
+    result = convert_to_folder([folder], folder / "out")
+    assert [(t.name, t.rows) for t in result.tables] == [("ORDERS", 2)]
+    assert [(f.path, f.status) for f in result.files] == [("in/4_orders.zip/ok.xml", "ok"),
+                                                          ("in/out", "skipped")]
+    assert result.files[1].error == "the output folder of this run; never taken in"
+    assert sorted(p.name for p in (folder / "out").iterdir()) == ["ORDERS.csv", "earlier.xml", "manifest.json"]
+    assert ".ret-work" not in (folder / "out" / "ORDERS.csv").read_text()
 
 
 # ---------------------------------------------------------------- 4. a full disk
@@ -373,6 +415,70 @@ def test_an_archive_listing_more_files_than_the_limit_is_not_held_in_memory(tmp_
         tracemalloc.stop()
     assert report.skipped[-1].reason == "19,991 more entries not read: over the limit of 10 files"
     assert peak < 2_000_000, peak  # the whole directory as zipfile holds it: 15 MB; read up to the limit: 0.07 MB
+
+
+def folder_entries_zip(count: int) -> bytes:
+    """A ZIP of ``count`` folder entries and one XML file (ZIP64 end records past 65,535 entries)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i in range(count):
+            archive.writestr(f"d{i}/", b"")
+        archive.writestr("good.xml", GOOD)
+    return buffer.getvalue()
+
+
+def test_folder_entries_count_against_the_file_limit(tmp_path):
+    (tmp_path / "folders.zip").write_bytes(folder_entries_zip(20))
+    report = take_in([tmp_path / "folders.zip"], tmp_path / "x", limits=IntakeLimits(max_files=10))
+    assert report.documents == [] and report.limits_hit == ["file count (10)"]
+    assert [(s.display, s.reason) for s in report.skipped] == [
+        ("folders.zip", "11 more entries not read: over the limit of 10 files")]
+
+
+def traced_peak(work) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_an_archive_of_many_folder_entries_is_not_held_in_memory(tmp_path):
+    peaks = {}
+    for count in (35_000, 70_000):  # 70,000: a 6 MB archive whose directory zipfile holds in 35 MB
+        (tmp_path / f"{count}.zip").write_bytes(zip_bytes([("dirs.zip", folder_entries_zip(count))]))
+        report, peaks[count] = traced_peak(lambda: take_in([tmp_path / f"{count}.zip"], tmp_path / f"x{count}",
+                                                           limits=IntakeLimits(max_files=100)))
+        assert report.documents == [] and report.limits_hit == ["file count (100)"]
+        assert [(s.display, s.reason) for s in report.skipped] == [
+            (f"{count}.zip/dirs.zip", f"{count - 98:,} more entries not read: over the limit of 100 files")]
+    assert peaks[70_000] < peaks[35_000] + 1_000_000, peaks  # not growing with the entries (17 MB more)
+
+
+def test_an_end_record_that_understates_the_entries_does_not_let_them_all_be_read(tmp_path):
+    raw = bytearray(folder_entries_zip(30_000))
+    end = raw.rindex(zipfile.stringEndArchive)
+    put16(raw, end + 8, 5)  # entries on this disk
+    put16(raw, end + 10, 5)  # entries in all
+    (tmp_path / "lying.zip").write_bytes(raw)
+    report, peak = traced_peak(lambda: take_in([tmp_path / "lying.zip"], tmp_path / "x",
+                                               limits=IntakeLimits(max_files=100)))
+    assert report.documents == [] and report.limits_hit == ["file count (100)"]
+    assert [s.display for s in report.skipped] == ["lying.zip"]
+    assert peak < 2_000_000, peak
+
+
+def test_an_archive_that_cannot_be_read_only_in_part_is_refused_before_it_is_read(tmp_path):
+    # a limit above 65,535 entries: ending the directory early would need ZIP64 end records of its own
+    (tmp_path / "folders.zip").write_bytes(folder_entries_zip(70_000))
+    (tmp_path / "later.xml").write_bytes(GOOD)
+    report, peak = traced_peak(lambda: take_in([tmp_path / "folders.zip", tmp_path / "later.xml"], tmp_path / "x",
+                                               limits=IntakeLimits(max_files=66_000)))
+    assert taken(report) == ["later.xml"] and report.limits_hit == ["file count (66,000)"]
+    assert [(s.display, s.reason) for s in report.skipped] == [
+        ("folders.zip", "not read: it lists 70,001 entries, over the limit of 66,000 files")]
+    assert peak < 2_000_000, peak  # zipfile would hold 35 MB of its directory
 
 
 def test_the_file_limit_stops_later_inputs_too(tmp_path):

@@ -1,3 +1,4 @@
+import json
 import os
 import sqlite3
 import stat
@@ -7,6 +8,7 @@ import textwrap
 
 import pytest
 
+from ret_desktop.core.procutil import process_start_time
 from ret_desktop.core.services import open_services
 from ret_desktop.core.sessions import SESSION_SUBDIRS, SessionError
 
@@ -114,6 +116,54 @@ def test_sweep_wipes_leftovers_idle_past_the_ttl_and_nothing_else(settings, cloc
         assert services.sessions.wipe_expired_leftovers() == [crashed]
         assert not services.sessions.folder(crashed).exists()
         assert services.sessions.folder(live.session_id).exists()
+
+
+@pytest.fixture
+def unrelated_process():
+    """A live process that has nothing to do with RET Desktop, as a reused pid would name."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    yield process
+    process.stdin.close()
+    process.wait(timeout=10)
+
+
+def own_session_as_if_by(services, info, pid: int, pid_started: int | None) -> None:
+    """Rewrite the metadata of ``info`` as if process ``pid`` (started at ``pid_started``) had made it."""
+    path = services.sessions.folder(info.session_id) / "metadata.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "pid": pid, "pid_started": pid_started}))
+
+
+@pytest.mark.skipif(process_start_time(os.getpid()) is None, reason="process start times are read from /proc")
+def test_a_crashed_session_whose_pid_was_reused_is_offered_back_and_expires(settings, clock, unrelated_process):
+    with open_services(settings, keyring_backend=None, clock=clock) as services:
+        crashed = services.sessions.create("alice")
+        (services.sessions.folder(crashed.session_id) / "input" / "customer.xml").write_text("<r>SECRET</r>")
+        # the owner was this process (its start time is recorded); the pid now names another one
+        own_session_as_if_by(services, crashed, unrelated_process.pid, process_start_time(os.getpid()))
+        live = services.sessions.create("alice")
+        own_session_as_if_by(services, live, unrelated_process.pid, process_start_time(unrelated_process.pid))
+    with open_services(settings, keyring_backend=None, clock=clock) as services:  # the next start
+        assert [s.session_id for s in services.sessions.leftovers("alice")] == [crashed.session_id]
+        clock.advance(3601)
+        assert services.sessions.wipe_expired_leftovers() == [crashed.session_id]
+        assert not services.sessions.folder(crashed.session_id).exists()
+        assert services.sessions.folder(live.session_id).exists()  # its owner still runs
+        assert unrelated_process.poll() is None
+
+
+def test_holding_the_data_folder_lock_every_session_not_opened_here_is_a_leftover(settings, clock,
+                                                                                  unrelated_process):
+    with open_services(settings, keyring_backend=None, clock=clock) as services:
+        left = services.sessions.create("alice")
+        own_session_as_if_by(services, left, unrelated_process.pid, None)  # owner's start unknown (older metadata)
+    with open_services(settings, keyring_backend=None, clock=clock) as services:
+        assert services.sessions.leftovers("alice") == []  # another process may be working in it
+        services.sessions.holds_data_lock = True  # as the window does
+        mine = services.sessions.create("alice")
+        assert [s.session_id for s in services.sessions.leftovers("alice")] == [left.session_id]
+        resumed = services.sessions.resume(left.session_id, "alice")
+        assert (resumed.pid, resumed.pid_started) == (os.getpid(), process_start_time(os.getpid()))
+        assert services.sessions.leftovers() == [] and services.sessions.get(mine.session_id) is not None
 
 
 def test_interrupted_wipe_is_finished_by_the_next_sweep(services):

@@ -571,7 +571,7 @@ def convert_to_folder(
         # at least the inputs unpacked, then tables about as large, then those once per format
         unpacking_full = DiskFullError("unpacking the input", sum(map(_size, inputs)) * (2 + len(formats)) - room)
         try:
-            report = take_in(inputs, scratch_dir / "extracted", limits=limits,
+            report = take_in(inputs, scratch_dir / "extracted", limits=limits, not_inputs=[out_dir],
                              group_by="archive" if options.group_by == "type" else options.group_by)
         except OSError as error:
             if not is_disk_full(error):

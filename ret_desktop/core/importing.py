@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable
 
+from ret_desktop.core.scratch import is_scratch_name
+
 XML_SUFFIX = ".xml"
 ZIP_SUFFIX = ".zip"
 UNSUPPORTED_ARCHIVES = {".rar": "RAR", ".7z": "7-Zip", ".tar": "TAR", ".gz": "gzip", ".tgz": "TAR",
@@ -50,6 +52,8 @@ _METHOD_NAMES = {9: "Deflate64", 10: "PKWARE DCL Implode", 93: "Zstandard", 95: 
 _MAX_NAME_BYTES = 143  # a name longer than this is shortened; fits every common file system (eCryptfs: 143)
 _MAX_PATH_BYTES = 3000  # a path longer than this is flattened; PATH_MAX is 4096 on Linux
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_CENTRAL_RECORD_SIZE = 46  # the fixed part of a central directory record: no entry takes less
+_SCRATCH_REASON = "scratch of a RET Desktop run; never taken in"
 
 
 class IntakeCancelled(Exception):
@@ -293,10 +297,18 @@ class _WriteError(Exception):
     """Writing an extracted entry failed (``__cause__`` is the OSError); reading it went well."""
 
 
+class _TooManyEntries(Exception):
+    """An archive lists more entries (``args[0]``) than the file limit leaves, and cannot be read
+    only in part."""
+
+
 class _Intake:
     def __init__(self, target: Path, limits: IntakeLimits, group_by: str,
-                 should_cancel: Callable[[], bool], on_progress: Callable[[str], None]) -> None:
+                 should_cancel: Callable[[], bool], on_progress: Callable[[str], None],
+                 not_inputs: Iterable[Path] = ()) -> None:
         self.target = target
+        # folders never taken in when met inside an input folder (the run's own output), by identity
+        self.not_inputs = {_identity(path) for path in (target, *not_inputs)} - {None}
         self.limits = limits
         self.group_by = group_by
         self.should_cancel = should_cancel
@@ -402,11 +414,16 @@ class _Intake:
             dirs.sort()
             root_path = Path(root)
             base = (folder.name, *root_path.relative_to(folder).parts)
-            for name in dirs:
-                if (root_path / name).is_symlink():
-                    self.report.skipped.append(Skipped((*base, name), "a link; links are not followed"))
+            for name in list(dirs):
+                why_not = self._why_not_a_folder(root_path / name, name)
+                if why_not:
+                    dirs.remove(name)
+                    self.report.skipped.append(Skipped((*base, name), why_not))
             for name in sorted(files):
                 self._check_cancel()
+                if is_scratch_name(name):
+                    self.report.skipped.append(Skipped((*base, name), _SCRATCH_REASON))
+                    continue
                 if not self._may_go_on():
                     not_read += 1
                     continue
@@ -414,6 +431,20 @@ class _Intake:
                 self._guarded(chain, lambda: self._add_path(path, chain))
         if not_read:
             self._not_read((folder.name,), not_read, "file")
+
+    def _why_not_a_folder(self, path: Path, name: str) -> str:
+        """Why the folder ``path`` met inside an input folder is not walked, or ``""``."""
+        if is_scratch_name(name):
+            return _SCRATCH_REASON
+        try:
+            status = path.lstat()
+        except OSError:
+            return ""  # os.walk reports it
+        if stat.S_ISLNK(status.st_mode):
+            return "a link; links are not followed"
+        if (status.st_dev, status.st_ino) in self.not_inputs:
+            return "the output folder of this run; never taken in"
+        return ""
 
     def _add_file(self, path: Path, chain: tuple[str, ...]) -> None:
         """A regular file on disk (given, or in a given folder): an archive to unpack, XML read in place."""
@@ -456,21 +487,27 @@ class _Intake:
         with ExitStack() as closing:
             try:
                 archive, refused, unread = _open_zip(path, closing, max(0, self.limits.max_files - self.files))
+            except _TooManyEntries as refusal:
+                self._limit_hit(f"file count ({self.limits.max_files:,})")
+                self.report.skipped.append(Skipped(chain, f"not read: it lists {refusal.args[0]:,} entries, "
+                                                          f"over the limit of {self.limits.max_files:,} files"))
+                return
             except Exception as exc:  # noqa: BLE001 - whatever a damaged archive raises, it is one skipped archive
                 self.report.skipped.append(Skipped(chain, f"not a readable ZIP archive ({_describe(exc)})"))
                 return
             closing.enter_context(archive)
-            entries = [(index, info) for index, info in enumerate(archive.infolist())
-                       if not info.filename.endswith("/")]  # folders are made as their files need them
+            entries = list(enumerate(archive.infolist()))
             folder = self._archive_folder(name)
-            taken: set[PurePosixPath] = set()
+            taken: set[str] = set()
             for position, (index, info) in enumerate(entries):
                 self._check_cancel()
                 if not self._may_go_on():
                     self._not_read(chain, len(entries) - position + unread, "entry")
                     break
                 member_chain = (*chain, info.filename)
-                self.files += 1
+                self.files += 1  # a folder entry counts too: each one costs memory
+                if info.filename.endswith("/"):
+                    continue  # folders are made as their files need them
                 if index in refused:
                     self.report.skipped.append(Skipped(member_chain, refused[index]))
                     continue
@@ -483,7 +520,7 @@ class _Intake:
 
     def _add_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, folder: Path,
                     member_chain: tuple[str, ...], depth: int, group: str | None,
-                    taken: set[PurePosixPath]) -> None:
+                    taken: set[str]) -> None:
         kind = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
         if kind == stat.S_IFLNK:
             self.report.skipped.append(Skipped(member_chain, "a symbolic link; links are never extracted"))
@@ -508,10 +545,10 @@ class _Intake:
         if self.total_bytes >= self.limits.max_total_bytes:
             self._limit(member_chain, "bytes")
             return
-        if relative in taken:
+        if info.filename in taken:  # names that only clean to the same name are both taken (see _free_path)
             self.report.skipped.append(Skipped(member_chain, "a second entry with the same name; the first is kept"))
             return
-        taken.add(relative)
+        taken.add(info.filename)
         extracted = self._extract(archive, info, folder, relative, member_chain, depth)
         if extracted is None:
             return
@@ -559,7 +596,8 @@ class _Intake:
                 raise _WriteError() from exc
             try:
                 with sink:
-                    limit_hit, written = self._copy(prefix, source, sink, budget, info.compress_size)
+                    limit_hit, written = self._copy(prefix, source, sink, budget,
+                                                    lambda: _compressed_taken(source, info))
             except BaseException:
                 with suppress(OSError):
                     destination.unlink()
@@ -571,15 +609,17 @@ class _Intake:
             return None
         return destination, kind, written
 
-    def _copy(self, chunk: bytes, source, sink, budget: int, compressed: int) -> tuple[str | None, int]:
+    def _copy(self, chunk: bytes, source, sink, budget: int,
+              compressed: Callable[[], int]) -> tuple[str | None, int]:
         """Copy ``chunk`` and the rest of ``source`` into ``sink`` until a limit says stop:
-        ``(limit hit or None, bytes read)``."""
+        ``(limit hit or None, bytes read)``; ``compressed()`` says how many bytes of the archive
+        that took so far."""
         written = 0
         while chunk:
             written += len(chunk)
             if written > budget:
                 return "bytes", written
-            if written > self.limits.ratio_applies_above and written > self.limits.max_ratio * max(compressed, 1):
+            if written > self.limits.ratio_applies_above and written > self.limits.max_ratio * max(compressed(), 1):
                 return "ratio", written
             view = memoryview(chunk)
             try:
@@ -596,10 +636,23 @@ class _Intake:
             raise IntakeCancelled()
 
 
+def _compressed_taken(source: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> int:
+    """How many bytes of the archive the entry ``source`` has really decompressed so far: those
+    read, less those its decompressor holds unused (a header may claim more than the data is)."""
+    left = getattr(source, "_compress_left", None)  # zipfile's own count of what it may still read
+    if left is None:
+        return info.compress_size
+    decompressor = getattr(source, "_decompressor", None)
+    held = len(getattr(decompressor, "unconsumed_tail", b""))
+    held += len(getattr(getattr(decompressor, "_decomp", decompressor), "unused_data", b"") or b"")  # LZMA wraps
+    return info.compress_size - left - held
+
+
 def _free_path(folder: Path, relative: PurePosixPath) -> Path:
     """Where ``relative`` can be written below ``folder``: every name short enough for the file
     system, a path no longer than the system takes, and never a file where a folder is or the
-    reverse (``f.xml`` and ``f.xml/inner.xml``): such a clash goes into ``~1/``, ``~2/``, ..."""
+    reverse (``f.xml`` and ``f.xml/inner.xml``), nor over a file taken already (``a?b.xml`` cleaned
+    to ``a_b.xml``): such a clash goes into ``~1/``, ``~2/``, ..."""
     parts = [short_name(part) for part in relative.parts]
     if len(os.fsencode(folder.joinpath(*parts))) > _MAX_PATH_BYTES:
         digest = hashlib.sha1(str(relative).encode("utf-8", "surrogateescape")).hexdigest()[:12]
@@ -624,36 +677,42 @@ def _is_free(folder: Path, candidate: Path) -> bool:
     return True
 
 
-def _open_zip(path: Path, closing: ExitStack, keep_files: int) -> tuple[zipfile.ZipFile, dict[int, str], int]:
+def _open_zip(path: Path, closing: ExitStack, keep_entries: int) -> tuple[zipfile.ZipFile, dict[int, str], int]:
     """The archive at ``path``; the entries (by index) it holds but cannot give, with the reason;
-    and how many file entries past the first ``keep_files`` it holds, which are not even listed.
+    and how many entries (files and folders) past the first ``keep_entries`` it holds, which are
+    not even listed.
 
     Two things make ``zipfile`` read an archive through a view of it. It refuses a whole archive for
     the fault of one entry (a name flagged UTF-8 whose bytes are not, a "version needed" it does not
     know, a damaged extra field): the view mends those header bytes, so every other entry is still
-    taken. And it holds the whole central directory in memory: when the archive lists more files
-    than may still be taken, the view ends after the last of them.
+    taken. And it holds the whole central directory in memory: when the archive may list more
+    entries than may still be taken (by the count its end record declares, or by the size of its
+    directory, which is what zipfile reads), the view ends after the last of them; when no such view
+    can be made, ``_TooManyEntries`` refuses the archive before zipfile reads any of it.
     """
     source = closing.enter_context(open(path, "rb"))
     end = zipfile._EndRecData(source)  # zipfile's own reading of the end records (ZIP64 included)
     first_error: Exception | None = None
-    if not end or end[zipfile._ECD_ENTRIES_TOTAL] <= keep_files:
+    if not end or (end[zipfile._ECD_ENTRIES_TOTAL] <= keep_entries
+                   and end[zipfile._ECD_SIZE] <= _CENTRAL_RECORD_SIZE * keep_entries):
         try:
             return closing.enter_context(zipfile.ZipFile(source)), {}, 0
         except (UnicodeDecodeError, NotImplementedError, zipfile.BadZipFile) as exc:
             first_error = exc
     try:
-        view, refused, unread = _mended_view(source, end, keep_files)
+        view, refused, unread = _mended_view(source, end, keep_entries)
         return closing.enter_context(zipfile.ZipFile(closing.enter_context(view))), refused, unread
+    except _TooManyEntries:
+        raise
     except Exception:  # noqa: BLE001 - no view helps: report what zipfile itself says of the archive
         if first_error is not None:
             raise first_error from None
     return closing.enter_context(zipfile.ZipFile(source)), {}, 0
 
 
-def _mended_view(source, end, keep_files: int) -> tuple[_MendedFile, dict[int, str], int]:
+def _mended_view(source, end, keep_entries: int) -> tuple[_MendedFile, dict[int, str], int]:
     """The view of ``source`` that ``_open_zip`` describes, the entries it refuses, and the number
-    of file entries it leaves out."""
+    of entries it leaves out."""
     if not end:
         raise zipfile.BadZipFile("no end of central directory")
     size, offset = end[zipfile._ECD_SIZE], end[zipfile._ECD_OFFSET]
@@ -663,24 +722,21 @@ def _mended_view(source, end, keep_files: int) -> tuple[_MendedFile, dict[int, s
     start = offset + concat
     patches: dict[int, int] = {}
     refused: dict[int, str] = {}
-    kept = files = unread = 0
+    kept = 0
     cut = None
     for position, header, name, extra in _central_records(source, start, size):
-        is_file = not name.split(b"\0", 1)[0].endswith(b"/")  # as zipfile reads names
-        if cut is None and is_file and files == keep_files:
+        if kept == keep_entries:
             cut = position
-        if cut is not None:
-            unread += is_file
-            continue
+            break
         _mend_record(source, start + position, concat, header, name, extra, patches, refused, kept)
-        files += is_file
         kept += 1
     if cut is None:
         if not patches:
             raise zipfile.BadZipFile("nothing to mend")
         return _MendedFile(source, patches), refused, 0
+    unread = max(end[zipfile._ECD_ENTRIES_TOTAL] - kept, 1)  # as declared (walking the rest would take long)
     if kept > 0xFFFF or offset > 0xFFFF_FFFF or cut > 0xFFFF_FFFF:
-        raise zipfile.BadZipFile("too large to end early")  # would need ZIP64 end records of its own
+        raise _TooManyEntries(kept + unread)  # ending early would need ZIP64 end records of its own
     new_end = struct.pack(zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, kept, kept, cut, offset, 0)
     return _MendedFile(source, patches, start + cut, new_end), refused, unread
 
@@ -690,9 +746,9 @@ def _central_records(source, start: int, size: int):
     record, read as they come (a damaged one ends the list)."""
     source.seek(start)
     position = 0
-    while position + 46 <= size:
-        fixed = source.read(46)
-        if len(fixed) < 46 or fixed[:4] != zipfile.stringCentralDir:
+    while position + _CENTRAL_RECORD_SIZE <= size:
+        fixed = source.read(_CENTRAL_RECORD_SIZE)
+        if len(fixed) < _CENTRAL_RECORD_SIZE or fixed[:4] != zipfile.stringCentralDir:
             return
         header = struct.unpack(zipfile.structCentralDir, fixed)
         name_length, extra_length, comment_length = header[12:15]
@@ -700,7 +756,7 @@ def _central_records(source, start: int, size: int):
         extra = source.read(extra_length)
         source.seek(comment_length, io.SEEK_CUR)
         yield position, header, name, extra
-        position += 46 + name_length + extra_length + comment_length
+        position += _CENTRAL_RECORD_SIZE + name_length + extra_length + comment_length
         source.seek(start + position)  # the caller may have read elsewhere
 
 
@@ -719,7 +775,7 @@ def _mend_record(source, at: int, concat: int, header: tuple, name: bytes, extra
         patches[at + 6] = 20
         refused[index] = f"unsupported (needs ZIP version {needed / 10:.1f})"
     if not _extra_is_sound(extra, (*sizes, local)):
-        extra_at = at + 46 + len(name)
+        extra_at = at + _CENTRAL_RECORD_SIZE + len(name)
         for offset in range(len(extra)):  # one unknown field in its place, or nothing
             patches[extra_at + offset] = 0
         if len(extra) >= 4:
@@ -810,19 +866,21 @@ def take_in(
     group_by: str = "archive",
     should_cancel: Callable[[], bool] = lambda: False,
     on_progress: Callable[[str], None] = lambda name: None,
+    not_inputs: Iterable[Path] = (),
 ) -> IntakeReport:
     """Extract and list the XML documents of ``inputs``; each archive unpacks into a new folder of
     ``target``, and loose XML files are read where they are.
 
     With ``group_by="type"`` the groups are assigned later, from each document's root element
     (see ``xmlflat``); here they follow the archive rule. On cancel (``IntakeCancelled``) everything
-    extracted so far is removed.
+    extracted so far is removed. Inside input folders, ``target``, the folders ``not_inputs`` (the
+    run's output folder, say) and scratch of any run are never taken in (listed as skipped).
     """
     if group_by not in GROUP_BY_CHOICES:
         raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_CHOICES)}")
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    intake = _Intake(target, limits, group_by, should_cancel, on_progress)
+    intake = _Intake(target, limits, group_by, should_cancel, on_progress, not_inputs)
     try:
         for path in inputs:
             intake.add_input(Path(path))
@@ -831,6 +889,14 @@ def take_in(
             shutil.rmtree(folder, ignore_errors=True)
         raise
     return intake.report
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _describe(exc: BaseException | None) -> str:

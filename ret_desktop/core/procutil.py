@@ -3,6 +3,27 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc/<pid>/stat`` field
+    22), or None where that cannot be read (other systems, a process that is gone). With the pid
+    it names one process: a pid reused by a later process has a later start."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        return int(stat[stat.rindex(b")") + 2:].split()[19])  # fields after the name start at field 3
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(pid: int, started: int | None) -> bool:
+    """Whether the process that was ``pid`` and started at ``started`` (``process_start_time``;
+    None when unknown) is still running, not some later process that reuses its pid."""
+    if not pid_alive(pid):
+        return False
+    now_started = process_start_time(pid)
+    return started is None or now_started is None or now_started == started
 
 
 def pid_alive(pid: int) -> bool:

@@ -38,6 +38,11 @@ _records_dir: Path | None = None
 _records_lock = threading.Lock()
 
 
+def is_scratch_name(name: str) -> bool:
+    """Whether ``name`` has the shape of a scratch folder or part file (of any process)."""
+    return bool(_FOLDER.match(name) or _PART.match(name))
+
+
 def record_scratch_in(folder: Path | None) -> None:
     """Record from now on, in ``folder`` (``<runtime root>/scratch``), where this process keeps
     scratch, for the start-up sweep; None stops recording. Set once at start-up."""

@@ -23,7 +23,7 @@ from ret_desktop import __version__
 from ret_desktop.core.audit import AuditLog
 from ret_desktop.core.cache import SessionCache
 from ret_desktop.core.fsutil import atomic_write_json, make_private_dir
-from ret_desktop.core.procutil import pid_alive
+from ret_desktop.core.procutil import process_alive, process_start_time
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class SessionInfo:
     last_active_at: float
     pid: int
     app_version: str
+    pid_started: int | None = None  # procutil.process_start_time of pid; None when unknown (or older metadata)
 
 
 def cache_prefix(session_id: str) -> str:
@@ -66,6 +67,9 @@ class SessionManager:
         self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._open: set[str] = set()  # sessions this process is working in
+        # Set by a caller that holds the data folder's lock (the window): then no other process can
+        # be working in a session, so every session this process has not opened is a leftover.
+        self.holds_data_lock = False
         make_private_dir(self.sessions_dir)
 
     def folder(self, session_id: str) -> Path:
@@ -79,7 +83,7 @@ class SessionManager:
         for name in SESSION_SUBDIRS:
             make_private_dir(folder / name)
         now = self._clock()
-        info = SessionInfo(session_id, user_name, now, now, os.getpid(), __version__)
+        info = SessionInfo(session_id, user_name, now, now, os.getpid(), __version__, process_start_time(os.getpid()))
         self._save(info)
         self._open.add(session_id)
         self._audit.record("session_created", user_name, session_id)
@@ -97,7 +101,8 @@ class SessionManager:
             return None
 
     def leftovers(self, user_name: str | None = None) -> list[SessionInfo]:
-        """Sessions no live process is working in (left by a crash), oldest first."""
+        """Sessions no live process is working in (left by a crash), oldest first. A session whose
+        owner's pid now names another process (reused) counts as left."""
         found = []
         for folder in sorted(self.sessions_dir.iterdir()) if self.sessions_dir.exists() else []:
             if not _SESSION_ID.match(folder.name) or folder.name in self._open:
@@ -105,7 +110,7 @@ class SessionManager:
             info = self.get(folder.name)
             if info is None:
                 continue
-            if info.pid != os.getpid() and pid_alive(info.pid):
+            if not self.holds_data_lock and info.pid != os.getpid() and process_alive(info.pid, info.pid_started):
                 continue
             if user_name is None or info.user_name == user_name:
                 found.append(info)
@@ -119,7 +124,8 @@ class SessionManager:
             raise SessionError(f"session {session_id} belongs to another user")
         if session_id not in {s.session_id for s in self.leftovers(user_name)}:
             raise SessionError(f"session {session_id} is in use by another process")
-        info = SessionInfo(**{**asdict(info), "pid": os.getpid(), "last_active_at": self._clock()})
+        info = SessionInfo(**{**asdict(info), "pid": os.getpid(), "pid_started": process_start_time(os.getpid()),
+                              "last_active_at": self._clock()})
         self._save(info)
         self._open.add(session_id)
         self._audit.record("session_resumed", user_name, session_id)
