@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ret_desktop import __version__
-from ret_desktop.core.accounts import ROLES, AccountError
+from ret_desktop.core.accounts import ACCOUNTS_LOST_ADVICE, ROLES, AccountError
 from ret_desktop.core.appdb import AppDatabaseError
 from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
 from ret_desktop.core.diskspace import DiskFullError
+from ret_desktop.core.export import EXCEL_MAX_CELL, zip_file_name
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a conversion profile (JSON): record path and mode per kind of document")
     convert.add_argument("--group-by", choices=GROUP_BY_CHOICES, default="archive")
     convert.add_argument("--bom", action="store_true", help="start CSV files with a UTF-8 BOM (for Excel)")
-    convert.add_argument("--zip", metavar="NAME", help="also put every output file into DIR/NAME")
+    convert.add_argument("--zip", metavar="NAME",
+                         help="also put every output file into DIR/NAME (a file name; .zip is added if missing)")
     convert.add_argument("--csv-raw", action="store_true",
                          help="write CSV values untouched; by default a value a spreadsheet would run as a formula "
                          "(=, +, -, @ first, other than a plain number) gets a leading '")
@@ -148,7 +150,14 @@ def _read_new_password(from_stdin: bool) -> str:
     return first
 
 
+def _accounts_lost(services: Services) -> bool:
+    """Whether the data folder's accounts were lost (see ACCOUNTS_LOST_ADVICE)."""
+    return services.accounts.accounts_lost()
+
+
 def users_list(services: Services, args: argparse.Namespace) -> int:
+    if _accounts_lost(services):
+        raise CommandError(ACCOUNTS_LOST_ADVICE)
     users = services.accounts.list_users()
     width = max((len(u.name) for u in users), default=0)
     for user in users:
@@ -157,12 +166,20 @@ def users_list(services: Services, args: argparse.Namespace) -> int:
 
 
 def users_set_state(services: Services, args: argparse.Namespace) -> int:
+    if _accounts_lost(services):
+        raise CommandError(ACCOUNTS_LOST_ADVICE)
     user = services.accounts.set_state(args.name, args.state)
     print(f"{user.name} is {user.state}")
     return 0
 
 
+def _warn_if_accounts_lost(services: Services) -> None:
+    if _accounts_lost(services):
+        print(f"ret-desktop: warning: {ACCOUNTS_LOST_ADVICE}", file=sys.stderr)
+
+
 def cache_stats(services: Services, args: argparse.Namespace) -> int:
+    _warn_if_accounts_lost(services)
     stats = services.cache.stats()
     if args.json:
         print(json.dumps(stats, sort_keys=True))
@@ -173,6 +190,7 @@ def cache_stats(services: Services, args: argparse.Namespace) -> int:
 
 
 def cache_sweep(services: Services, args: argparse.Namespace) -> int:
+    _warn_if_accounts_lost(services)
     removed = services.cache.sweep_expired()
     print(f"removed {removed} expired {'entry' if removed == 1 else 'entries'}")
     return 0
@@ -191,11 +209,15 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     options = ConvertOptions(mode=args.mode or "wide", record_path=args.record_path, group_by=args.group_by,
                              profile=profile)
     formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
+    try:
+        zip_name = None if args.zip is None else zip_file_name(args.zip)
+    except ValueError as error:
+        raise CommandError(f"--zip: {error}") from None
     progress = _ProgressBar() if sys.stderr.isatty() else None
     if settings.runtime_root.is_dir():  # the window's start-up sweep then finds what a killed run left
         record_scratch_in(settings.runtime_root / "scratch")
     try:
-        result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
+        result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=zip_name,
                                    limits=IntakeLimits.from_settings(settings),
                                    on_progress=progress.update if progress else lambda *a: None,
                                    csv_raw=args.csv_raw)
@@ -204,6 +226,10 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
             progress.close()
         print(f"ret-desktop: error: {exc} in {args.out}; nothing was written", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file inside DIR is named as DIR: it may be in a scratch folder there
+        inside_out = exc.filename is None or Path(exc.filename).absolute().is_relative_to(args.out.absolute())
+        where = args.out if inside_out else exc.filename
+        raise CommandError(f"{exc.strerror or type(exc).__name__}: {where}; nothing was written in {args.out}") from None
     finally:
         record_scratch_in(None)
         if progress:
@@ -222,6 +248,11 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     for outcome in result.files:
         for warning in outcome.warnings:
             print(f"  warning: {outcome.path}: {warning}", file=sys.stderr)
+    for table in result.tables:
+        if table.xlsx_cells_cut:
+            xlsx = next(name for name in table.files if name.endswith(".xlsx"))
+            print(f"  warning: {table.name}: {table.xlsx_cells_cut:,} values longer than an Excel cell holds "
+                  f"({EXCEL_MAX_CELL:,} characters) are cut in {xlsx}", file=sys.stderr)
     return 0 if not problems else 1
 
 

@@ -239,7 +239,7 @@ def test_xlsx_scratch_stays_beside_the_output_and_goes(tmp_path, monkeypatch):
         seen["holding the text"] = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
         yield [["last"]]
 
-    assert write_xlsx(out / "t.xlsx", ["v"], batches()) == 501
+    assert write_xlsx(out / "t.xlsx", ["v"], batches()).rows == 501
     assert seen["system temp"] == []
     assert seen["holding the text"] and all(out in p.parents for p in seen["holding the text"])
     assert list(system_temp.iterdir()) == [] and [p.name for p in out.iterdir()] == ["t.xlsx"]

@@ -199,8 +199,10 @@ class ExportOp(Op):
         if tables == len(self.session.tables):
             self.session.unexported = False
             self.session.edited = False
+        cut = sum(t.xlsx_cells_cut for t in self.chosen)
         self.controller.refresh_status(f"Exported {tables} tables to {', '.join(p.name for p in written[:3])}"
-                                       f"{'…' if len(written) > 3 else ''} in {self.folder}.")
+                                       f"{'…' if len(written) > 3 else ''} in {self.folder}."
+                                       + (f" {cut:,} values longer than an Excel cell holds were cut in XLSX." if cut else ""))
 
 
 class IndexOp(Op):
