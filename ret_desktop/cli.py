@@ -226,9 +226,9 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
             progress.close()
         print(f"ret-desktop: error: {exc} in {args.out}; nothing was written", file=sys.stderr)
         return 1
-    except OSError as exc:  # a file inside DIR is named as DIR: it may be in a scratch folder there
-        inside_out = exc.filename is None or Path(exc.filename).absolute().is_relative_to(args.out.absolute())
-        where = args.out if inside_out else exc.filename
+    except OSError as exc:  # named as DIR when deeper inside it: in a scratch folder there
+        out, path = args.out.absolute(), Path(exc.filename).absolute() if exc.filename else None
+        where = path if path and (path.parent == out or not path.is_relative_to(out)) else args.out
         raise CommandError(f"{exc.strerror or type(exc).__name__}: {where}; nothing was written in {args.out}") from None
     finally:
         record_scratch_in(None)

@@ -7,6 +7,7 @@ is one transaction, so a cancelled run, or one the disk filled up under, leaves 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import traceback
@@ -543,7 +544,11 @@ def _convert_into(inputs: list[Path], out_dir: Path, options: ConvertOptions, fo
                 # the tables take about what they take in the workbook, once per format (and the ZIP)
                 expected = _size(workbook.path) * (len(formats) + (1 if zip_name else 0))
                 raise DiskFullError("writing the tables", expected - room) from error
-        for path in (*written, staged / "manifest.json"):  # renames within one folder: no new space
+        finished = (*written, staged / "manifest.json")
+        in_the_way = [out_dir / path.name for path in finished if (out_dir / path.name).is_dir()]
+        if in_the_way:  # found before the first rename: out_dir stays as it was
+            raise IsADirectoryError(errno.EISDIR, "a folder has the name of an output file", str(in_the_way[0]))
+        for path in finished:  # renames within one folder: no new space
             os.replace(path, out_dir / path.name)
     return result
 
