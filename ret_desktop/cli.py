@@ -150,13 +150,8 @@ def _read_new_password(from_stdin: bool) -> str:
     return first
 
 
-def _accounts_lost(services: Services) -> bool:
-    """Whether the data folder's accounts were lost (see ACCOUNTS_LOST_ADVICE)."""
-    return services.accounts.accounts_lost()
-
-
 def users_list(services: Services, args: argparse.Namespace) -> int:
-    if _accounts_lost(services):
+    if services.accounts.accounts_lost():
         raise CommandError(ACCOUNTS_LOST_ADVICE)
     users = services.accounts.list_users()
     width = max((len(u.name) for u in users), default=0)
@@ -166,7 +161,7 @@ def users_list(services: Services, args: argparse.Namespace) -> int:
 
 
 def users_set_state(services: Services, args: argparse.Namespace) -> int:
-    if _accounts_lost(services):
+    if services.accounts.accounts_lost():
         raise CommandError(ACCOUNTS_LOST_ADVICE)
     user = services.accounts.set_state(args.name, args.state)
     print(f"{user.name} is {user.state}")
@@ -174,7 +169,7 @@ def users_set_state(services: Services, args: argparse.Namespace) -> int:
 
 
 def _warn_if_accounts_lost(services: Services) -> None:
-    if _accounts_lost(services):
+    if services.accounts.accounts_lost():
         print(f"ret-desktop: warning: {ACCOUNTS_LOST_ADVICE}", file=sys.stderr)
 
 

@@ -352,8 +352,9 @@ def export_tables(
     csv_raw: bool = False,
 ) -> list[Path]:
     """Write each table in each format into ``out_dir``; returns the files written and records each
-    table's in its ``files`` (and the values its XLSX cut in ``xlsx_cells_cut``). File names are unique within the export, also where case does not
-    count (``A:B`` and ``A_B`` give ``A_B.csv`` and ``A_B (2).csv``). CSV values a spreadsheet
+    table's in its ``files`` (and how many values its XLSX file cut in ``xlsx_cells_cut``). File
+    names are unique within the export, also where case does not count (``A:B`` and ``A_B`` give
+    ``A_B.csv`` and ``A_B (2).csv``). CSV values a spreadsheet
     would run as formulas get a leading ``'`` unless ``csv_raw``."""
     written = []
     tables = list(tables)

@@ -63,10 +63,10 @@ def safe_file_stem(name: str) -> str:
 
 
 def zip_file_name(name: str) -> str:
-    """``name`` as the file name of an export's ZIP, ``.zip`` added when it lacks it; ValueError
-    (one line) for what is not a plain file name: a folder part, ``.`` or ``..``, a character or
-    device name Windows refuses, or more than 255 bytes. Ending in ``.zip``, it never takes the name of a table's
-    file or of ``manifest.json``."""
+    """``name`` as the file name of an export's ZIP, ``.zip`` added when it lacks it (so it never
+    takes the name of a table's file or of ``manifest.json``); ValueError (one line) for what is not
+    a plain file name: a folder part, ``.`` or ``..``, a character or device name Windows refuses,
+    or more than 255 bytes."""
     if not name.strip(" .") or _UNSAFE_FILE_CHARS.search(name) or _WINDOWS_RESERVED.fullmatch(name):
         raise ValueError(f"{name!r} is not a plain file name (no folder, not . or .., none of \\/:*?\"<>|, "
                          "not a Windows device name such as CON or NUL)")
