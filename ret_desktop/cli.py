@@ -246,8 +246,10 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     for table in result.tables:
         if table.xlsx_cells_cut:
             xlsx = next(name for name in table.files if name.endswith(".xlsx"))
-            print(f"  warning: {table.name}: {table.xlsx_cells_cut:,} values longer than an Excel cell holds "
-                  f"({EXCEL_MAX_CELL:,} characters) are cut in {xlsx}", file=sys.stderr)
+            values = "1 value longer than an Excel cell holds is" if table.xlsx_cells_cut == 1 else \
+                f"{table.xlsx_cells_cut:,} values longer than an Excel cell holds are"
+            print(f"  warning: {table.name}: {values} cut in {xlsx} ({EXCEL_MAX_CELL:,} characters kept)",
+                  file=sys.stderr)
     return 0 if not problems else 1
 
 

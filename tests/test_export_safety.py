@@ -358,8 +358,8 @@ def test_convert_reports_the_cut_cells_in_the_manifest_and_on_stderr(tmp_path):
     out = tmp_path / "out"
     result = _cli(tmp_path, "convert", doc, "--out", out, "--format", "both")
     assert result.returncode == 0, result.stderr
-    assert result.stderr == (f"  warning: LONGVAL: 3 values longer than an Excel cell holds ({EXCEL_MAX_CELL:,} "
-                             "characters) are cut in LONGVAL.xlsx\n")
+    assert result.stderr == ("  warning: LONGVAL: 3 values longer than an Excel cell holds are cut in LONGVAL.xlsx "
+                             f"({EXCEL_MAX_CELL:,} characters kept)\n")
     (table,) = json.loads((out / "manifest.json").read_text())["tables"]
     assert table["xlsx_cells_cut"] == 3
     assert _read_csv(out / "LONGVAL.csv")[1][2] == long  # CSV keeps every character

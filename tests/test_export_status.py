@@ -41,7 +41,7 @@ def test_the_export_status_counts_the_values_cut_in_xlsx(controller, qtbot, tmp_
     tables = {t.name for t in controller.session.tables}
     _run(controller, qtbot, ExportOp(controller, tmp_path / "xlsx", ("xlsx",), tables))
     assert any(s.startswith("Exported 1 tables") and s.endswith(
-        " 2 values longer than an Excel cell holds were cut in XLSX.") for s in statuses), statuses
+        " Values longer than an Excel cell holds cut in XLSX: 2.") for s in statuses), statuses
     (xlsx,) = (tmp_path / "xlsx").iterdir()
     assert openpyxl.load_workbook(xlsx).active["C2"].value == long[:EXCEL_MAX_CELL]
     statuses.clear()

@@ -202,7 +202,7 @@ class ExportOp(Op):
         cut = sum(t.xlsx_cells_cut for t in self.chosen)
         self.controller.refresh_status(f"Exported {tables} tables to {', '.join(p.name for p in written[:3])}"
                                        f"{'…' if len(written) > 3 else ''} in {self.folder}."
-                                       + (f" {cut:,} values longer than an Excel cell holds were cut in XLSX." if cut else ""))
+                                       + (f" Values longer than an Excel cell holds cut in XLSX: {cut:,}." if cut else ""))
 
 
 class IndexOp(Op):
