@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ret_desktop import __version__
-from ret_desktop.core.accounts import ROLES, AccountError
+from ret_desktop.core.accounts import ACCOUNTS_LOST_ADVICE, ROLES, AccountError
 from ret_desktop.core.appdb import AppDatabaseError
 from ret_desktop.core.audit import ACTIONS, AuditError, AuditFilter, local_time_text, parse_date
 from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
 from ret_desktop.core.diskspace import DiskFullError
+from ret_desktop.core.export import EXCEL_MAX_CELL, zip_file_name
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
@@ -120,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="processes flattening documents side by side; 1: one after another in this one "
                          "(default: the convert_workers setting, all cores but one)")
     convert.add_argument("--bom", action="store_true", help="start CSV files with a UTF-8 BOM (for Excel)")
-    convert.add_argument("--zip", metavar="NAME", help="also put every output file into DIR/NAME")
+    convert.add_argument("--zip", metavar="NAME",
+                         help="also put every output file into DIR/NAME (a file name; .zip is added if missing)")
     convert.add_argument("--csv-raw", action="store_true",
                          help="write CSV values untouched; by default a value a spreadsheet would run as a formula "
                          "(=, +, -, @ first, other than a plain number) gets a leading '")
@@ -188,6 +190,8 @@ def _read_new_password(from_stdin: bool) -> str:
 
 
 def users_list(services: Services, args: argparse.Namespace) -> int:
+    if services.accounts.accounts_lost():
+        raise CommandError(ACCOUNTS_LOST_ADVICE)
     users = services.accounts.list_users()
     width = max((len(u.name) for u in users), default=0)
     for user in users:
@@ -196,6 +200,8 @@ def users_list(services: Services, args: argparse.Namespace) -> int:
 
 
 def users_set_state(services: Services, args: argparse.Namespace) -> int:
+    if services.accounts.accounts_lost():
+        raise CommandError(ACCOUNTS_LOST_ADVICE)
     user = services.accounts.set_state(args.name, args.state)
     print(f"{user.name} is {user.state}")
     return 0
@@ -254,7 +260,13 @@ def audit_export_command(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_if_accounts_lost(services: Services) -> None:
+    if services.accounts.accounts_lost():
+        print(f"ret-desktop: warning: {ACCOUNTS_LOST_ADVICE}", file=sys.stderr)
+
+
 def cache_stats(services: Services, args: argparse.Namespace) -> int:
+    _warn_if_accounts_lost(services)
     stats = services.cache.stats()
     if args.json:
         print(json.dumps(stats, sort_keys=True))
@@ -265,6 +277,7 @@ def cache_stats(services: Services, args: argparse.Namespace) -> int:
 
 
 def cache_sweep(services: Services, args: argparse.Namespace) -> int:
+    _warn_if_accounts_lost(services)
     removed = services.cache.sweep_expired()
     print(f"removed {counted(removed, 'expired entry', 'expired entries')}")
     return 0
@@ -283,11 +296,15 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     options = ConvertOptions(mode=args.mode or "wide", record_path=args.record_path, group_by=args.group_by,
                              profile=profile, workers=args.workers or settings.convert_workers)
     formats = ("csv", "xlsx") if args.format == "both" else (args.format,)
+    try:
+        zip_name = None if args.zip is None else zip_file_name(args.zip)
+    except ValueError as error:
+        raise CommandError(f"--zip: {error}") from None
     progress = _ProgressBar() if sys.stderr.isatty() else None
     if settings.runtime_root.is_dir():  # the window's start-up sweep then finds what a killed run left
         record_scratch_in(settings.runtime_root / "scratch")
     try:
-        result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=args.zip,
+        result = convert_to_folder(args.inputs, args.out, options, formats, bom=args.bom, zip_name=zip_name,
                                    limits=IntakeLimits.from_settings(settings),
                                    on_progress=progress.update if progress else lambda *a: None,
                                    csv_raw=args.csv_raw)
@@ -296,6 +313,10 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
             progress.close()
         print(f"ret-desktop: error: {exc} in {args.out}; nothing was written", file=sys.stderr)
         return 1
+    except OSError as exc:  # named as DIR when deeper inside it: in a scratch folder there
+        out, path = args.out.absolute(), Path(exc.filename).absolute() if exc.filename else None
+        where = path if path and (path.parent == out or not path.is_relative_to(out)) else args.out
+        raise CommandError(f"{exc.strerror or type(exc).__name__}: {where}; nothing was written in {args.out}") from None
     finally:
         record_scratch_in(None)
         if progress:
@@ -315,6 +336,13 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     for outcome in result.files:
         for warning in outcome.warnings:
             print(f"  warning: {outcome.path}: {warning}", file=sys.stderr)
+    for table in result.tables:
+        if table.xlsx_cells_cut:
+            xlsx = next(name for name in table.files if name.endswith(".xlsx"))
+            values = "1 value longer than an Excel cell holds is" if table.xlsx_cells_cut == 1 else \
+                f"{table.xlsx_cells_cut:,} values longer than an Excel cell holds are"
+            print(f"  warning: {table.name}: {values} cut in {xlsx} ({EXCEL_MAX_CELL:,} characters kept)",
+                  file=sys.stderr)
     return 0 if not problems else 1
 
 

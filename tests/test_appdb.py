@@ -106,6 +106,7 @@ def test_the_cli_reports_a_damaged_account_database_in_one_line_with_exit_2(sett
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("ret-desktop: error: the account database") and "moved to" in result.stderr
     assert list(settings.data_dir.glob("ret_app.db.corrupt-*"))
-    assert run_cli(settings, "users", "list").returncode == 0  # moved aside: the next command works
+    again = run_cli(settings, "users", "list")  # moved aside: the next command says the accounts are lost
+    assert again.returncode == 2 and "had accounts, but the account database has none" in again.stderr
     added = run_cli(settings, "users", "add", "root", "--password-stdin", stdin=PASSWORD + "\n")
     assert (added.returncode, added.stdout.strip()) == (0, "created admin root")

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from ret_desktop.core.accounts import ACCOUNTS_LOST_ADVICE
+
 
 @pytest.fixture
 def run(tmp_path):
@@ -90,3 +92,32 @@ def test_cache_sweep_removes_expired_rows_written_earlier(run):
 def test_usage_errors_exit_2(run):
     assert run("cache").returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+def test_a_number_too_large_in_the_settings_file_is_one_line_naming_it(run):
+    (run.data_dir / "config").mkdir(parents=True)
+    (run.data_dir / "config" / "settings.json").write_text('{"session_cache_max_size": 1e400}')
+    result = run("users", "list")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (f"ret-desktop: error: setting 'session_cache_max_size' from "
+                             f"{run.data_dir / 'config' / 'settings.json'} is Infinity: expected a whole number\n")
+
+
+def test_account_commands_say_when_the_accounts_were_lost(run):
+    assert run("users", "add", "admin", "--password-stdin", stdin="a long password\n").returncode == 0
+    (run.data_dir / "ret_app.db").write_bytes(b"not a database at all" * 500)  # damaged
+    for name in ("ret_app.db-wal", "ret_app.db-shm"):
+        (run.data_dir / name).unlink(missing_ok=True)
+    first = run("users", "list")
+    assert first.returncode == 2 and "was damaged" in first.stderr  # moved aside, said once
+    advice = f"ret-desktop: error: {ACCOUNTS_LOST_ADVICE}\n"
+    for args in (("users", "list"), ("users", "unlock", "admin")):
+        later = run(*args)
+        assert (later.returncode, later.stdout, later.stderr) == (2, "", advice)
+    stats = run("cache", "stats", "--json")
+    assert stats.returncode == 0 and json.loads(stats.stdout)["entries"] == 0
+    assert stats.stderr == f"ret-desktop: warning: {ACCOUNTS_LOST_ADVICE}\n"
+    assert run("users", "add", "root", "--password-stdin", stdin="a long password\n").returncode == 0
+    listed = run("users", "list")
+    assert (listed.returncode, listed.stderr) == (0, "") and listed.stdout.split() == ["root", "admin", "active"]
+    assert run("cache", "stats").stderr == ""

@@ -1,10 +1,15 @@
 import json
+import math
 import os
+import random
 import stat
 
 import pytest
 
 from ret_desktop.core.config import (
+    SETTING_MAX,
+    TUNABLE_NAMES,
+    Settings,
     SettingsError,
     bundled_path,
     environment_overrides,
@@ -146,3 +151,51 @@ def test_a_setting_fixed_by_the_environment_cannot_be_saved(tmp_path):
         save_settings(s, {"intake_max_depth": 4}, env=env)
     assert save_settings(s, {"intake_max_depth": 3, "intake_max_files": 9}, env=env).intake_max_files == 9
     assert json.loads(s.settings_file.read_text()) == {"intake_max_files": 9}
+
+
+# JSON text of odd values, as a hand-edited settings file may hold them (Python's json reads NaN and
+# Infinity; 1e400 is infinity; 10**400 an integer no float or SQLite column holds).
+ODD_JSON_VALUES = ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "-0.0", "0", "-0", "0.0", "-1", "0.5",
+                   "1.0000000000000002", "1" + "0" * 400, "-" + "1" * 30, str(2**63), str(10**15), str(10**15 + 1),
+                   "1e15", "1e16", "true", "false", "null", '"1e999"', '"-1e999"', '"nan"', '"inf"', '"Infinity"',
+                   '""', '"  "', '"12"', '" 7 "', '"0x10"', '"1_000"', '"٣"', '"2.5"', "[]", "[1]", "{}",
+                   '{"value": 5}', '"\\u0000"', '"' + "9" * 5000 + '"']
+
+
+def _odd_settings_files(seed=20261201, count=120):
+    """Settings files of one to three tunables each with an odd value, drawn from a fixed seed."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        keys = rng.sample(TUNABLE_NAMES, rng.randint(1, 3))
+        yield {key: rng.choice(ODD_JSON_VALUES) for key in keys}
+
+
+@pytest.mark.parametrize("chosen", list(_odd_settings_files()), ids=lambda chosen: ",".join(chosen))
+def test_odd_numbers_in_the_settings_file_are_a_clear_error_or_a_usable_value(tmp_path, chosen):
+    write_settings(tmp_path, "{" + ", ".join(f'"{key}": {text}' for key, text in chosen.items()) + "}")
+    try:
+        settings = load_settings({"RET_DATA_DIR": str(tmp_path)})
+    except SettingsError as error:
+        message = str(error)
+        assert "\n" not in message and len(message) < 300
+        assert str(tmp_path / "config" / "settings.json") in message
+        assert any(message.startswith(f"setting {key!r} from ") for key in chosen)
+        return
+    for key in chosen:
+        value = getattr(settings, key)
+        assert type(value) is type(getattr(Settings, key)) and not isinstance(value, bool)
+        assert math.isfinite(value) and 0 < value <= SETTING_MAX
+
+
+@pytest.mark.parametrize("text", ["1e400", "NaN", "-0.0", "1" + "0" * 400, '"1e999"', "true"])
+def test_each_odd_number_is_refused_for_every_tunable(tmp_path, text):
+    for key in TUNABLE_NAMES:
+        write_settings(tmp_path, f'{{"{key}": {text}}}')
+        with pytest.raises(SettingsError, match=f"^setting '{key}' from .*settings.json is "):
+            load_settings({"RET_DATA_DIR": str(tmp_path)})
+
+
+@pytest.mark.parametrize("value", ["1e400", "inf", "nan", "-0", "1" + "0" * 400])
+def test_odd_numbers_in_the_environment_name_the_variable(tmp_path, value):
+    with pytest.raises(SettingsError, match="^setting 'intake_max_ratio' from environment variable RET_INTAKE_MAX_RATIO"):
+        load_settings({"RET_DATA_DIR": str(tmp_path), "RET_INTAKE_MAX_RATIO": value})

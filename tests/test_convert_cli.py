@@ -85,7 +85,7 @@ def test_csv_is_rfc4180_and_values_stay_text(tmp_path):
 
 def test_xlsx_text_cells_control_characters_and_sheet_split(tmp_path):
     rows = [[f"00{i}", f"bad\x01char\x1f{i}", "1e5"] for i in range(7)]
-    assert write_xlsx(tmp_path / "t.xlsx", ["id", "text", "num"], [rows], sheet_name="T", max_rows_per_sheet=3) == 7
+    assert write_xlsx(tmp_path / "t.xlsx", ["id", "text", "num"], [rows], sheet_name="T", max_rows_per_sheet=3).rows == 7
     book = openpyxl.load_workbook(tmp_path / "t.xlsx")
     assert book.sheetnames == ["T", "T (2)", "T (3)"]
     first = book["T"]

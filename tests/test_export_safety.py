@@ -19,12 +19,15 @@ import pytest
 
 from ret_desktop.core.convert import ConvertOptions, convert_documents, convert_to_folder, export_tables, export_zip
 from ret_desktop.core.export import (
+    EXCEL_MAX_CELL,
     excel_sheet_name,
     neutralise_formula,
+    neutralise_header,
     unique_file_stems,
     write_csv,
     write_patch_log,
     write_xlsx,
+    zip_file_name,
 )
 from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
@@ -239,7 +242,7 @@ def test_xlsx_scratch_stays_beside_the_output_and_goes(tmp_path, monkeypatch):
         seen["holding the text"] = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
         yield [["last"]]
 
-    assert write_xlsx(out / "t.xlsx", ["v"], batches()) == 501
+    assert write_xlsx(out / "t.xlsx", ["v"], batches()).rows == 501
     assert seen["system temp"] == []
     assert seen["holding the text"] and all(out in p.parents for p in seen["holding the text"])
     assert list(system_temp.iterdir()) == [] and [p.name for p in out.iterdir()] == ["t.xlsx"]
@@ -255,3 +258,161 @@ def test_convert_to_xlsx_leaves_nothing_in_the_system_temp_folder(tmp_path):
                     "--format", "xlsx", "--zip", "all.zip"], check=True, capture_output=True, timeout=120, env=env)
     assert list(system_temp.iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["MISC.xlsx", "all.zip", "manifest.json"]
+
+
+# ---------------------------------------------------------------- 4. the ZIP's name
+
+def _cli(tmp_path: Path, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "RET_DATA_DIR": str(tmp_path / "data")}
+    return subprocess.run([sys.executable, "-m", "ret_desktop", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+@pytest.mark.parametrize("name, expected", [("all", "all.zip"), ("T.csv", "T.csv.zip"), ("Backup.ZIP", "Backup.ZIP"),
+                                            ("manifest.json", "manifest.json.zip"), ("é ü.zip", "é ü.zip")])
+def test_a_zip_name_is_a_plain_file_name_ending_in_zip(name, expected):
+    assert zip_file_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["", " ", ".", "..", "a/b.zip", "../up.zip", "a\\b", "/abs.zip", "x:y", "nul\x00",
+                                  "CON", "nul.zip", "x" * 252])
+def test_a_zip_name_that_is_no_plain_file_name_is_refused_in_one_line(name):
+    with pytest.raises(ValueError) as error:
+        zip_file_name(name)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name, zip_file", [("T.csv", "T.csv.zip"), ("manifest.json", "manifest.json.zip"),
+                                            ("T", "T.zip")])
+def test_the_zip_never_replaces_a_tables_file_or_the_manifest(tmp_path, name, zip_file):
+    doc = _write(tmp_path, "T_1.xml", "<r><i><a>1</a></i><i><a>2</a></i></r>")
+    out = tmp_path / "out"
+    result = _cli(tmp_path, "convert", doc, "--out", out, "--zip", name)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(["T.csv", "manifest.json", zip_file])
+    assert _read_csv(out / "T.csv") == [["_file", "_record", "a"], ["T_1.xml", "1", "1"], ["T_1.xml", "2", "2"]]
+    assert json.loads((out / "manifest.json").read_text())["tables"][0]["files"] == ["T.csv"]
+    with zipfile.ZipFile(out / zip_file) as archive:
+        assert archive.namelist() == ["T.csv"] and archive.read("T.csv") == (out / "T.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name", [".", "..", "sub/all.zip", ""])
+def test_a_bad_zip_name_is_refused_before_anything_is_made(tmp_path, name):
+    doc = _write(tmp_path, "T_1.xml", "<r><i><a>1</a></i></r>")
+    result = _cli(tmp_path, "convert", doc, "--out", tmp_path / "out", "--zip", name)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("ret-desktop: error: --zip: ") and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_write_error_names_the_output_folder_not_its_scratch(tmp_path):
+    # A folder where the ZIP goes: the rename fails inside the scratch folder (IsADirectoryError).
+    doc = _write(tmp_path, "T_1.xml", "<r><i><a>1</a></i></r>")
+    out = tmp_path / "out"
+    (out / "all.zip").mkdir(parents=True)
+    result = _cli(tmp_path, "convert", doc, "--out", out, "--zip", "all")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert ".ret-" not in result.stderr and "Errno" not in result.stderr and str(out) in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["all.zip"]  # as it was: nothing moved in, no scratch left
+
+
+def test_a_failed_convert_removes_the_folder_it_made_and_only_that(tmp_path):
+    doc = _write(tmp_path, "T_1.xml", "<r><i><a>1</a></i></r>")
+
+    def interrupted(done, total, current):  # Ctrl-C during the conversion
+        raise KeyboardInterrupt
+
+    made = tmp_path / "new" / "out"
+    with pytest.raises(KeyboardInterrupt):
+        convert_to_folder([doc], made, on_progress=interrupted)
+    assert not made.exists() and (tmp_path / "new").is_dir()  # only the folder DIR itself
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        convert_to_folder([doc], kept, on_progress=interrupted)
+    assert kept.is_dir() and list(kept.iterdir()) == []  # there before the run: stays
+    convert_to_folder([doc], made)
+    (made / "notes.txt").write_text("mine")
+    with pytest.raises(KeyboardInterrupt):
+        convert_to_folder([doc], made, on_progress=interrupted)
+    assert sorted(p.name for p in made.iterdir()) == ["T.csv", "manifest.json", "notes.txt"]
+
+
+# ---------------------------------------------------------------- 5. XLSX cells cut, and said so
+
+def test_write_xlsx_counts_the_cells_it_cuts(tmp_path):
+    long = "A" * (EXCEL_MAX_CELL + 3) + "END"
+    exactly = "B" * EXCEL_MAX_CELL
+    cleaned_to_fit = "\x01" * 10 + "C" * EXCEL_MAX_CELL  # the characters XML cannot carry go first
+    rows = [[long, "x"], [exactly, long], [cleaned_to_fit, ""]]
+    written = write_xlsx(tmp_path / "t.xlsx", ["a", "b"], [rows], max_rows_per_sheet=2)
+    assert written == (3, 2)
+    sheets = openpyxl.load_workbook(tmp_path / "t.xlsx").worksheets
+    assert sheets[0]["A2"].value == long[:EXCEL_MAX_CELL] and sheets[0]["A3"].value == exactly
+    assert sheets[1]["A2"].value == "C" * EXCEL_MAX_CELL
+
+
+def test_convert_reports_the_cut_cells_in_the_manifest_and_on_stderr(tmp_path):
+    long = "A" * 40_000 + "END"
+    doc = _write(tmp_path, "longval.xml", f"<r><i><a>{long}</a><b>{long}</b></i><i><a>2</a></i><i><a>{long}</a></i></r>")
+    out = tmp_path / "out"
+    result = _cli(tmp_path, "convert", doc, "--out", out, "--format", "both")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ("  warning: LONGVAL: 3 values longer than an Excel cell holds are cut in LONGVAL.xlsx "
+                             f"({EXCEL_MAX_CELL:,} characters kept)\n")
+    (table,) = json.loads((out / "manifest.json").read_text())["tables"]
+    assert table["xlsx_cells_cut"] == 3
+    assert _read_csv(out / "LONGVAL.csv")[1][2] == long  # CSV keeps every character
+    csv_only = _cli(tmp_path, "convert", doc, "--out", tmp_path / "csv")
+    assert csv_only.stderr == ""
+    assert "xlsx_cells_cut" not in json.loads((tmp_path / "csv" / "manifest.json").read_text())["tables"][0]
+
+
+def test_export_tables_counts_afresh_for_each_export(tmp_path):
+    doc = _write(tmp_path, "in.xml", f"<r><i><a>{'A' * 33_000}</a></i></r>")
+    report = take_in([doc], tmp_path / "extracted")
+    with Workbook(tmp_path / "workbook.sqlite", scratch=True) as workbook:
+        result = convert_documents(report, workbook, ConvertOptions())
+        (table,) = result.tables
+        export_tables(workbook, result.tables, tmp_path / "x1", ("xlsx",))
+        assert table.xlsx_cells_cut == 1
+        export_zip(workbook, result.tables, tmp_path / "x2" / "all.zip", ("xlsx", "csv"))
+        assert table.xlsx_cells_cut == 1
+        workbook.set_cells(table.name, [(workbook.row_ids(table.name)[0], 2, "short")])
+        export_tables(workbook, result.tables, tmp_path / "x3", ("xlsx",))
+        assert table.xlsx_cells_cut == 0
+
+
+# ---------------------------------------------------------------- 6. headers
+
+FULL_WIDTH_FORMULA = "＝ＳＵＭ（１＋１）"  # a legal XML name
+
+
+@pytest.mark.parametrize("title, expected", [
+    (FULL_WIDTH_FORMULA, "'" + FULL_WIDTH_FORMULA), ("＠ＳＵＭ（１）", "'＠ＳＵＭ（１）"),
+    ("@ＳＵＭ（１＋１）", "'@ＳＵＭ（１＋１）"), ("=cmd|' /c calc'!A1", "'=cmd|' /c calc'!A1"),  # renamed by hand
+    ("@type", "@type"), ("@xml:lang", "@xml:lang"), ("_file", "_file"), ("x/@＠ｃｍｄ", "x/@＠ｃｍｄ"),
+    ("-5", "-5"),
+])
+def test_a_header_gets_the_value_rule_but_an_ascii_attribute_stays(title, expected):
+    assert neutralise_header(title) == expected
+
+
+@pytest.mark.parametrize("csv_raw", [False, True])
+def test_headers_are_neutralised_on_both_csv_paths(tmp_path, csv_raw):
+    doc = _write(tmp_path, "fw.xml", f"<r><i id='1'><{FULL_WIDTH_FORMULA}>v</{FULL_WIDTH_FORMULA}>"
+                                     f"<b>{FULL_WIDTH_FORMULA}</b></i><i><b>3</b></i></r>")
+    report = take_in([doc], tmp_path / "extracted")
+    with Workbook(tmp_path / "workbook.sqlite", scratch=True) as workbook:
+        workbook.keep_csv_copies(tmp_path)
+        result = convert_documents(report, workbook, ConvertOptions())
+        (table,) = result.tables
+        columns = workbook.columns(table.name)
+        assert workbook.csv_copy(table.name).copyable(len(columns))
+        (copied,) = export_tables(workbook, result.tables, tmp_path / "copied", ("csv",), csv_raw=csv_raw)
+        read_back = write_csv(tmp_path / "read.csv", columns, workbook.iter_batches(table.name), raw=csv_raw)
+    header = ["_file", "_record", "@id", FULL_WIDTH_FORMULA if csv_raw else "'" + FULL_WIDTH_FORMULA, "b"]
+    assert read_back == 2 and _read_csv(tmp_path / "read.csv")[0] == header
+    if not csv_raw:  # a raw export reads back: the copy holds a neutralised value
+        assert copied.read_bytes() == (tmp_path / "read.csv").read_bytes()
+    assert _read_csv(copied)[0] == header

@@ -74,25 +74,40 @@ class Settings:
         return self.runtime_root / "jobs"
 
 
+# Above any use (a million terabytes, thirty million years in seconds): a larger value is a mistake,
+# and would overflow where it ends up (SQLite integers, timers).
+SETTING_MAX = 10**15
+
+
 def _positive_int(raw: Any) -> int:
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise ValueError("expected a whole number")
-    if isinstance(raw, str):
-        raw = raw.strip()
-    value = int(raw)
+    try:
+        value = int(raw.strip() if isinstance(raw, str) else raw)
+    except (ValueError, OverflowError):  # "2.5", "1e999", NaN, infinity
+        raise ValueError("expected a whole number") from None
     if isinstance(raw, float) and raw != value:
         raise ValueError("expected a whole number")
     if value < 1:
         raise ValueError("must be at least 1")
+    if value > SETTING_MAX:
+        raise ValueError(f"must be at most {SETTING_MAX:,}")
     return value
 
 
 def _positive_float(raw: Any) -> float:
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
         raise ValueError("expected a number")
-    value = float(raw)
-    if not value > 0 or value == float("inf"):
+    if isinstance(raw, int) and raw > SETTING_MAX:
+        raise ValueError(f"must be at most {SETTING_MAX:,}")
+    try:
+        value = float(raw)
+    except (ValueError, OverflowError):  # "ten", an integer too large for a float
+        raise ValueError("expected a number") from None
+    if not value > 0:  # NaN, zero, negative zero, below
         raise ValueError("must be a positive number")
+    if value > SETTING_MAX:  # infinity too
+        raise ValueError(f"must be at most {SETTING_MAX:,}")
     return value
 
 
@@ -163,7 +178,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         try:
             tunables[tunable.name] = tunable.parse(raw)
         except (TypeError, ValueError) as exc:
-            raise SettingsError(f"setting {tunable.name!r} from {source} is {raw!r}: {exc}") from None
+            raise SettingsError(f"setting {tunable.name!r} from {source} is {_shown(raw)}: {exc}") from None
 
     return Settings(
         data_dir=data_dir,
@@ -174,6 +189,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         app_db=data_dir / "ret_app.db",
         **tunables,
     )
+
+
+def _shown(raw: Any) -> str:
+    """A value as an error message shows it: one short line."""
+    text = json.dumps(raw) if isinstance(raw, (bool, float)) or raw is None else repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def environment_overrides(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -200,7 +221,7 @@ def save_settings(settings: Settings, changes: Mapping[str, Any], env: Mapping[s
         try:
             parsed[tunable.name] = tunable.parse(raw)
         except (TypeError, ValueError) as exc:
-            raise SettingsError(f"setting {tunable.name!r} is {raw!r}: {exc}") from None
+            raise SettingsError(f"setting {tunable.name!r} is {_shown(raw)}: {exc}") from None
     unknown = set(changes) - set(TUNABLE_NAMES)
     if unknown:
         raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")

@@ -7,6 +7,7 @@ is one transaction, so a cancelled run, or one the disk filled up under, leaves 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import traceback
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ret_desktop.core.diskspace import DiskFullError, free_bytes, is_disk_full, needed_more
-from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip
+from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip, zip_file_name
 from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
 from ret_desktop.core.parallel import FlattenPool, FlattenTask, Replay, ScanTask
@@ -86,6 +87,7 @@ class TableOutcome:
     columns: list[str]
     parent: str | None = None
     files: list[str] = field(default_factory=list)
+    xlsx_cells_cut: int = 0  # values longer than an Excel cell holds, cut in its XLSX file
 
     @classmethod
     def from_info(cls, info: TableInfo) -> TableOutcome:
@@ -105,7 +107,8 @@ class ConversionResult:
         return {
             "tables": [
                 {"name": t.name, "file": t.files[0] if t.files else None, "files": t.files, "group": t.group,
-                 "record_path": t.record_path, "parent": t.parent, "rows": t.rows, "columns": t.columns}
+                 "record_path": t.record_path, "parent": t.parent, "rows": t.rows, "columns": t.columns,
+                 **({"xlsx_cells_cut": t.xlsx_cells_cut} if any(f.endswith(".xlsx") for f in t.files) else {})}
                 for t in self.tables
             ],
             "files": [asdict(f) for f in self.files],
@@ -431,25 +434,27 @@ def export_tables(
     csv_raw: bool = False,
 ) -> list[Path]:
     """Write each table in each format into ``out_dir``; returns the files written and records each
-    table's in its ``files``. File names are unique within the export, also where case does not
-    count (``A:B`` and ``A_B`` give ``A_B.csv`` and ``A_B (2).csv``). CSV values a spreadsheet
+    table's in its ``files`` (and how many values its XLSX file cut in ``xlsx_cells_cut``). File
+    names are unique within the export, also where case does not count (``A:B`` and ``A_B`` give
+    ``A_B.csv`` and ``A_B (2).csv``). CSV values a spreadsheet
     would run as formulas get a leading ``'`` unless ``csv_raw``."""
     written = []
     tables = list(tables)
     for number, (table, stem) in enumerate(zip(tables, unique_file_stems(t.name for t in tables))):
         on_progress(number, len(tables), table.name)
         columns = workbook.columns(table.name)  # as edited since the conversion
+        table.xlsx_cells_cut = 0
         for fmt in formats:
             path = Path(out_dir) / f"{stem}.{fmt}"
             copy = workbook.csv_copy(table.name) if fmt == "csv" else None
             if copy is not None and copy.copyable(len(columns), raw=csv_raw):
-                copy.write_csv(path, columns, bom=bom, should_cancel=should_cancel)
+                copy.write_csv(path, columns, bom=bom, should_cancel=should_cancel, raw=csv_raw)
             elif fmt == "csv":
                 write_csv(path, columns, workbook.iter_batches(table.name), bom=bom, should_cancel=should_cancel,
                           raw=csv_raw)
             else:
-                write_xlsx(path, columns, workbook.iter_batches(table.name), sheet_name=stem,
-                           should_cancel=should_cancel)
+                table.xlsx_cells_cut = write_xlsx(path, columns, workbook.iter_batches(table.name), sheet_name=stem,
+                                                  should_cancel=should_cancel).cells_cut
             table.files.append(path.name)
             written.append(path)
     return written
@@ -559,11 +564,28 @@ def convert_to_folder(
     """The whole headless path: intake into a scratch folder, convert, export, ``manifest.json``.
 
     Everything is made in a scratch folder inside ``out_dir`` and moved into ``out_dir`` only when
-    all of it is complete, so a run that fails (DiskFullError, say) leaves ``out_dir`` as it was.
-    Scratch that killed runs left in ``out_dir`` is removed first."""
+    all of it is complete, so a run that fails (DiskFullError, say) leaves ``out_dir`` as it was,
+    and removes it if this run created it. Scratch that killed runs left in ``out_dir`` is removed
+    first. ``zip_name`` must be a plain file name (``zip_file_name``: ValueError otherwise)."""
     inputs, out_dir, formats = [Path(p) for p in inputs], Path(out_dir), tuple(formats)
+    zip_name = None if zip_name is None else zip_file_name(zip_name)
+    created = not out_dir.exists()
     make_export_dir(out_dir)
-    sweep_folder(out_dir)
+    try:
+        sweep_folder(out_dir)
+        return _convert_into(inputs, out_dir, options, formats, bom, zip_name, limits, on_progress, csv_raw)
+    except BaseException:
+        if created:
+            try:
+                out_dir.rmdir()  # only when empty
+            except OSError:
+                pass
+        raise
+
+
+def _convert_into(inputs: list[Path], out_dir: Path, options: ConvertOptions, formats: tuple[str, ...], bom: bool,
+                  zip_name: str | None, limits: IntakeLimits, on_progress: Callable[[int, int, str], None],
+                  csv_raw: bool) -> ConversionResult:
     with scratch_folder(out_dir) as scratch_dir:
         staged = scratch_dir / "out"
         staged.mkdir()
@@ -607,7 +629,11 @@ def convert_to_folder(
                 # the tables take about what they take in the workbook, once per format (and the ZIP)
                 expected = _size(workbook.path) * (len(formats) + (1 if zip_name else 0))
                 raise DiskFullError("writing the tables", expected - room) from error
-        for path in (*written, staged / "manifest.json"):  # renames within one folder: no new space
+        finished = (*written, staged / "manifest.json")
+        in_the_way = [out_dir / path.name for path in finished if (out_dir / path.name).is_dir()]
+        if in_the_way:  # found before the first rename: out_dir stays as it was
+            raise IsADirectoryError(errno.EISDIR, "a folder has the name of an output file", str(in_the_way[0]))
+        for path in finished:  # renames within one folder: no new space
             os.replace(path, out_dir / path.name)
     return result
 

@@ -11,7 +11,7 @@ import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import xlsxwriter
 
@@ -34,6 +34,7 @@ _PLAIN_NUMBER = re.compile(r"[+-]|[+-]?(?=[.,]?[0-9])[0-9.,]+(?: [0-9.,]+)*(?:[e
 # one search per separator, as each has a literal first character the search runs fast.
 _FIELD_START = '(?:[=+@\t\uff1d\uff0b\uff0d\uff20-]|"[' + re.escape(FORMULA_TRIGGERS) + "])"
 _MAYBE_FORMULA = (re.compile("," + _FIELD_START), re.compile("\n" + _FIELD_START))
+_ASCII_ATTRIBUTE = re.compile(r"@[A-Za-z_][A-Za-z0-9_.:-]*")
 
 
 class ExportCancelled(Exception):
@@ -49,9 +50,31 @@ def neutralise_formula(value: str) -> str:
     return value
 
 
+def neutralise_header(title: str) -> str:
+    """A column name as ``neutralise_formula`` leaves a value, except a record's attribute named in
+    ASCII (``@type``), which holds no call. Other names can: an XML name may be ``＝ＳＵＭ（１＋１）``
+    (full-width characters some spreadsheets fold to ASCII), and a column renamed by hand anything."""
+    return title if _ASCII_ATTRIBUTE.fullmatch(title) else neutralise_formula(title)
+
+
 def safe_file_stem(name: str) -> str:
     stem = _UNSAFE_FILE_CHARS.sub("_", name).strip(" .")[:150].rstrip(" .") or "table"
     return f"{stem}_" if _WINDOWS_RESERVED.fullmatch(stem) else stem
+
+
+def zip_file_name(name: str) -> str:
+    """``name`` as the file name of an export's ZIP, ``.zip`` added when it lacks it (so it never
+    takes the name of a table's file or of ``manifest.json``); ValueError (one line) for what is not
+    a plain file name: a folder part, ``.`` or ``..``, a character or device name Windows refuses,
+    or more than 255 bytes."""
+    if not name.strip(" .") or _UNSAFE_FILE_CHARS.search(name) or _WINDOWS_RESERVED.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain file name (no folder, not . or .., none of \\/:*?\"<>|, "
+                         "not a Windows device name such as CON or NUL)")
+    if not name.casefold().endswith(".zip"):
+        name += ".zip"
+    if len(name.encode("utf-8", "surrogateescape")) > 255:
+        raise ValueError(f"{name[:40]!r}... is longer than a file name can be (255 bytes)")
+    return name
 
 
 def unique_file_stems(names: Iterable[str]) -> list[str]:
@@ -100,13 +123,12 @@ def write_csv(
 ) -> int:
     """RFC 4180 CSV in UTF-8 (optionally with a BOM for Excel) from batches of rows; returns the
     number of data rows. Values a spreadsheet would run as formulas are neutralised
-    (``neutralise_formula``) unless ``raw``; the header (XML names, which cannot hold a call) is
-    written as it is."""
+    (``neutralise_formula``) unless ``raw``, and so is the header (``neutralise_header``)."""
     count = 0
     with atomic_output(path) as tmp:
         with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\r\n")
-            writer.writerow(header)
+            writer.writerow(_csv_header(header, raw))
             for batch in batches:
                 if should_cancel():
                     raise ExportCancelled()
@@ -153,11 +175,13 @@ class CsvCopy:
                    for _size, piece_width, breaks in self._pieces)
 
     def write_csv(self, path: Path, header: Sequence[str], bom: bool = False,
-                  should_cancel: Callable[[], bool] = lambda: False) -> int:
-        """The same file ``write_csv`` makes of these rows; returns the number of rows."""
+                  should_cancel: Callable[[], bool] = lambda: False, raw: bool = False) -> int:
+        """The same file ``write_csv`` makes of these rows (when ``copyable(len(header), raw)``);
+        returns the number of rows."""
         width = len(header)
         with atomic_output(path) as tmp, open(tmp, "wb") as out, open(self.path, "rb") as rows:
-            out.write((("\ufeff" if bom else "") + _csv_lines([header], self._writer, raw=True)[0]).encode("utf-8"))
+            first_line = _csv_lines([_csv_header(header, raw)], self._writer, raw=True)[0]
+            out.write((("\ufeff" if bom else "") + first_line).encode("utf-8"))
             for size, piece_width, _breaks in self._pieces:
                 if should_cancel():
                     raise ExportCancelled()
@@ -176,6 +200,10 @@ class CsvCopy:
         except OSError:
             pass  # what could not be written is going anyway
         self.path.unlink(missing_ok=True)
+
+
+def _csv_header(header: Sequence[str], raw: bool) -> Sequence[str]:
+    return header if raw else [neutralise_header(title) for title in header]
 
 
 def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, bool]:
@@ -237,6 +265,11 @@ def write_patch_log(path: Path, entries: Iterable, raw: bool = False) -> int:
     return count
 
 
+class XlsxWritten(NamedTuple):
+    rows: int  # data rows
+    cells_cut: int  # cells longer than Excel holds (EXCEL_MAX_CELL characters), cut there
+
+
 def write_xlsx(
     path: Path,
     header: Sequence[str],
@@ -244,15 +277,16 @@ def write_xlsx(
     sheet_name: str = "Sheet",
     max_rows_per_sheet: int = EXCEL_MAX_ROWS - 1,
     should_cancel: Callable[[], bool] = lambda: False,
-) -> int:
+) -> XlsxWritten:
     """XLSX with a frozen header, an autofilter and column widths; every value is written as text
     (so ``=1+1`` is a string, never a formula).
 
     More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...
-    Characters XML cannot carry are removed; cells longer than Excel's limit are cut there.
-    xlsxwriter's scratch files (which hold cell text) go in a folder beside ``path``, removed after.
+    Characters XML cannot carry are removed; cells longer than Excel's limit are cut there, and
+    counted. xlsxwriter's scratch files (which hold cell text) go in a folder beside ``path``,
+    removed after.
     """
-    count = 0
+    count = cut = 0
     with atomic_output(path) as tmp, scratch_folder(tmp.parent) as scratch:
         workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "tmpdir": str(scratch),
                                                   "strings_to_numbers": False, "strings_to_formulas": False,
@@ -263,14 +297,16 @@ def write_xlsx(
             sheet, sheet_row, sheet_count = None, 0, 0
 
             def new_sheet():
-                nonlocal sheet, sheet_row, sheet_count
+                nonlocal sheet, sheet_row, sheet_count, cut
                 if sheet is not None:
                     _finish_sheet(sheet, sheet_row, header, widths)
                 sheet_count += 1
                 sheet = workbook.add_worksheet(excel_sheet_name(sheet_name, "" if sheet_count == 1 else f" ({sheet_count})"))
                 sheet.freeze_panes(1, 0)
                 for col, title in enumerate(header):
-                    sheet.write_string(0, col, _clean(title), header_format)
+                    text, was_cut = _clean(title)
+                    cut += was_cut
+                    sheet.write_string(0, col, text, header_format)
                 sheet_row = 0
 
             new_sheet()
@@ -284,14 +320,15 @@ def write_xlsx(
                     count += 1
                     for col, value in enumerate(row):
                         if value:
-                            text = _clean(value)
+                            text, was_cut = _clean(value)
+                            cut += was_cut
                             sheet.write_string(sheet_row, col, text)
                             if len(text) > widths[col] and widths[col] < 60:
                                 widths[col] = min(len(text), 60)
             _finish_sheet(sheet, sheet_row, header, widths)
         finally:
             workbook.close()
-    return count
+    return XlsxWritten(count, cut)
 
 
 def _finish_sheet(sheet, last_row: int, header: Sequence[str], widths: list[int]) -> None:
@@ -301,10 +338,11 @@ def _finish_sheet(sheet, last_row: int, header: Sequence[str], widths: list[int]
         sheet.set_column(col, col, width + 2)
 
 
-def _clean(value: str) -> str:
+def _clean(value: str) -> tuple[str, bool]:
+    """``value`` as a cell holds it, and whether it was cut to Excel's limit."""
     if _ILLEGAL_XML.search(value):
         value = _ILLEGAL_XML.sub("", value)
-    return value[:EXCEL_MAX_CELL]
+    return value[:EXCEL_MAX_CELL], len(value) > EXCEL_MAX_CELL
 
 
 def write_zip(path: Path, files: Iterable[Path]) -> None:

@@ -215,8 +215,10 @@ class ExportOp(Op):
             self.session.unexported = False
             self.session.edited = False
         self.controller.edits_exported.emit(sorted(files))
+        cut = sum(t.xlsx_cells_cut for t in self.chosen)
         self.controller.refresh_status(f"Exported {counted(tables, 'table')} to {', '.join(p.name for p in written[:3])}"
-                                       f"{'…' if len(written) > 3 else ''} in {self.folder}.")
+                                       f"{'…' if len(written) > 3 else ''} in {self.folder}."
+                                       + (f" Values longer than an Excel cell holds cut in XLSX: {cut:,}." if cut else ""))
 
 
 class IndexOp(Op):
