@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import EntityFilter
+from ret_desktop.core.xmlflat.entities import PARSER_ENCODING, EntityFilter
 from ret_desktop.core.xmlflat.names import (
     ANY_DEPTH,
     ANY_ELEMENT,
@@ -424,7 +424,7 @@ def flatten_document(
     Returns the number of records; ``warnings`` receives what the document's rows cannot say
     (named references kept literally). Raises XmlDocumentError (with line and column) or
     FlattenCancelled; rows already given to the sink are then the caller's to discard."""
-    rewrite_references = check_prolog(path)
+    rewrite_references, encoding = check_prolog(path)
     walker = _Walker(Names(), child_tables or {})
     context = _Context(record or (), walker, sink, table)
     add_row = sink.add_row
@@ -438,12 +438,14 @@ def flatten_document(
     carried: Pairs = []
     with open(path, "rb") as handle:
         reader = _CountingReader(handle, on_bytes, should_cancel)
-        references = EntityFilter(reader) if rewrite_references else None
+        references = EntityFilter(reader, encoding) if rewrite_references else None
         try:
             # Blank text between elements is never a value (values are trimmed): not creating it saves time.
             events = etree.iterparse(references or reader, events=("end",),
                                      tag=record[-1] if record and record[-1] != ANY_ELEMENT else None,
-                                     remove_blank_text=True, **PARSER_OPTIONS)
+                                     remove_blank_text=True,
+                                     encoding=PARSER_ENCODING if references and references.transcodes else None,
+                                     **PARSER_OPTIONS)
             for _event, element in events:
                 parent = element.getparent()
                 if parent is None or parent is not same_parent or parent[0] is not element:

@@ -8,8 +8,6 @@ from html.entities import html5
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import ascii_compatible
-
 XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 
 # Element paths as tuples of Clark names from the root. A record path may end in ANY_ELEMENT (every
@@ -39,6 +37,15 @@ class XmlDocumentError(Exception):
     def from_syntax_error(cls, error: etree.XMLSyntaxError) -> XmlDocumentError:
         line, column = error.position if error.position else (error.lineno, None)
         message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
+        if not line:
+            # A stream parser may end with a generic "no element found" at (0, 0); the error that
+            # stopped it (an undeclared entity) is the last one of its log.
+            stopped = error.error_log.last_error
+            if stopped is not None and stopped.line:
+                message = stopped.message.strip()
+                if stopped.type_name == "ERR_UNDECLARED_ENTITY":
+                    message += " (a document without a DOCTYPE may use only &amp; &lt; &gt; &quot; &apos;)"
+                return cls(message, stopped.line, stopped.column)
         return cls(message, line, column)
 
 
@@ -54,22 +61,39 @@ def refuse_entity_declarations(element: etree._Element) -> None:
         raise XmlDocumentError(f"declares entities in its DTD ({listed}); refused for safety")
 
 
-def check_prolog(path: Path) -> bool:
+def check_prolog(path: Path) -> tuple[bool, str | None]:
     """Refuse a document that declares entities, before reading any of its content. Returns whether
-    undeclared named references are to be rewritten (see ``entities``): the document has a DOCTYPE."""
+    undeclared named references are to be rewritten (see ``entities``: the document has a DOCTYPE),
+    and the document's encoding as the parser found it."""
     parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
     try:
         with open(path, "rb") as handle:
+            first = b""
             while chunk := handle.read(64 * 1024):
+                first = first or chunk
                 parser.feed(chunk)
                 for _event, element in parser.read_events():
                     refuse_entity_declarations(element)
                     docinfo = element.getroottree().docinfo
-                    return bool(docinfo.doctype) and ascii_compatible(docinfo.encoding)
+                    return bool(docinfo.doctype), docinfo.encoding or _sniff_encoding(first)
     except etree.XMLSyntaxError as error:
         raise XmlDocumentError.from_syntax_error(error) from None
     raise XmlDocumentError("no root element")
 
+
+_DECLARED_ENCODING = re.compile(r"""^\ufeff?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)""")
+
+
+def _sniff_encoding(first: bytes) -> str | None:
+    """The encoding of a document from its first bytes (XML 1.0 appendix F) and its declaration,
+    as the parser does not tell it before the end; None for UTF-8."""
+    for start, family in ((b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+                          (b"\0<", "utf-16-be"), (b"<\0", "utf-16-le")):
+        if first.startswith(start):
+            return family
+    family = "cp037" if first.startswith(b"Lo\xa7\x94") else "latin-1"
+    declared = _DECLARED_ENCODING.match(first[:1024].decode(family))
+    return declared.group(1) if declared else None
 
 
 # lxml's items() looks each value up by name: quadratic in the attributes of one element. Beyond

@@ -1,0 +1,82 @@
+"""Defects an independent attacker found in XML flattening (after issues 10 and 11): text lost on
+undeclared references, provenance columns overwritten, relational conversion quadratic in the child
+tables, a record path with two wildcards crashing the run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_fidelity import _Trickle
+from test_xmlflat import convert, write
+
+from ret_desktop.core.convert import convert_to_folder
+from ret_desktop.core.xmlflat.entities import EntityFilter
+
+DOCTYPE = '<!DOCTYPE r SYSTEM "r.dtd">'
+LONG_NAME = "o" * 300  # longer than any chunk hold-back of old
+
+
+def _rows_and_warnings(tmp_path, document: bytes):
+    result, tables = convert([write(tmp_path, "r.xml", document)], tmp_path)
+    [outcome] = result.files
+    assert outcome.status == "ok", outcome.error
+    return next(iter(tables.values())), outcome.warnings
+
+
+def _items(attribute: str, prolog: str = DOCTYPE, before: str = "") -> str:
+    return f'{prolog}<r>{before}<i a="{attribute}"><t>1</t></i><i a="x"><t>2</t></i></r>'
+
+
+@pytest.mark.parametrize("encoding, declaration", [
+    ("utf-16", '<?xml version="1.0" encoding="UTF-16"?>'),
+    ("utf-16-be", '<?xml version="1.0" encoding="UTF-16BE"?>'),  # no byte-order mark
+])
+def test_references_in_attributes_are_rewritten_in_any_encoding(tmp_path, encoding, declaration):
+    document = _items("K&ouml;ln &nosuch;", declaration + DOCTYPE).encode(encoding)
+    rows, warnings = _rows_and_warnings(tmp_path, document)
+    assert rows[0]["@a"] == "Köln &nosuch;"
+    assert warnings == ["unknown named references kept as written: &nosuch;"]
+
+
+@pytest.mark.parametrize("before", ["<!-- example: <![CDATA[ -->", "<?pi <![CDATA[ ?>", "<!-- &ouml; <?x -->"])
+def test_markers_inside_comments_and_processing_instructions_do_not_stop_the_rewriting(tmp_path, before):
+    rows, warnings = _rows_and_warnings(tmp_path, _items("K&ouml;ln", before=before).encode())
+    assert rows[0]["@a"] == "Köln" and warnings == []
+
+
+@pytest.mark.parametrize("name", [LONG_NAME, "öl", "x:y", "_a.b-c9", "é" * 200])
+def test_any_xml_name_outside_the_standard_sets_is_kept_as_written_with_a_warning(tmp_path, name):
+    document = f'{DOCTYPE}<r><i a="K&{name};ln"><t>J&{name};rgen</t></i><i a="x"><t>2</t></i></r>'
+    rows, warnings = _rows_and_warnings(tmp_path, document.encode())
+    assert (rows[0]["@a"], rows[0]["t"]) == (f"K&{name};ln", f"J&{name};rgen")
+    assert warnings == [f"unknown named references kept as written: &{name};"]
+
+
+def test_unknown_names_are_reported_in_the_documents_own_encoding(tmp_path):
+    rows, warnings = _rows_and_warnings(tmp_path, ('<?xml version="1.0" encoding="ISO-8859-1"?>'
+                                                   + _items("K&öl;n &uuml;")).encode("latin-1"))
+    assert rows[0]["@a"] == "K&öl;n ü"
+    assert warnings == ["unknown named references kept as written: &öl;"]
+
+
+@pytest.mark.parametrize("sizes", [[1], [2, 3, 5, 7], [9, 1, 64, 13], [4096]])
+def test_long_and_non_ascii_names_and_markers_split_across_reads_are_rewritten_alike(sizes):
+    piece = (f"<a k='&{LONG_NAME};&eacute;'>&öl;<!-- <![CDATA[ &uuml; -->&uuml;<?p ]]> ?>&x:y;"
+             "<![CDATA[&uuml;]]></a>\n").encode()
+    data = piece * 20
+    whole = EntityFilter(_Trickle(data, [len(data) + 1]))
+    expected = b"".join(iter(lambda: whole.read(65536), b""))
+    trickled = EntityFilter(_Trickle(data, sizes))
+    assert b"".join(iter(lambda: trickled.read(65536), b"")) == expected
+    assert expected.count(f"<a k='&amp;{LONG_NAME};&#xE9;'>&amp;öl;<!-- <![CDATA[ &uuml; -->&#xFC;"
+                          "<?p ]]> ?>&amp;x:y;<![CDATA[&uuml;]]></a>".encode()) == 20
+    assert trickled.unknown == [LONG_NAME, "öl", "x:y"]
+
+
+def test_an_undeclared_reference_without_a_doctype_fails_with_its_line_and_column(tmp_path):
+    result, _tables = convert([write(tmp_path, "r.xml", "<r>\n<i><a>J&uuml;rgen</a></i><i><a>2</a></i></r>")], tmp_path)
+    [outcome] = result.files
+    assert outcome.status == "failed"
+    assert outcome.error.startswith("line 2, column 14: Entity 'uuml' not defined")
+    assert "without a DOCTYPE" in outcome.error
