@@ -80,3 +80,27 @@ def test_an_undeclared_reference_without_a_doctype_fails_with_its_line_and_colum
     assert outcome.status == "failed"
     assert outcome.error.startswith("line 2, column 14: Entity 'uuml' not defined")
     assert "without a DOCTYPE" in outcome.error
+
+
+# Provenance columns are the app's alone
+
+ORDERS = ("<orders><order><_file>C:/fake/path.xml</_file><_record>999</_record><id>A1</id>"
+          "<line><_item>77</_item><_record>5</_record><sku>s1</sku></line><line><sku>s2</sku></line></order>"
+          "<order><id>A2</id><line><sku>s3</sku></line></order></orders>")
+
+
+def test_elements_named_like_provenance_columns_get_their_own_columns_in_wide_mode(tmp_path):
+    result, tables = convert([write(tmp_path, "orders.xml", ORDERS)], tmp_path)
+    rows = tables["ORDERS"]
+    assert [(row["_file"], row["_record"]) for row in rows] == [("orders.xml", "1"), ("orders.xml", "2")]
+    assert (rows[0]["_file~2"], rows[0]["_record~2"]) == ("C:/fake/path.xml", "999")
+    assert (rows[0]["line/_item~2"], rows[0]["line/sku"]) == ("77", "s1")
+
+
+def test_elements_named_like_provenance_columns_keep_the_relational_links(tmp_path):
+    result, tables = convert([write(tmp_path, "orders.xml", ORDERS)], tmp_path, mode="relational")
+    assert [row["_record"] for row in tables["ORDERS"]] == ["1", "2"]
+    lines = tables["ORDERS.line"]
+    assert [(row["_file"], row["_record"], row["_item"], row["sku"]) for row in lines] == [
+        ("orders.xml", "1", "1", "s1"), ("orders.xml", "1", "2", "s2"), ("orders.xml", "2", "1", "s3")]
+    assert (lines[0]["_item~2"], lines[0]["_record~2"]) == ("77", "5")

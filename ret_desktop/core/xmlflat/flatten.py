@@ -19,6 +19,9 @@ from ret_desktop.core.xmlflat.entities import PARSER_ENCODING, EntityFilter
 from ret_desktop.core.xmlflat.names import (
     ANY_DEPTH,
     ANY_ELEMENT,
+    FILE_COLUMN,
+    ITEM_COLUMN,
+    RECORD_COLUMN,
     ClarkPath,
     MANY_ATTRIBUTES,
     PARSER_OPTIONS,
@@ -29,9 +32,6 @@ from ret_desktop.core.xmlflat.names import (
     entity_text,
 )
 
-FILE_COLUMN = "_file"
-RECORD_COLUMN = "_record"
-ITEM_COLUMN = "_item"
 TEXT_COLUMN = "text()"
 
 Pairs = list[tuple[str, str]]

@@ -16,6 +16,12 @@ ClarkPath = tuple[str, ...]
 ANY_ELEMENT = "*"
 ANY_DEPTH = ""
 
+# The columns that say where a row comes from: the app's alone, never an element's name.
+FILE_COLUMN = "_file"
+RECORD_COLUMN = "_record"
+ITEM_COLUMN = "_item"
+PROVENANCE_COLUMNS = frozenset({FILE_COLUMN, RECORD_COLUMN, ITEM_COLUMN})
+
 # No entity resolution, no network, no DTD loading, no huge trees (DESIGN §6).
 PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
@@ -123,12 +129,13 @@ class Names:
 
     One name per element (namespace + local name): the first prefix seen names it. Where that name
     is already another element's (the prefix bound to two namespaces, or ``x`` beside
-    ``x xmlns="urn:q"``), the later one is numbered: ``a:x~2``. Attributes likewise."""
+    ``x xmlns="urn:q"``), the later one is numbered: ``a:x~2``. Attributes likewise. The names of
+    the provenance columns are taken from the start: an element ``_file`` is ``_file~2``."""
 
     def __init__(self) -> None:
         self._elements: dict[str, str] = {}
         self._attributes: dict[str, str] = {}
-        self._taken: set[str] = set()
+        self._taken: set[str] = set(PROVENANCE_COLUMNS)
         self._attributes_taken: set[str] = set()
 
     def element(self, element: etree._Element) -> str:
