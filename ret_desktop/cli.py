@@ -29,7 +29,7 @@ from ret_desktop.core.profiles import ConversionProfile, ProfileError
 from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.workbook import WorkbookError
-from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS
+from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS, record_path_problem
 
 EXIT_USAGE = 2
 
@@ -182,6 +182,8 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CommandError(f"no such file or folder: {', '.join(missing)}")
+    if args.record_path and (problem := record_path_problem(args.record_path)):
+        raise CommandError(problem)
     try:
         profile = ConversionProfile.load(args.profile) if args.profile else None
     except ProfileError as error:
@@ -235,6 +237,8 @@ def run_compare(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"--format: {', '.join(unknown) or 'nothing given'}; choose from {','.join(REPORT_FORMATS)}")
     if not 0 < args.similarity <= 1:
         raise CommandError("--similarity must be above 0 and at most 1")
+    if args.record_path and (problem := record_path_problem(args.record_path)):
+        raise CommandError(problem)
     options = CompareOptions(
         key=tuple(args.key), ignore_case=args.ignore_case, trim=args.trim, ignore_columns=tuple(args.ignore_column),
         empty_equals_absent=not args.empty_differs, similarity=args.similarity,

@@ -5,12 +5,17 @@ tables, a record path with two wildcards crashing the run."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from test_fidelity import _Trickle
 from test_xmlflat import convert, write
 
 from ret_desktop.core.convert import convert_to_folder
+from ret_desktop.core.profiles import ConversionChoice, ConversionProfile
+from ret_desktop.core.xmlflat.detect import record_path_problem
 from ret_desktop.core.xmlflat.entities import EntityFilter
 
 DOCTYPE = '<!DOCTYPE r SYSTEM "r.dtd">'
@@ -104,3 +109,45 @@ def test_elements_named_like_provenance_columns_keep_the_relational_links(tmp_pa
     assert [(row["_file"], row["_record"], row["_item"], row["sku"]) for row in lines] == [
         ("orders.xml", "1", "1", "s1"), ("orders.xml", "1", "2", "s2"), ("orders.xml", "2", "1", "s3")]
     assert (lines[0]["_item~2"], lines[0]["_record~2"]) == ("77", "5")
+
+
+# Record paths the flattener cannot follow are refused, each document on its own
+
+@pytest.mark.parametrize("text", ["/r/*/*", "/r/*/x", "/r/i*", "/r//*", "/r//a//b", "/r//a/b", "/r//i/*", "/"])
+def test_record_paths_outside_the_grammar_are_refused_with_the_reason(text):
+    assert "last step may be * (/dblp/*) or follow // (/kml//Placemark)" in record_path_problem(text)
+
+
+@pytest.mark.parametrize("text", ["/r/i", "r/i/", "/r/*", "/kml//Placemark", "/a:r/b:i"])
+def test_record_paths_of_the_grammar_pass(text):
+    assert record_path_problem(text) is None
+
+
+def test_a_refused_record_path_fails_each_document_without_stopping_the_run(tmp_path):
+    documents = [write(tmp_path, "Q_1.xml", "<r><i><a>1</a><b><c>2</c></b></i><i><a>2</a></i></r>"),
+                 write(tmp_path, "G_1.xml", "<g><x>1</x><x>2</x></g>")]
+    result, tables = convert(documents, tmp_path, record_path="/r/*/*")
+    assert [(f.status, f.error.split(":")[0]) for f in result.files] == [("failed", "record path /r/*/*")] * 2
+    profile = ConversionProfile({"r": ConversionChoice("/r/*/*")})  # as a window might hold it
+    result, tables = convert(documents, tmp_path / "profiled", profile=profile)
+    outcomes = {f.path: (f.status, f.error) for f in result.files}
+    assert outcomes["Q_1.xml"][0] == "failed" and outcomes["Q_1.xml"][1].endswith("(from the profile)")
+    assert outcomes["G_1.xml"] == ("ok", None) and [row["text()"] for row in tables["G"]] == ["1", "2"]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "ret_desktop", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+
+
+def test_the_command_line_refuses_such_a_record_path_up_front(tmp_path):
+    document = write(tmp_path, "Q_1.xml", "<r><i><a>1</a></i><i><a>2</a></i></r>")
+    run = _cli("convert", document, "--out", tmp_path / "out", "--record-path", "/r/*/*")
+    assert run.returncode == 2 and not (tmp_path / "out").exists()
+    assert run.stderr.splitlines() == ["ret-desktop: error: record path /r/*/*: a record path is a path of element "
+                                       "names whose last step may be * (/dblp/*) or follow // (/kml//Placemark)"]
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"format": "ret-desktop conversion profile", "version": 1,
+                                   "kinds": [{"root": "r", "record_path": "/r/*/*"}]}))
+    run = _cli("convert", document, "--out", tmp_path / "out", "--profile", profile)
+    assert run.returncode == 2 and "kind 1: record path /r/*/*" in run.stderr and "Traceback" not in run.stderr

@@ -267,9 +267,14 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
         member.mode = (choice.mode if choice else None) or options.mode
         asked = override or (choice.record_path if choice else None)
         if asked:
-            record = resolve_record_path(asked, structure)
+            source = "" if override else " (from the profile)"
+            try:
+                record = resolve_record_path(asked, structure)
+            except Exception as error:  # a path refused as such, or any fault of this document's
+                outcomes.append(FileOutcome(member.document.display, group, "failed",
+                                            error=failure_reason(error) + source))
+                continue
             if record is None:
-                source = "" if override else " (from the profile)"
                 outcomes.append(FileOutcome(member.document.display, group, "failed",
                                             error=f"record path {asked}{source} not found in this document"))
                 continue

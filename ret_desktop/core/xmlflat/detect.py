@@ -202,9 +202,27 @@ def record_display(structure: DocumentStructure, record: ClarkPath) -> str:
     return structure.paths[record].display
 
 
+def record_path_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a record path, or None: steps of names, the last of which may be
+    ``*`` (``/dblp/*``) or follow a ``//`` (``/kml//Placemark``)."""
+    wanted = "/" + text.strip().strip("/")
+    above, deep, last = wanted.partition("//")
+    steps = above.split("/")[1:] + ([last] if deep else [])
+    wildcards = [n for n, step in enumerate(steps) if "*" in step]
+    if "" in steps or "/" in last or wildcards not in ([], [len(steps) - 1]) \
+            or (wildcards and (deep or steps[-1] != "*")):
+        return (f"record path {text.strip()}: a record path is a path of element names whose last step "
+                "may be * (/dblp/*) or follow // (/kml//Placemark)")
+    return None
+
+
 def resolve_record_path(text: str, structure: DocumentStructure) -> ClarkPath | None:
     """A record path typed by a person (``/doi_batch/body/journal/journal_article``, prefixes as the
-    document writes them, or local names only) as the document's element path, if it has it."""
+    document writes them, or local names only) as the document's element path, if it has it.
+    Raises XmlDocumentError for a path that ``record_path_problem`` refuses."""
+    problem = record_path_problem(text)
+    if problem:
+        raise XmlDocumentError(problem)
     wanted = "/" + text.strip().strip("/")
     if wanted.endswith("/*"):
         parent = resolve_record_path(wanted[:-2], structure)
