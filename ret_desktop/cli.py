@@ -212,12 +212,13 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
             progress.close()
     converted = [f for f in result.files if f.status == "ok"]
     print(f"{len(converted)} documents converted into {len(result.tables)} tables in {args.out}")
+    parents = {table.parent for table in result.tables}
     for table in result.tables:
         print(f"  {table.name}: {table.rows} rows x {len(table.columns)} columns ({', '.join(table.files)})")
-        has_children = any(child.parent == table.name for child in result.tables)
-        if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and not has_children:
-            print(f"  note: {table.name} has {len(table.columns):,} columns; --mode relational or a deeper "
-                  "--record-path may read better", file=sys.stderr)
+        if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and table.name not in parents:
+            better = "a deeper --record-path" if args.mode == "relational" else \
+                "--mode relational or a deeper --record-path"
+            print(f"  note: {table.name} has {len(table.columns):,} columns; {better} may read better", file=sys.stderr)
     problems = [f for f in result.files if f.status != "ok"]
     for outcome in problems:
         print(f"  {outcome.status}: {outcome.path}: {outcome.error}", file=sys.stderr)

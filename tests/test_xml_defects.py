@@ -8,14 +8,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from test_fidelity import _Trickle
 from test_xmlflat import convert, write
 
-from ret_desktop.core.convert import convert_to_folder
+from ret_desktop.core.convert import ConvertOptions, convert_documents
+from ret_desktop.core.importing import take_in
 from ret_desktop.core.profiles import ConversionChoice, ConversionProfile
 from ret_desktop.core.xmlflat.detect import record_path_problem
+from ret_desktop.core.workbook import Workbook
 from ret_desktop.core.xmlflat.entities import EntityFilter
 
 DOCTYPE = '<!DOCTYPE r SYSTEM "r.dtd">'
@@ -151,3 +154,53 @@ def test_the_command_line_refuses_such_a_record_path_up_front(tmp_path):
                                    "kinds": [{"root": "r", "record_path": "/r/*/*"}]}))
     run = _cli("convert", document, "--out", tmp_path / "out", "--profile", profile)
     assert run.returncode == 2 and "kind 1: record path /r/*/*" in run.stderr and "Traceback" not in run.stderr
+
+
+# Relational conversion is linear in the number of child tables
+
+def _seconds_for_child_tables(tmp_path, count: int) -> float:
+    items = "".join("<i>" + "".join(f"<k{j}>a</k{j}><k{j}>b</k{j}>" for j in range(count)) + "</i>" for _ in range(3))
+    report = take_in([write(tmp_path, f"mc{count}.xml", f"<r>{items}</r>")], tmp_path / f"x{count}")
+    best = float("inf")
+    for attempt in range(3):
+        with Workbook(tmp_path / f"w{count}-{attempt}.sqlite") as workbook:
+            start = time.perf_counter()
+            result = convert_documents(report, workbook, ConvertOptions(mode="relational"))
+            best = min(best, time.perf_counter() - start)
+            assert len(result.tables) == count + 1
+            assert workbook.info(f"MC.k{count - 1}").rows == 6
+    return best
+
+
+def test_relational_conversion_time_grows_linearly_with_the_child_tables(tmp_path):
+    small, large = _seconds_for_child_tables(tmp_path, 300), _seconds_for_child_tables(tmp_path, 1200)
+    assert large / small < 9, (small, large)  # 4 times the tables: about 4 times the time, not 16
+
+
+def test_rows_that_bring_new_columns_before_the_table_is_first_written_keep_every_value(tmp_path):
+    records = "".join(f"<i><a>{n}</a>{f'<c{n}>v{n}</c{n}>' if n % 7 == 0 else ''}</i>" for n in range(3000))
+    result, tables = convert([write(tmp_path, "r.xml", f"<r>{records}</r>")], tmp_path)
+    rows = tables["R"]
+    assert [row["a"] for row in rows] == [str(n) for n in range(3000)]
+    assert all(row.get(f"c{n}", "") == (f"v{n}" if n % 7 == 0 else "") for n, row in enumerate(rows))
+
+
+# What the very wide tables' messages suggest fits the mode
+
+def test_too_many_columns_suggests_what_helps_in_any_mode(tmp_path):
+    fields = "".join(f"<f{n}>{n}</f{n}>" for n in range(2100))
+    for mode in ("wide", "relational"):
+        result, _tables = convert([write(tmp_path, "w.xml", f"<w><e>{fields}</e></w>")], tmp_path / mode, mode=mode)
+        [outcome] = result.files
+        assert outcome.status == "failed" and "cannot have more than 1999 columns" in outcome.error
+        assert outcome.error.endswith("choose a deeper record path, or relational mode if repeated elements "
+                                      "make the columns")
+
+
+def test_the_wide_table_note_of_a_relational_run_does_not_suggest_relational_mode(tmp_path):
+    document = write(tmp_path, "w.xml", "<w><e>" + "".join(f"<f{n}>{n}</f{n}>" for n in range(350)) + "</e></w>")
+    run = _cli("convert", document, "--out", tmp_path / "out", "--mode", "relational")
+    assert run.returncode == 0, run.stderr
+    assert "note: W has 352 columns; a deeper --record-path may read better" in run.stderr
+    run = _cli("convert", document, "--out", tmp_path / "wide")
+    assert "note: W has 352 columns; --mode relational or a deeper --record-path may read better" in run.stderr

@@ -313,7 +313,7 @@ def _child_tables(plans: list[_Plan], taken: set[str]) -> dict[str, dict[ClarkPa
     for table, members in by_table.items():
         record = members[0].record or members[0].structure.root
         found = repeating_paths([m.structure for m in members], record)
-        outermost = sorted(p for p in found if not any(q != p and p[: len(q)] == q for q in found))
+        outermost = sorted(p for p in found if not any(p[:length] in found for length in range(1, len(p))))
         entries = {}
         for relative in outermost:
             base = name = f"{table}.{found[relative].replace('/', '.')}"
