@@ -119,8 +119,8 @@ def attribute_items(element: etree._Element) -> list[tuple[str, str]] | None:
 
 
 def entity_text(entity: etree._Entity) -> str:
-    """An entity reference left in the tree (one the rewriting of ``entities`` could not reach, as
-    in a UTF-16 document) as its characters, or as written when it is not a standard one."""
+    """An entity reference left in the tree (one the rewriting of ``entities`` did not reach) as its
+    characters, or as written when it is not a standard one."""
     return html5.get(f"{entity.name};", entity.text)
 
 
