@@ -34,7 +34,7 @@ from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
-from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS
+from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS, record_path_problem
 
 EXIT_USAGE = 2
 
@@ -287,6 +287,8 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.inputs if not p.exists()]
     if missing:
         raise CommandError(f"no such file or folder: {', '.join(missing)}")
+    if args.record_path and (problem := record_path_problem(args.record_path)):
+        raise CommandError(problem)
     try:
         profile = ConversionProfile.load(args.profile) if args.profile else None
     except ProfileError as error:
@@ -323,13 +325,14 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
             progress.close()
     converted = [f for f in result.files if f.status == "ok"]
     print(f"{counted(len(converted), 'document')} converted into {counted(len(result.tables), 'table')} in {args.out}")
+    parents = {table.parent for table in result.tables}
     for table in result.tables:
         print(f"  {table.name}: {counted(table.rows, 'row')} x {counted(len(table.columns), 'column')} "
               f"({', '.join(table.files)})")
-        has_children = any(child.parent == table.name for child in result.tables)
-        if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and not has_children:
-            print(f"  note: {table.name} has {len(table.columns):,} columns; --mode relational or a deeper "
-                  "--record-path may read better", file=sys.stderr)
+        if len(table.columns) > MANY_WIDE_COLUMNS and not table.parent and table.name not in parents:
+            better = "a deeper --record-path" if args.mode == "relational" else \
+                "--mode relational or a deeper --record-path"
+            print(f"  note: {table.name} has {len(table.columns):,} columns; {better} may read better", file=sys.stderr)
     problems = [f for f in result.files if f.status != "ok"]
     for outcome in problems:
         print(f"  {outcome.status}: {outcome.path}: {outcome.error}", file=sys.stderr)
@@ -356,6 +359,8 @@ def run_compare(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"--format: {', '.join(unknown) or 'nothing given'}; choose from {','.join(REPORT_FORMATS)}")
     if not 0 < args.similarity <= 1:
         raise CommandError("--similarity must be above 0 and at most 1")
+    if args.record_path and (problem := record_path_problem(args.record_path)):
+        raise CommandError(problem)
     options = CompareOptions(
         key=tuple(args.key), ignore_case=args.ignore_case, trim=args.trim, ignore_columns=tuple(args.ignore_column),
         empty_equals_absent=not args.empty_differs, similarity=args.similarity,

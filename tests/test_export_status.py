@@ -40,11 +40,11 @@ def test_the_export_status_counts_the_values_cut_in_xlsx(controller, qtbot, tmp_
     _run(controller, qtbot, ConvertOp(controller, ConvertOptions(), None))
     tables = {t.name for t in controller.session.tables}
     _run(controller, qtbot, ExportOp(controller, tmp_path / "xlsx", ("xlsx",), tables))
-    assert any(s.startswith("Exported 1 tables") and s.endswith(
+    assert any(s.startswith("Exported 1 table ") and s.endswith(
         " Values longer than an Excel cell holds cut in XLSX: 2.") for s in statuses), statuses
     (xlsx,) = (tmp_path / "xlsx").iterdir()
     assert openpyxl.load_workbook(xlsx).active["C2"].value == long[:EXCEL_MAX_CELL]
     statuses.clear()
     _run(controller, qtbot, ExportOp(controller, tmp_path / "csv", ("csv",), tables))
-    assert any(s.startswith("Exported 1 tables") for s in statuses)
+    assert any(s.startswith("Exported 1 table ") for s in statuses)
     assert not any("cut" in s for s in statuses), statuses

@@ -272,9 +272,14 @@ def _choose_records(group: str, members: list[_Plan], override: str | None,
         member.mode = (choice.mode if choice else None) or options.mode
         asked = override or (choice.record_path if choice else None)
         if asked:
-            record = resolve_record_path(asked, structure)
+            source = "" if override else " (from the profile)"
+            try:
+                record = resolve_record_path(asked, structure)
+            except Exception as error:  # a path refused as such, or any fault of this document's
+                outcomes.append(FileOutcome(member.document.display, group, "failed",
+                                            error=failure_reason(error) + source))
+                continue
             if record is None:
-                source = "" if override else " (from the profile)"
                 outcomes.append(FileOutcome(member.document.display, group, "failed",
                                             error=f"record path {asked}{source} not found in this document"))
                 continue
@@ -313,7 +318,7 @@ def _child_tables(plans: list[_Plan], taken: set[str]) -> dict[str, dict[ClarkPa
     for table, members in by_table.items():
         record = members[0].record or members[0].structure.root
         found = repeating_paths([m.structure for m in members], record)
-        outermost = sorted(p for p in found if not any(q != p and p[: len(q)] == q for q in found))
+        outermost = sorted(p for p in found if not any(p[:length] in found for length in range(1, len(p))))
         entries = {}
         for relative in outermost:
             base = name = f"{table}.{found[relative].replace('/', '.')}"

@@ -23,6 +23,7 @@ from pathlib import Path
 from lxml import etree
 
 from ret_desktop.core.fsutil import atomic_write_json
+from ret_desktop.core.xmlflat.detect import record_path_problem
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class ConversionProfile:
             mode = entry.get("mode")
             if not isinstance(namespace, str) or not (record_path is None or isinstance(record_path, str)):
                 raise ProfileError(f"the profile {path}: kind {number} has a namespace or record_path that is not text")
+            if record_path and (problem := record_path_problem(record_path)):
+                raise ProfileError(f"the profile {path}: kind {number}: {problem}")
             if mode is not None and mode not in MODES:
                 raise ProfileError(f"the profile {path}: kind {number} has mode {mode!r}; use wide or relational")
             profile.choices[kind_key(entry["root"], namespace)] = ConversionChoice(record_path, mode)

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS wb_journal (
 CREATE INDEX IF NOT EXISTS wb_journal_step ON wb_journal (step);
 """
 _BATCH = 2000
+_SQLITE_MAX_COLUMNS = 2000  # SQLite's default limit, the rowid included
 _ROWS_PER_INSERT = 100
 _MAX_VARIABLES = 32766  # SQLite's bound-parameter limit (3.32 and newer)
 
@@ -115,10 +116,14 @@ class TableInfo:
 
 
 class TableWriter:
-    """Appends rows given as (column name, value) pairs; new names become new columns at once."""
+    """Appends rows given as (column name, value) pairs; new names become new columns at once.
+
+    A new table is created at its first flush, with the columns its first rows have: adding a
+    column later (ALTER TABLE) makes SQLite read the whole schema again, which over thousands of
+    tables (relational mode) would make a conversion quadratic."""
 
     def __init__(self, conn: sqlite3.Connection, table_id: int, columns: list[str],
-                 csv_copy: CsvCopy | None = None) -> None:
+                 csv_copy: CsvCopy | None = None, created: bool = True) -> None:
         self._conn = conn
         self.csv_copy = csv_copy  # a CSV copy of the rows; dropped when rows already written change
         self.table_id = table_id
@@ -127,7 +132,9 @@ class TableWriter:
         self._slots = {name: i for i, name in enumerate(columns)}  # place in a pending row
         self._pending: list[list[str]] = []
         self._insert_sql = ""
-        self._next_rowid = (conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {self.sql_name}").fetchone()[0]) + 1
+        self._created = created
+        self._next_rowid = 1 if not created else (
+            conn.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {self.sql_name}").fetchone()[0]) + 1
         self._prepare()
 
     def _prepare(self) -> None:
@@ -176,17 +183,13 @@ class TableWriter:
         return row
 
     def _add_column(self, name: str) -> int:
-        self.flush()
         position = len(self.columns)
-        try:
-            self._conn.execute(f"ALTER TABLE {self.sql_name} ADD COLUMN c{position + 1} TEXT")
-        except sqlite3.OperationalError as exc:
-            if is_disk_full(exc):
-                raise
-            raise WorkbookError(
-                f"a table cannot have more than {position} columns here ({exc}); "
-                "convert in relational mode or choose a deeper record path"
-            ) from exc
+        if self._created:
+            self.flush()
+            self._run_schema(f"ALTER TABLE {self.sql_name} ADD COLUMN c{position + 1} TEXT", position)
+        else:  # every pending row has every column
+            for row in self._pending:
+                row.append("")
         self._conn.execute(
             "INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)", (self.table_id, position, name)
         )
@@ -194,6 +197,23 @@ class TableWriter:
         self._slots[name] = position
         self._prepare()
         return position
+
+    def _run_schema(self, sql: str, columns: int) -> None:
+        try:
+            self._conn.execute(sql)
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc) or "too many columns" not in str(exc):
+                raise
+            raise WorkbookError(
+                f"a table cannot have more than {columns} columns here ({exc}); choose a deeper record path, "
+                "or relational mode if repeated elements make the columns"
+            ) from exc
+
+    def _create(self) -> None:
+        definitions = "".join(f", c{i + 1} TEXT" for i in range(len(self.columns)))
+        self._run_schema(f"CREATE TABLE {self.sql_name} (rowid INTEGER PRIMARY KEY{definitions})",
+                         min(len(self.columns), _SQLITE_MAX_COLUMNS - 1))
+        self._created = True
 
     def backfill(self, first: int, last: int, pairs: list[tuple[str, str]]) -> None:
         self.flush()
@@ -206,16 +226,23 @@ class TableWriter:
                 f"UPDATE {self.sql_name} SET c{slot + 1} = ? WHERE rowid BETWEEN ? AND ?", (value, first, last)
             )
 
-    def roll_back_to(self, columns: list[str], next_rowid: int) -> None:
-        """Forget what was written since the columns and next row id were these (after a rollback)."""
+    def state(self) -> tuple[list[str], int, bool]:
+        """What ``roll_back_to`` returns to."""
+        return list(self.columns), self._next_rowid, self._created
+
+    def roll_back_to(self, columns: list[str], next_rowid: int, created: bool) -> None:
+        """Forget what was written since the ``state`` was this (after a rollback)."""
         self._pending.clear()
         self.drop_csv_copy()
         self.columns[:] = columns
         self._slots = {name: i for i, name in enumerate(columns)}
         self._next_rowid = next_rowid
+        self._created = created
         self._prepare()
 
     def flush(self) -> None:
+        if not self._created:
+            self._create()
         if not self._pending:
             return
         width = len(self.columns)  # every pending row has it: a new column flushes the rows before it
@@ -307,7 +334,7 @@ class Workbook:
     def savepoint(self) -> Iterator[None]:
         """Inside a transaction: undo just this part on an exception (one failed document)."""
         self._conn.execute("SAVEPOINT part")
-        snapshot = {name: (list(w.columns), w._next_rowid) for name, w in self.writers.items()}
+        snapshot = {name: w.state() for name, w in self.writers.items()}
         try:
             yield
             for writer in self.writers.values():
@@ -356,14 +383,13 @@ class Workbook:
                 "INSERT INTO wb_tables (name, grp, record_path, parent, created_at) VALUES (?, ?, ?, ?, ?)",
                 (name, group, record_path, parent, time.time()),
             ).lastrowid
-            self._conn.execute(f"CREATE TABLE t{table_id} (rowid INTEGER PRIMARY KEY)")
             columns: list[str] = []
             csv_copy = CsvCopy(self._csv_copy_folder / f"t{table_id}.csv") if self._csv_copy_folder else None
         else:
             table_id = row[0]
             columns = self._columns(table_id)
             csv_copy = None
-        writer = self.writers[name] = TableWriter(self._conn, table_id, columns, csv_copy)
+        writer = self.writers[name] = TableWriter(self._conn, table_id, columns, csv_copy, created=row is not None)
         return writer
 
     def keep_csv_copies(self, folder: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import DOCTYPE, EntityFilter
+from ret_desktop.core.xmlflat.entities import PARSER_ENCODING, EntityFilter
 from ret_desktop.core.xmlflat.kinds import known_record
 from ret_desktop.core.xmlflat.names import (
     ANY_DEPTH,
@@ -29,6 +29,7 @@ from ret_desktop.core.xmlflat.names import (
     Names,
     XmlDocumentError,
     attribute_items,
+    check_prolog,
     refuse_entity_declarations,
 )
 
@@ -74,15 +75,16 @@ def scan_structure(path: Path, max_bytes: int = DETECT_BYTES) -> DocumentStructu
     """Element paths of ``path`` with counts, sibling repeats and content sizes, from at most
     ``max_bytes`` of it. Raises XmlDocumentError for a malformed prefix or a refused document."""
     structure = DocumentStructure()
-    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
+    rewrite_references, encoding = check_prolog(path)
     root = None
     read = 0
     try:
         with open(path, "rb") as raw:
-            # Undeclared named references are rewritten in documents with a DOCTYPE (as the flattener
-            # does after check_prolog); in UTF-16 the ASCII bytes of "<!DOCTYPE" are not there.
-            handle = EntityFilter(raw) if DOCTYPE in raw.read(_CHUNK) else raw
-            raw.seek(0)
+            # Undeclared named references are rewritten as the flattener does.
+            handle = EntityFilter(raw, encoding) if rewrite_references else raw
+            parser = etree.XMLPullParser(
+                events=("start",), **PARSER_OPTIONS,
+                encoding=PARSER_ENCODING if rewrite_references and handle.transcodes else None)
             while read < max_bytes:
                 chunk = handle.read(_CHUNK)
                 if not chunk:
@@ -200,9 +202,27 @@ def record_display(structure: DocumentStructure, record: ClarkPath) -> str:
     return structure.paths[record].display
 
 
+def record_path_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a record path, or None: steps of names, the last of which may be
+    ``*`` (``/dblp/*``) or follow a ``//`` (``/kml//Placemark``)."""
+    wanted = "/" + text.strip().strip("/")
+    above, deep, last = wanted.partition("//")
+    steps = above.split("/")[1:] + ([last] if deep else [])
+    wildcards = [n for n, step in enumerate(steps) if "*" in step]
+    if "" in steps or "/" in last or wildcards not in ([], [len(steps) - 1]) \
+            or (wildcards and (deep or steps[-1] != "*")):
+        return (f"record path {text.strip()}: a record path is a path of element names whose last step "
+                "may be * (/dblp/*) or follow // (/kml//Placemark)")
+    return None
+
+
 def resolve_record_path(text: str, structure: DocumentStructure) -> ClarkPath | None:
     """A record path typed by a person (``/doi_batch/body/journal/journal_article``, prefixes as the
-    document writes them, or local names only) as the document's element path, if it has it."""
+    document writes them, or local names only) as the document's element path, if it has it.
+    Raises XmlDocumentError for a path that ``record_path_problem`` refuses."""
+    problem = record_path_problem(text)
+    if problem:
+        raise XmlDocumentError(problem)
     wanted = "/" + text.strip().strip("/")
     if wanted.endswith("/*"):
         parent = resolve_record_path(wanted[:-2], structure)

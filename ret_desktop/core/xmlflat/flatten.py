@@ -15,10 +15,13 @@ from typing import Callable, Protocol
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import EntityFilter
+from ret_desktop.core.xmlflat.entities import PARSER_ENCODING, EntityFilter
 from ret_desktop.core.xmlflat.names import (
     ANY_DEPTH,
     ANY_ELEMENT,
+    FILE_COLUMN,
+    ITEM_COLUMN,
+    RECORD_COLUMN,
     ClarkPath,
     MANY_ATTRIBUTES,
     PARSER_OPTIONS,
@@ -29,9 +32,6 @@ from ret_desktop.core.xmlflat.names import (
     entity_text,
 )
 
-FILE_COLUMN = "_file"
-RECORD_COLUMN = "_record"
-ITEM_COLUMN = "_item"
 TEXT_COLUMN = "text()"
 
 Pairs = list[tuple[str, str]]
@@ -96,7 +96,7 @@ class _Walker:
     def __init__(self, names: Names, child_tables: dict[ClarkPath, str]) -> None:
         self.names = names
         self.child_tables = child_tables
-        self.child_rows: dict[str, list[Pairs]] = {}
+        self.child_rows: list[tuple[str, Pairs]] = []  # (child table, row) of the record, in document order
         self._tag_names: dict[str, str] = {}
         self._attribute_names: dict[str, str] = {}
         self._roots: dict[tuple[str, ClarkPath | None], _Node] = {}
@@ -134,7 +134,7 @@ class _Walker:
             attributes = element.items() if len(keys) < MANY_ATTRIBUTES else attribute_items(element)
             self.attributes(element, attributes, node.prefix + "@", out)
         start = len(out)
-        children_before = {table: len(rows) for table, rows in self.child_rows.items()} if self.child_tables else None
+        children_before = len(self.child_rows)
         text = element.text
         elements, texts_between, pieces = self._children(element, node, out)
         if pieces:  # text after a comment, processing instruction or entity reference
@@ -149,9 +149,7 @@ class _Walker:
         if _inline_markup(element, elements, texts_between):
             # Text beside inline markup (<jats:italic>, <b>) is one value: its whole text.
             del out[start:]
-            if children_before is not None:
-                for table, rows in self.child_rows.items():
-                    del rows[children_before.get(table, 0):]
+            del self.child_rows[children_before:]
             out.append((node.path or TEXT_COLUMN, joined_text(element).strip()))
             self._attributes_below(element, node.prefix, out)
         else:  # stray text beside structure: the children keep their columns, the text has its own
@@ -203,7 +201,7 @@ class _Walker:
             if child_node.child_table is not None:
                 item: Pairs = [(ITEM_COLUMN, str(n))]
                 self.element(child, self.root("", None), item)
-                self.child_rows.setdefault(child_node.child_table, []).append(item)
+                self.child_rows.append((child_node.child_table, item))
             elif len(child):
                 self.element(child, child_node, out)
             else:  # a leaf: its attributes and its text
@@ -424,7 +422,7 @@ def flatten_document(
     Returns the number of records; ``warnings`` receives what the document's rows cannot say
     (named references kept literally). Raises XmlDocumentError (with line and column) or
     FlattenCancelled; rows already given to the sink are then the caller's to discard."""
-    rewrite_references = check_prolog(path)
+    rewrite_references, encoding = check_prolog(path)
     walker = _Walker(Names(), child_tables or {})
     context = _Context(record or (), walker, sink, table)
     add_row = sink.add_row
@@ -438,12 +436,14 @@ def flatten_document(
     carried: Pairs = []
     with open(path, "rb") as handle:
         reader = _CountingReader(handle, on_bytes, should_cancel)
-        references = EntityFilter(reader) if rewrite_references else None
+        references = EntityFilter(reader, encoding) if rewrite_references else None
         try:
             # Blank text between elements is never a value (values are trimmed): not creating it saves time.
             events = etree.iterparse(references or reader, events=("end",),
                                      tag=record[-1] if record and record[-1] != ANY_ELEMENT else None,
-                                     remove_blank_text=True, **PARSER_OPTIONS)
+                                     remove_blank_text=True,
+                                     encoding=PARSER_ENCODING if references and references.transcodes else None,
+                                     **PARSER_OPTIONS)
             for _event, element in events:
                 parent = element.getparent()
                 if parent is None or parent is not same_parent or parent[0] is not element:
@@ -462,9 +462,8 @@ def flatten_document(
                 walk(element, record_node, row)
                 context.row_added(add_row(table, row))
                 if relational:
-                    for child_table, items in walker.child_rows.items():
-                        for item in items:
-                            add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *item])
+                    for child_table, item in walker.child_rows:
+                        add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *item])
                     walker.child_rows.clear()
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference

@@ -8,8 +8,6 @@ from html.entities import html5
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import ascii_compatible
-
 XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 
 # Element paths as tuples of Clark names from the root. A record path may end in ANY_ELEMENT (every
@@ -17,6 +15,12 @@ XML_NAMESPACE = "http://www.w3.org/XML/1998/namespace"
 ClarkPath = tuple[str, ...]
 ANY_ELEMENT = "*"
 ANY_DEPTH = ""
+
+# The columns that say where a row comes from: the app's alone, never an element's name.
+FILE_COLUMN = "_file"
+RECORD_COLUMN = "_record"
+ITEM_COLUMN = "_item"
+PROVENANCE_COLUMNS = frozenset({FILE_COLUMN, RECORD_COLUMN, ITEM_COLUMN})
 
 # No entity resolution, no network, no DTD loading, no huge trees (DESIGN §6).
 PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
@@ -39,6 +43,15 @@ class XmlDocumentError(Exception):
     def from_syntax_error(cls, error: etree.XMLSyntaxError) -> XmlDocumentError:
         line, column = error.position if error.position else (error.lineno, None)
         message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
+        if not line:
+            # A stream parser may end with a generic "no element found" at (0, 0); the error that
+            # stopped it (an undeclared entity) is the last one of its log.
+            stopped = error.error_log.last_error
+            if stopped is not None and stopped.line:
+                message = stopped.message.strip()
+                if stopped.type_name == "ERR_UNDECLARED_ENTITY":
+                    message += " (a document without a DOCTYPE may use only &amp; &lt; &gt; &quot; &apos;)"
+                return cls(message, stopped.line, stopped.column)
         return cls(message, line, column)
 
 
@@ -54,22 +67,39 @@ def refuse_entity_declarations(element: etree._Element) -> None:
         raise XmlDocumentError(f"declares entities in its DTD ({listed}); refused for safety")
 
 
-def check_prolog(path: Path) -> bool:
+def check_prolog(path: Path) -> tuple[bool, str | None]:
     """Refuse a document that declares entities, before reading any of its content. Returns whether
-    undeclared named references are to be rewritten (see ``entities``): the document has a DOCTYPE."""
+    undeclared named references are to be rewritten (see ``entities``: the document has a DOCTYPE),
+    and the document's encoding as the parser found it."""
     parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
     try:
         with open(path, "rb") as handle:
+            first = b""
             while chunk := handle.read(64 * 1024):
+                first = first or chunk
                 parser.feed(chunk)
                 for _event, element in parser.read_events():
                     refuse_entity_declarations(element)
                     docinfo = element.getroottree().docinfo
-                    return bool(docinfo.doctype) and ascii_compatible(docinfo.encoding)
+                    return bool(docinfo.doctype), docinfo.encoding or _sniff_encoding(first)
     except etree.XMLSyntaxError as error:
         raise XmlDocumentError.from_syntax_error(error) from None
     raise XmlDocumentError("no root element")
 
+
+_DECLARED_ENCODING = re.compile(r"""^\ufeff?<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)""")
+
+
+def _sniff_encoding(first: bytes) -> str | None:
+    """The encoding of a document from its first bytes (XML 1.0 appendix F) and its declaration,
+    as the parser does not tell it before the end; None for UTF-8."""
+    for start, family in ((b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+                          (b"\0<", "utf-16-be"), (b"<\0", "utf-16-le")):
+        if first.startswith(start):
+            return family
+    family = "cp037" if first.startswith(b"Lo\xa7\x94") else "latin-1"
+    declared = _DECLARED_ENCODING.match(first[:1024].decode(family))
+    return declared.group(1) if declared else None
 
 
 # lxml's items() looks each value up by name: quadratic in the attributes of one element. Beyond
@@ -89,8 +119,8 @@ def attribute_items(element: etree._Element) -> list[tuple[str, str]] | None:
 
 
 def entity_text(entity: etree._Entity) -> str:
-    """An entity reference left in the tree (one the rewriting of ``entities`` could not reach, as
-    in a UTF-16 document) as its characters, or as written when it is not a standard one."""
+    """An entity reference left in the tree (one the rewriting of ``entities`` did not reach) as its
+    characters, or as written when it is not a standard one."""
     return html5.get(f"{entity.name};", entity.text)
 
 
@@ -99,12 +129,13 @@ class Names:
 
     One name per element (namespace + local name): the first prefix seen names it. Where that name
     is already another element's (the prefix bound to two namespaces, or ``x`` beside
-    ``x xmlns="urn:q"``), the later one is numbered: ``a:x~2``. Attributes likewise."""
+    ``x xmlns="urn:q"``), the later one is numbered: ``a:x~2``. Attributes likewise. The names of
+    the provenance columns are taken from the start: an element ``_file`` is ``_file~2``."""
 
     def __init__(self) -> None:
         self._elements: dict[str, str] = {}
         self._attributes: dict[str, str] = {}
-        self._taken: set[str] = set()
+        self._taken: set[str] = set(PROVENANCE_COLUMNS)
         self._attributes_taken: set[str] = set()
 
     def element(self, element: etree._Element) -> str:
