@@ -28,7 +28,7 @@ PAGE_SIZE = 200
 ACTIONS = (
     "sign_in", "sign_in_failed", "sign_in_refused", "sign_out", "idle_lock", "idle_unlock",
     "session_created", "session_resumed", "session_wiped",
-    "import", "convert", "edit", "export", "compare",
+    "import", "convert", "edit", "export", "compare", "compare_report",
     "user_created", "user_deleted", "role_changed", "user_locked", "user_unlocked",
     "password_reset", "password_set", "password_changed", "settings_changed", "audit_exported",
 )
@@ -37,7 +37,7 @@ _COUNT_KEYS = frozenset({
     "edits", "formats", "files", "differences", "entries", "sessions", *TUNABLE_NAMES,
 })
 _WORDS = frozenset({
-    *ROLES, "password", "remembered", "csv", "xlsx", "zip",
+    *ROLES, "password", "remembered", "csv", "xlsx", "zip", "html",
     "too_many_failures", "account_locked", "sign_out", "expired", "discarded", "user_deleted",
 })
 
