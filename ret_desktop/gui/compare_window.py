@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cachetools import LRUCache
 from PySide6.QtCore import QModelIndex, QRect, Qt
-from PySide6.QtGui import QGuiApplication, QPainter, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPainter, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -43,8 +43,18 @@ from ret_desktop.gui.table_view import ColumnHeader
 CHANGED_ALPHA = 110  # changed cells: the palette's highlight, half strong
 ADDED_ALPHA = 40  # added rows: the highlight, faint
 ROW_STATES = ("changed", "added", "removed", "same")
-BAR_ROLES = {"changed": QPalette.ColorRole.Highlight, "added": QPalette.ColorRole.Link,
-             "removed": QPalette.ColorRole.LinkVisited, "same": QPalette.ColorRole.Midlight}
+
+def bar_colour(palette: QPalette, state: str) -> QColor:
+    """A row state's colour in the summary bar, from the palette, as the diff table marks rows: changed
+    in the highlight, added in a light highlight, removed in the dark grey, same in midlight."""
+    if state == "changed":
+        return palette.color(QPalette.ColorRole.Highlight)
+    if state == "added":
+        return palette.color(QPalette.ColorRole.Highlight).lighter(160)
+    if state == "removed":
+        return palette.color(QPalette.ColorRole.Dark)
+    return palette.color(QPalette.ColorRole.Midlight)
+
 _SHARES = Qt.ItemDataRole.UserRole  # the summary bar's counts per state
 
 
@@ -182,7 +192,7 @@ class RowBarDelegate(QStyledItemDelegate):
                 continue
             width = max(1, round(rect.width() * counts[state] / total))
             width = min(width, rect.right() + 1 - x)
-            painter.fillRect(QRect(x, rect.top(), width, rect.height()), option.palette.color(BAR_ROLES[state]))
+            painter.fillRect(QRect(x, rect.top(), width, rect.height()), bar_colour(option.palette, state))
             x += width
         painter.setPen(option.palette.color(QPalette.ColorRole.Mid))
         painter.drawRect(rect.adjusted(0, 0, -1, -1))
@@ -218,7 +228,7 @@ class CompareWindow(QDialog):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         palette = self.palette()
         self.legend.setText("Rows: " + " ".join(
-            f"<span style='color:{palette.color(BAR_ROLES[s]).name()}'>■</span> {s}" for s in ROW_STATES))
+            f"<span style='color:{bar_colour(palette, s).name()}'>■</span> {s}" for s in ROW_STATES))
         self.summary_table = QTableWidget(len(summary.tables), len(_SUMMARY_COLUMNS), self)
         self.summary_table.setObjectName("compareSummary")
         self.summary_table.setHorizontalHeaderLabels(_SUMMARY_COLUMNS)
