@@ -74,6 +74,8 @@ class SidePicker(QGroupBox):
         layout.addWidget(self.path, 3, 0)
         layout.addWidget(self.files_button, 3, 1)
         layout.addWidget(self.folder_button, 3, 2)
+        layout.setColumnStretch(0, 1)
+        self.path.setMinimumWidth(220)
         self.kinds.buttonToggled.connect(self._kind_changed)
 
     @property
@@ -180,6 +182,7 @@ class CompareDialog(QDialog):
         self.similarity.setSingleStep(0.05)
         self.similarity.setDecimals(2)
         self.similarity.setValue(CompareOptions().similarity)
+        self.similarity.setMaximumWidth(90)
         self.similarity.setToolTip("A renamed document pairs with one whose rows are at least this alike")
         form.addRow("Documents alike from", self.similarity)
 
@@ -205,6 +208,7 @@ class CompareDialog(QDialog):
         layout.addWidget(options)
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
+        self.resize(860, self.sizeHint().height())
 
     # -- what the person chose
     def sides(self) -> tuple[Side, Side]:
