@@ -20,7 +20,13 @@ def open_dialog(app):
     action = child(window, QAction, "actionCompare")
     assert action.shortcut().toString() == "Ctrl+K" and action.isVisible() and action.isEnabled()
     action.trigger()
-    return child(window, QDialog, "compareDialog")
+    return visible(app, "compareDialog")
+
+
+def visible(app, name):
+    """The shown dialog of this name (one closed before may wait for its deletion)."""
+    [shown] = [d for d in app.main_window.findChildren(QDialog, name) if d.isVisible()]
+    return shown
 
 
 def fill(dialog, old, new, key=""):
@@ -40,7 +46,7 @@ def run_compare(app, qtbot, dialog):
 
 
 def result_window(app) -> CompareWindow:
-    return child(app.main_window, QDialog, "compareView")
+    return visible(app, "compareView")
 
 
 def cell_texts(view, column_name):
@@ -118,7 +124,7 @@ def test_compare_from_the_action_to_the_diff_view_with_exact_counts(app, qtbot, 
     result = window.result_path
     assert result.parent == app.main_window.controller.session.folder / "compare"
     window.close()
-    assert app.main_window.findChild(QDialog, "compareView") is None or not result_window(app).isVisible()
+    assert not any(w.isVisible() for w in app.main_window.findChildren(QDialog, "compareView"))
 
 
 def test_cancel_leaves_nothing(app, qtbot, tmp_path):
@@ -183,3 +189,31 @@ def test_a_user_compares_and_picks_a_proposed_key(app, qtbot, tmp_path):
     window = result_window(app)
     assert window.summary.tables[0].key == ["id"]
     assert (window.summary.tables[0].rows_added, window.summary.tables[0].rows_removed) == (1, 1)
+
+
+def test_sign_out_closes_the_result_and_wipes_it_with_the_session(app, qtbot, tmp_path, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    old, new = batch_pair(tmp_path)
+    dialog = open_dialog(app)
+    fill(dialog, old, new, key="id")
+    assert run_compare(app, qtbot, dialog)[1] == "succeeded"
+    window = result_window(app)
+    result = window.result_path
+    assert result.exists() and window.isVisible()
+    app.main_window.lock()  # what it shows is the session's: the lock closes it
+    assert not shiboken6.isValid(window) or not window.isVisible()
+    page = app.main_window.lock_page
+    child(page, QLineEdit, "unlockPassword").setText(PASSWORD)
+    qtbot.mouseClick(child(page, QPushButton, "unlock"), Qt.MouseButton.LeftButton)
+    assert child(app.main_window, QAction, "actionCompare").isEnabled()
+
+    dialog = open_dialog(app)
+    fill(dialog, old, new, key="id")
+    assert run_compare(app, qtbot, dialog)[1] == "succeeded"
+    second = visible(app, "compareView")
+    assert second.result_path != result
+    monkeypatch.setattr("PySide6.QtWidgets.QMessageBox.question", lambda *a, **k: 0x00004000)  # Yes
+    app.main_window.action_sign_out.trigger()
+    qtbot.waitUntil(app.login_window.isVisible)
+    assert not result.parent.exists()  # the session folder, compare results and all, is gone
+    assert not any(w.isVisible() for w in app.main_window.findChildren(QDialog, "compareView"))

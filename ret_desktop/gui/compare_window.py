@@ -311,7 +311,8 @@ class CompareWindow(QDialog):
             text = f"No difference: {counted(len(summary.tables), 'table')} the same."
         else:
             differing = sum(1 for t in summary.tables if t.status != "same")
-            text = f"{counted(differing, 'table')} of {len(summary.tables)} differ."
+            text = (f"{differing:,} of {counted(len(summary.tables), 'table')} "
+                    f"{'differs' if differing == 1 else 'differ'}.")
         states: dict[str, int] = {}
         for document in summary.documents:
             states[document.status] = states.get(document.status, 0) + 1

@@ -280,7 +280,8 @@ class CompareOp(Op):
         self.controller.audit("compare", tables=len(summary.tables), differences=differences)
         self.controller.refresh_status(
             "Compared: no difference." if summary.same else
-            f"Compared {counted(len(summary.tables), 'table')}: {counted(len(differing), 'table')} differ, "
+            f"Compared {counted(len(summary.tables), 'table')}: {len(differing):,} "
+            f"{'differs' if len(differing) == 1 else 'differ'}, "
             f"{counted(differences, 'row')} added, removed or changed.")
 
 
