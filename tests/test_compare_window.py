@@ -120,7 +120,7 @@ def test_compare_from_the_action_to_the_diff_view_with_exact_counts(app, qtbot, 
     assert json.loads((out / "summary.json").read_text())["tables"][0]["cells_changed"] == 1
     entries = {e.action: e.counts for e in app.services.audit.page(app.main_window.controller.session.actor)}
     assert entries["compare"] == {"tables": 1, "differences": 3}
-    assert entries["compare_report"] == {"files": 5, "formats": ["xlsx", "csv", "html"]}
+    assert entries["export"] == {"files": 5, "formats": ["xlsx", "csv", "html"], "tables": 1}
     result = window.result_path
     assert result.parent == app.main_window.controller.session.folder / "compare"
     window.close()

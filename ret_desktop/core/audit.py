@@ -28,7 +28,7 @@ PAGE_SIZE = 200
 ACTIONS = (
     "sign_in", "sign_in_failed", "sign_in_refused", "sign_out", "idle_lock", "idle_unlock",
     "session_created", "session_resumed", "session_wiped",
-    "import", "convert", "edit", "export", "compare", "compare_report",
+    "import", "convert", "edit", "export", "compare",
     "user_created", "user_deleted", "role_changed", "user_locked", "user_unlocked",
     "password_reset", "password_set", "password_changed", "settings_changed", "audit_exported",
 )

@@ -299,5 +299,7 @@ class CompareReportOp(Op):
         return write_reports(self.result_path, self.summary, self.folder, self.formats, should_cancel=cancelled)
 
     def apply(self, written: list[Path]) -> None:
-        self.controller.audit("compare_report", files=len(written), formats=list(self.formats))
+        # Data leaves the app as by Export: audited as one.
+        self.controller.audit("export", formats=list(self.formats), files=len(written),
+                              tables=sum(1 for t in self.summary.tables if t.diff_table))
         self.controller.refresh_status(f"Wrote {counted(len(written), 'report file')} to {self.folder}.")
