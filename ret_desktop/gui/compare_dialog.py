@@ -151,7 +151,8 @@ class CompareDialog(QDialog):
                                  "that lacks one of them pairs its rows by document and order.")
         self.propose_button = QPushButton("Propose keys", options)
         self.propose_button.setObjectName("proposeKeys")
-        self.propose_button.setToolTip("Find the columns filled in every row and unique on both sides (reads both sides)")
+        self.propose_button.setToolTip("Find the columns filled in every row and unique on both sides "
+                                       "(reads both sides)")
         self.propose_button.clicked.connect(self.propose_keys)
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_edit, 1)

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.core.compare import REPORT_FORMATS, CompareSummary, DiffReader, TableDiff
-from ret_desktop.core.compare.engine import STATUS_COLUMNS
 from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import Workbook
 from ret_desktop.gui.actions import make_action
@@ -114,7 +113,8 @@ class DiffTableModel(WorkbookTableModel):
                 if role == Qt.ItemDataRole.DisplayRole:
                     return f"{_shown(old)} → {_shown(new)}"
                 if role == Qt.ItemDataRole.ToolTipRole:
-                    return f"Before: {f'“{old}”' if old else '(empty)'}\nNow: {f'“{new}”' if new else '(empty)'}"
+                    return (f"Before: {f'“{old}”' if old else '(empty)'}\n"
+                            f"Now: {f'“{new}”' if new else '(empty)'}")
                 colour = QGuiApplication.palette().color(QPalette.ColorRole.Highlight)
                 colour.setAlpha(CHANGED_ALPHA)
                 return colour
@@ -355,7 +355,8 @@ class CompareWindow(QDialog):
             return
         self._drop_model()
         self.model = DiffTableModel(self.workbook, table.diff_table, self.reader, self)
-        self.model.query_failed.connect(lambda error: self.message.show_error(f"Filtering failed: {plain_error(error)}."))
+        self.model.query_failed.connect(
+            lambda error: self.message.show_error(f"Filtering failed: {plain_error(error)}."))
         self.model.rows_reordered.connect(self._show_counts)
         self.table_view.setModel(self.model)
         self.table_view.resizeColumnsToContents()
