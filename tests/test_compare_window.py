@@ -12,7 +12,15 @@ from PySide6.QtWidgets import QCheckBox, QDialog, QLineEdit, QPushButton, QRadio
 
 from ret_desktop.gui.compare_window import CompareWindow
 from test_compare import batch_pair
-from test_gui import PASSWORD, app, child, create_admin_and_sign_in, sign_in  # noqa: F401 (app: a fixture)
+from test_gui import (  # noqa: F401 (app: a fixture)
+    PASSWORD,
+    app,
+    child,
+    convert_all,
+    create_admin_and_sign_in,
+    import_samples,
+    sign_in,
+)
 
 
 def open_dialog(app):
@@ -217,3 +225,19 @@ def test_sign_out_closes_the_result_and_wipes_it_with_the_session(app, qtbot, tm
     qtbot.waitUntil(app.login_window.isVisible)
     assert not result.parent.exists()  # the session folder, compare results and all, is gone
     assert not any(w.isVisible() for w in app.main_window.findChildren(QDialog, "compareView"))
+
+
+def test_the_sessions_tables_against_an_earlier_input(app, qtbot, tmp_path, monkeypatch):
+    create_admin_and_sign_in(app, qtbot)
+    old, new = batch_pair(tmp_path)
+    assert import_samples(app, qtbot, monkeypatch, new)[1] == "succeeded"
+    assert convert_all(app, qtbot)[1] == "succeeded"
+    dialog = open_dialog(app)
+    assert child(dialog, QRadioButton, "newSideSession").isChecked()  # proposed once the session has tables
+    child(dialog, QRadioButton, "oldSideConvert").setChecked(True)
+    child(dialog, QLineEdit, "oldSidePath").setText(str(old))
+    child(dialog, QLineEdit, "compareKey").setText("id")
+    assert run_compare(app, qtbot, dialog)[1:] == ("succeeded", "")
+    [table] = result_window(app).summary.tables
+    assert (table.status, table.rows_added, table.rows_removed, table.rows_changed, table.cells_changed) == (
+        "changed", 1, 1, 1, 1)
