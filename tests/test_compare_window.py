@@ -112,6 +112,11 @@ def test_compare_from_the_action_to_the_diff_view_with_exact_counts(app, qtbot, 
     qtbot.waitUntil(lambda: model.rowCount() == 3 and not model.busy)
     assert cell_texts(view, "_status") == ["added", "changed", "removed"]
     assert model.index(1, year).data() == "1922 → 1923"
+    view.sortByColumn(model.columns.index("_status"), Qt.SortOrder.DescendingOrder)  # a header click
+    qtbot.waitUntil(lambda: cell_texts(view, "_status") == ["removed", "changed", "added"] and not model.busy)
+    view.setCurrentIndex(model.index(0, 0))
+    qtbot.keyClick(view, Qt.Key.Key_F8)  # in the order shown
+    assert (view.currentIndex().row(), view.currentIndex().column()) == (1, year)
     filter_box = child(window, QLineEdit, "compareFilter")
     filter_box.setText("_status = removed")
     qtbot.keyClick(filter_box, Qt.Key.Key_Return)

@@ -278,6 +278,10 @@ class CompareWindow(QDialog):
         self.table_view.setHorizontalHeader(ColumnHeader(self.table_view))
         self.table_view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table_view.setWordWrap(False)  # one line per row, as in the tables; the tooltip has both values
+        self.table_view.verticalHeader().setDefaultSectionSize(self.table_view.fontMetrics().height() + 6)
+        self.table_view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table_view.setSortingEnabled(True)
         self.message = MessageLabel(self)
         self.message.setObjectName("compareWindowMessage")
 
