@@ -37,7 +37,7 @@ _COUNT_KEYS = frozenset({
     "edits", "formats", "files", "differences", "entries", "sessions", *TUNABLE_NAMES,
 })
 _WORDS = frozenset({
-    *ROLES, "password", "remembered", "csv", "xlsx", "zip",
+    *ROLES, "password", "remembered", "csv", "xlsx", "zip", "html",
     "too_many_failures", "account_locked", "sign_out", "expired", "discarded", "user_deleted",
 })
 

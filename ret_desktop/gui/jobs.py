@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from ret_desktop.core.compare import CompareCancelled
 from ret_desktop.core.convert import ConversionCancelled
 from ret_desktop.core.export import ExportCancelled
 from ret_desktop.core.importing import IntakeCancelled
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 Work = Callable[[Progress, Callable[[], bool]], Any]
-CANCELLED = (ConversionCancelled, ExportCancelled, IntakeCancelled, SearchCancelled)
+CANCELLED = (CompareCancelled, ConversionCancelled, ExportCancelled, IntakeCancelled, SearchCancelled)
 _UNFINISHED: list[QThread] = []  # job threads that outlived their runner's shutdown
 
 

@@ -29,6 +29,8 @@ from ret_desktop.core.services import Services
 from ret_desktop.core.text import counted
 from ret_desktop.gui.about_dialog import about_action
 from ret_desktop.gui.actions import make_action
+from ret_desktop.gui.compare_dialog import CompareDialog
+from ret_desktop.gui.compare_window import CompareWindow
 from ret_desktop.gui.audit_window import AuditWindow
 from ret_desktop.gui.convert_dialog import ConvertDialog
 from ret_desktop.gui.idle_lock import LockPage
@@ -67,7 +69,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_views()
         self._build_edit_menu()
-        self.tools_menu = self.menuBar().addMenu("&Tools")  # administrators only (see _show_role)
+        self.tools_menu = self.menuBar().addMenu("&Tools")  # Users and Audit: administrators only (see _show_role)
+        self.tools_menu.addAction(self.action_compare)
+        self.tools_menu.addSeparator()
         self.tools_menu.addAction(self.action_users)
         self.tools_menu.addAction(self.action_audit)
 
@@ -87,6 +91,8 @@ class MainWindow(QMainWindow):
                                                   self.open_change_password)
         self.action_users = make_action(self, "actionUsers", "&Users…", [], self.open_users)
         self.action_audit = make_action(self, "actionAudit", "&Audit log…", [], self.open_audit)
+        self.action_compare = make_action(self, "actionCompare", "&Compare…", ["Ctrl+K"], self.open_compare,
+                                          tip="Compare two batches")
         self.format_actions: dict[str, QAction] = {}
         format_menu = QMenu("Export &formats", self)  # what Export writes, remembered per user
         format_menu.setToolTipsVisible(True)
@@ -234,7 +240,6 @@ class MainWindow(QMainWindow):
             allowed = self._may(what, session)
             action.setVisible(allowed)
             action.setEnabled(allowed)
-        self.tools_menu.menuAction().setVisible(self.action_users.isVisible() or self.action_audit.isVisible())
 
     def _restore_layout(self, user_name: str) -> None:
         store, key = self.controller.layout_store(user_name)
@@ -301,7 +306,7 @@ class MainWindow(QMainWindow):
     def _session_actions(self) -> list[QAction]:
         """What the lock disables: everything that shows or changes the session's data."""
         return [self.action_import, self.action_convert, self.action_export, self.action_settings,
-                self.action_change_password, self.action_users, self.action_audit,
+                self.action_change_password, self.action_users, self.action_audit, self.action_compare,
                 self.search.focus_action, *self.table_editor.actions]
 
     def unlock(self) -> None:
@@ -360,6 +365,15 @@ class MainWindow(QMainWindow):
         window.finished.connect(window.deleteLater)
         window.show()
         return window
+
+    def open_compare(self) -> CompareDialog | None:
+        if self.controller.session is None:
+            return None
+        dialog = CompareDialog(self.controller, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.compared.connect(lambda path, summary: CompareWindow(self.controller, path, summary, self).show())
+        dialog.show()
+        return dialog
 
     def open_audit(self) -> AuditWindow | None:
         if self._refuse(READ_AUDIT):

@@ -17,6 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ret_desktop.core.compare import CompareOptions, CompareSummary, Side, compare, propose_keys, write_reports
 from ret_desktop.core.convert import (
     ConversionResult,
     ConvertOptions,
@@ -38,6 +39,7 @@ class Op(QObject):
     thread: plain data only, no widgets, no session state) and ``apply`` (GUI thread)."""
 
     succeeded = Signal(object)  # the work's result, after apply()
+    ended = Signal(str, str)  # the job's final state and, for a failure, the error text (for the window)
     kind = ""
     counts_as_operation = True  # counts against the rate limit of user operations
 
@@ -77,6 +79,7 @@ class Op(QObject):
     def _ended(self, job_id: str, _state: str, _error: str) -> None:
         if job_id == self.job_id:
             self.controller.job_finished.disconnect(self._ended)
+            self.ended.emit(_state, _error)
             self.deleteLater()
 
 
@@ -235,3 +238,70 @@ class IndexOp(Op):
     def work(self, progress, cancelled):
         with Workbook(self.session.workbook_path) as workbook, SearchIndex(self.index_path) as index:
             return index.index_tables(workbook, self.tables, should_cancel=cancelled, on_progress=progress)
+
+
+COMPARE_FOLDER = "compare"  # in the session folder: result workbooks, wiped with it at sign-out
+
+
+class ProposeKeysOp(Op):
+    """The columns each pair of tables could be keyed on, for the compare dialog."""
+
+    kind = "propose keys"
+    counts_as_operation = False
+
+    def __init__(self, controller: SessionController, old: Side, new: Side, options: CompareOptions) -> None:
+        super().__init__(controller)
+        self.old, self.new, self.options = old, new, options
+
+    def work(self, progress, cancelled) -> dict[str, list[str]]:
+        scratch = self.session.folder / COMPARE_FOLDER
+        scratch.mkdir(exist_ok=True)
+        return propose_keys(self.old, self.new, scratch, self.options, should_cancel=cancelled, on_progress=progress)
+
+
+class CompareOp(Op):
+    """Compare two sides into a result workbook in the session folder; succeeds with (path, summary)."""
+
+    kind = "compare"
+
+    def __init__(self, controller: SessionController, old: Side, new: Side, options: CompareOptions) -> None:
+        super().__init__(controller)
+        self.old, self.new, self.options = old, new, options
+        self.result_path = (self.session.folder / COMPARE_FOLDER
+                            / f"result {time.strftime('%Y%m%d-%H%M%S')}-{id(self) % 10_000:04d}.sqlite")
+
+    def work(self, progress, cancelled) -> tuple[Path, CompareSummary]:
+        summary = compare(self.old, self.new, self.result_path, self.options, should_cancel=cancelled,
+                          on_progress=progress)
+        return self.result_path, summary
+
+    def apply(self, result: tuple[Path, CompareSummary]) -> None:
+        summary = result[1]
+        differing = [t for t in summary.tables if t.status != "same"]
+        differences = sum(t.rows_added + t.rows_removed + t.rows_changed for t in summary.tables)
+        self.controller.audit("compare", tables=len(summary.tables), differences=differences)
+        self.controller.refresh_status(
+            "Compared: no difference." if summary.same else
+            f"Compared {counted(len(summary.tables), 'table')}: {len(differing):,} "
+            f"{'differs' if len(differing) == 1 else 'differ'}, "
+            f"{counted(differences, 'row')} added, removed or changed.")
+
+
+class CompareReportOp(Op):
+    """Write a comparison's reports (``write_reports``) into ``folder``."""
+
+    kind = "compare report"
+
+    def __init__(self, controller: SessionController, result_path: Path, summary: CompareSummary, folder: Path,
+                 formats: tuple[str, ...]) -> None:
+        super().__init__(controller)
+        self.result_path, self.summary, self.folder, self.formats = result_path, summary, folder, formats
+
+    def work(self, progress, cancelled) -> list[Path]:
+        return write_reports(self.result_path, self.summary, self.folder, self.formats, should_cancel=cancelled)
+
+    def apply(self, written: list[Path]) -> None:
+        # Data leaves the app as by Export: audited as one.
+        self.controller.audit("export", formats=list(self.formats), files=len(written),
+                              tables=sum(1 for t in self.summary.tables if t.diff_table))
+        self.controller.refresh_status(f"Wrote {counted(len(written), 'report file')} to {self.folder}.")

@@ -5,7 +5,8 @@
 
 Runs in a temporary data folder: creates a user, imports the sample archives, converts, edits a cell,
 and grabs the sign-in window, the main window with a table and its column profile, a search hit
-opened in its table, the convert dialog, the settings dialog and the idle lock. Under xcb the windows
+opened in its table, the convert dialog, the settings dialog, the result of a comparison of two
+generated batches (compare) and the idle lock. Under xcb the windows
 are real ones, laid out and styled by the platform as a person sees them. Images are saved as
 256-colour PNGs, which keeps them small.
 """
@@ -17,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,8 @@ if __name__ == "__main__":
     _parser.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"),
                          help="the Qt platform: xcb (X11), wayland, offscreen (the default), …")
     _parser.add_argument("--out", type=Path, default=ROOT / "resources" / "screenshots")
+    _parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                         help="write only this screenshot (e.g. compare); again for more")
     ARGS = _parser.parse_args()
     os.environ["QT_QPA_PLATFORM"] = ARGS.platform
 
@@ -51,6 +55,8 @@ def settle(condition=lambda: True, timeout_s: float = 60, at_least_s: float = 0.
 
 def save(widget: QWidget, name: str) -> None:
     settle()
+    if ARGS.only and name not in ARGS.only:
+        return
     path = ARGS.out / f"{name}.png"
     image = widget.grab().toImage().convertToFormat(
         QImage.Format.Format_Indexed8, Qt.ImageConversionFlag.ThresholdDither | Qt.ImageConversionFlag.AvoidDither)
@@ -64,6 +70,29 @@ def run_job(window, start) -> None:
     window.controller.runner.job_finished.connect(lambda *args: finished.append(args))
     start()
     settle(lambda: bool(finished))
+
+
+def monthly_exports(folder: Path) -> tuple[Path, Path]:
+    """Two exports of one kind of library document, the second with known edits: rows added and
+    removed, years and titles changed, a document added."""
+    def library(books) -> str:
+        return "<?xml version='1.0'?><library>" + "".join(
+            f"<book><id>{i}</id><title>{t}</title><author>{a}</author><year>{y}</year></book>"
+            for i, t, a, y in books) + "</library>"
+
+    authors = ["Austen", "Borges", "Calvino", "Dickens", "Eliot", "Faulkner", "Gogol", "Hugo"]
+    books = [(i, f"Collected works, volume {i}", authors[i % len(authors)], 1900 + 3 * i) for i in range(1, 41)]
+    edited = [(i, t.replace("volume", "vol.") if i % 7 == 0 else t, a, y + 1 if i % 5 == 0 else y)
+              for i, t, a, y in books if i % 11]
+    edited[3:3] = [(101, "A new anthology", "Le Guin", 2024), (102, "Letters", "Woolf", 2023)]
+    paths = folder / "export_2024_01.zip", folder / "export_2024_02.zip"
+    for path, documents in zip(paths, ({"a.xml": library(books[:30]), "b.xml": library(books[30:])},
+                                       {"a.xml": library(edited[:30]), "b.xml": library(edited[30:]),
+                                        "c.xml": library([(200, "Field notes", "Darwin", 1859)])})):
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, text in documents.items():
+                archive.writestr(name, text)
+    return paths
 
 
 def main() -> int:
@@ -113,6 +142,21 @@ def main() -> int:
             window.action_settings.trigger()
             save(window.findChild(QDialog, "settingsDialog"), "settings")
             window.findChild(QDialog, "settingsDialog").reject()
+            old, new = monthly_exports(Path(scratch))
+            compare = window.open_compare()
+            for side, path in ((compare.old_side, old), (compare.new_side, new)):
+                side.set_kind("convert")
+                side.set_paths([path])
+            compare.key_edit.setText("id")
+            run_job(window, compare.run_compare)
+            result = window.findChild(QDialog, "compareView")
+            result.resize(1180, 640)
+            result.changed_only.setChecked(True)
+            settle(lambda: not result.model.busy, at_least_s=0.5)
+            for _ in range(3):
+                result.go_to_change(1)  # F8: the added rows, then the first changed cell
+            save(result, "compare")
+            result.close()
             window.lock()
             save(window, "locked")
         finally:
