@@ -33,3 +33,14 @@ def settings(tmp_path):
     result = load_settings({"RET_DATA_DIR": str(tmp_path / "data")})
     prepare_data_dirs(result)
     return result
+
+
+@pytest.fixture
+def app(tmp_path, qtbot):
+    """The whole app (services, sign-in window, main window) on a fresh data folder, sign-in shown."""
+    from ret_desktop.app import build_app
+
+    built = build_app(tmp_path / "data", keyring_backend=None)
+    built.login_window.show()
+    yield built
+    built.close()

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ret_desktop.core.audit import PAGE_SIZE
-from test_gui import PASSWORD, app, child, create_admin_and_sign_in, run_job, sign_in  # noqa: F401 (fixture)
+from test_gui import PASSWORD, child, create_admin_and_sign_in, run_job, sign_in
 from test_gui_sign_out_leaves_nothing import WORDS, make_inputs
 
 EXPORT_WORD = "Pangolinexport"

@@ -12,9 +12,8 @@ from PySide6.QtWidgets import QCheckBox, QDialog, QLineEdit, QPushButton, QRadio
 
 from ret_desktop.gui.compare_window import CompareWindow
 from test_compare import batch_pair
-from test_gui import (  # noqa: F401 (app: a fixture)
+from test_gui import (
     PASSWORD,
-    app,
     child,
     convert_all,
     create_admin_and_sign_in,

@@ -44,14 +44,6 @@ DATA = Path(__file__).parent / "data"
 PASSWORD = "a long password 1"
 
 
-@pytest.fixture
-def app(tmp_path, qtbot):
-    built = build_app(tmp_path / "data", keyring_backend=None)
-    built.login_window.show()
-    yield built
-    built.close()
-
-
 def child(widget, kind, name):
     found = widget.findChild(kind, name)
     assert found is not None, name

@@ -9,10 +9,9 @@ import sys
 
 from PySide6.QtWidgets import QLabel, QRadioButton, QTreeWidget
 
-from test_gui import (  # noqa: F401 (app: a fixture)
+from test_gui import (
     SIGN_OUT_ANYWAY,
     answer_question,
-    app,
     convert_all,
     create_admin_and_sign_in,
     import_samples,

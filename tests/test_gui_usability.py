@@ -34,14 +34,6 @@ from test_gui import (
 )
 
 
-@pytest.fixture
-def app(tmp_path, qtbot):
-    built = build_app(tmp_path / "data", keyring_backend=None)
-    built.login_window.show()
-    yield built
-    built.close()
-
-
 def library_xml(path: Path, books: int, title=lambda n: f"Title {n}") -> Path:
     """A generated ``/library/book`` document of ``books`` records."""
     with open(path, "w", encoding="utf-8") as out:
