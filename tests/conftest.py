@@ -44,3 +44,13 @@ def app(tmp_path, qtbot):
     built.login_window.show()
     yield built
     built.close()
+
+
+@pytest.fixture
+def keyring_file(tmp_path):
+    """A real keyring backend (a file, from keyrings.alt) for remember-me tokens, per test."""
+    from keyrings.alt.file import PlaintextKeyring
+
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring.cfg")
+    return backend

@@ -5,7 +5,6 @@ import json
 
 import pytest
 from argon2 import PasswordHasher
-from keyrings.alt.file import PlaintextKeyring
 
 from ret_desktop.core.accounts import AccountError, InvalidCredentials, TooManyAttempts
 from ret_desktop.core.audit import AuditFilter
@@ -14,13 +13,6 @@ from ret_desktop.core.services import open_services
 from ret_desktop.core.sessions import SessionManager
 
 PASSWORD = "a long password 1"
-
-
-@pytest.fixture
-def keyring_file(tmp_path):
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring.cfg")
-    return backend
 
 
 @pytest.fixture

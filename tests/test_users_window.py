@@ -2,7 +2,6 @@
 a reset), and menus that offer a `user` no administrator's action."""
 
 import pytest
-from keyrings.alt.file import PlaintextKeyring
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
@@ -21,13 +20,6 @@ from ret_desktop.core.accounts import SignInError
 from ret_desktop.core.roles import Actor, PermissionDenied
 from ret_desktop.core.sessions import SessionManager
 from test_gui import PASSWORD, child, create_admin_and_sign_in, sign_in
-
-
-@pytest.fixture
-def keyring_file(tmp_path):
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring.cfg")
-    return backend
 
 
 @pytest.fixture

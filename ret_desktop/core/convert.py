@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -19,6 +18,7 @@ from ret_desktop.core.diskspace import DiskFullError, free_bytes, is_disk_full, 
 from ret_desktop.core.export import unique_file_stems, write_csv, write_xlsx, write_zip, zip_file_name
 from ret_desktop.core.fsutil import atomic_write_json, exported_file_mode, make_export_dir
 from ret_desktop.core.importing import Document, IntakeLimits, IntakeReport, take_in
+from ret_desktop.core.jobs import failure_trace
 from ret_desktop.core.parallel import FlattenPool, FlattenTask, Replay, ScanTask
 from ret_desktop.core.profiles import ConversionProfile
 from ret_desktop.core.scratch import scratch_folder, sweep_folder
@@ -247,8 +247,7 @@ def failure_reason(error: BaseException) -> str:
         return printable(str(error))
     if isinstance(error, OSError):
         return f"cannot read: {error.strerror or error}"
-    log.warning("a document failed with %s:\n%s", type(error).__name__,  # frames only: no data of the document
-                "".join(traceback.format_tb(error.__traceback__)))
+    log.warning("a document failed: %s", failure_trace(error))  # types and code locations: no data of the document
     if isinstance(error, RecursionError):
         return "nested too deeply to convert"
     if isinstance(error, MemoryError):
