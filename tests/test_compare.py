@@ -448,7 +448,7 @@ def test_proposed_keys_are_filled_and_unique_on_both_sides(tmp_path):
                                                ["4", "10.1/d", "w", "Walden", "c"]])
     # id and doi: filled and unique on both sides; code repeats on the new side, title on the old one,
     # note is empty in old rows
-    assert propose_keys(Side.export(old), Side.export(new), tmp_path) == {"t": ["id", "doi"]}
+    assert propose_keys(Side.export(old), Side.export(new), tmp_path) == {"t": [("id",), ("doi",)]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "old"]
 
 
