@@ -142,3 +142,97 @@ def test_command_line_bad_table_keys_exit_2_with_one_line(tmp_path, key, message
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------------------------- the dialog
+
+def xml_table(root, record, rows):
+    header, *body = rows
+    return f"<?xml version='1.0'?><{root}>" + "".join(
+        f"<{record}>" + "".join(f"<{k}>{v}</{k}>" for k, v in zip(header, row)) + f"</{record}>" for row in body
+    ) + f"</{root}>"
+
+
+def xml_pair(tmp_path):
+    """The Crossref-like pair as loose XML documents: articles.xml and citations.xml on each side."""
+    for side, articles, citations in (("old", ARTICLES_OLD, CITATIONS_OLD), ("new", ARTICLES_NEW, CITATIONS_NEW)):
+        folder = tmp_path / side
+        folder.mkdir()
+        (folder / "articles.xml").write_text(xml_table("articles", "article", articles))
+        (folder / "citations.xml").write_text(xml_table("citations", "citation", citations))
+    return tmp_path / "old", tmp_path / "new"
+
+
+def test_the_dialog_picks_a_key_per_table_for_a_session_of_two_tables(app, qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QRadioButton
+
+    from test_compare_window import open_dialog, result_window, run_compare
+    from test_gui import child, convert_all, create_admin_and_sign_in, import_samples
+
+    create_admin_and_sign_in(app, qtbot)
+    old, new = xml_pair(tmp_path)
+    assert import_samples(app, qtbot, monkeypatch, new / "articles.xml", new / "citations.xml")[1] == "succeeded"
+    assert convert_all(app, qtbot)[1] == "succeeded"
+    assert sorted(t.name for t in app.main_window.controller.session.tables) == ["ARTICLES", "CITATIONS"]
+    dialog = open_dialog(app)
+    assert child(dialog, QRadioButton, "newSideSession").isChecked()
+    child(dialog, QRadioButton, "oldSideConvert").setChecked(True)
+    child(dialog, QLineEdit, "oldSidePath").setText(str(old))
+    child(dialog, QLineEdit, "compareKey").setText("title")  # typed first: preselected where it is proposed
+
+    runner = app.main_window.controller.runner
+    finished = []
+    runner.job_finished.connect(lambda *args: finished.append(args))
+    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    keys = dialog.table_keys
+    assert keys.isVisible() and keys.tables() == ["ARTICLES", "CITATIONS"]
+    articles, citations = keys.box("ARTICLES"), keys.box("CITATIONS")
+    assert [articles.itemText(i) for i in range(articles.count())] == ["doi", "title", "no key: by document and row order"]
+    assert [citations.itemText(i) for i in range(citations.count())] == ["doi, key", "no key: by document and row order"]
+    assert (articles.currentText(), citations.currentText()) == ("title", "doi, key")
+    assert dialog.message.text() == ("Proposed a key for 2 tables of 2: pick each table's key below "
+                                     "(or type columns, separated by commas).")
+    # By keyboard: Tab from Propose keys reaches the first table's key; Up picks doi.
+    assert child(dialog, QComboBox, "tableKey0") is articles and articles.accessibleName() == "Key of ARTICLES"
+    dialog.activateWindow()
+    propose = child(dialog, QPushButton, "proposeKeys")
+    propose.setFocus()
+    qtbot.waitUntil(propose.hasFocus)
+    qtbot.keyClick(propose, Qt.Key.Key_Tab)
+    assert articles.hasFocus()
+    qtbot.keyClick(articles, Qt.Key.Key_Up)
+    assert articles.currentText() == "doi"
+    assert dialog.options().table_keys == {"ARTICLES": ("doi",), "CITATIONS": ("doi", "key")}
+
+    assert run_compare(app, qtbot, dialog)[1:] == ("succeeded", "")
+    tables = {t.name: t for t in result_window(app).summary.tables}
+    assert (tables["ARTICLES"].key, tables["ARTICLES"].rows_added, tables["ARTICLES"].rows_removed,
+            tables["ARTICLES"].rows_changed) == (["doi"], 1, 1, 1)
+    assert (tables["CITATIONS"].key, tables["CITATIONS"].rows_added, tables["CITATIONS"].rows_changed,
+            tables["CITATIONS"].duplicate_keys) == (["doi", "key"], 1, 1, 0)
+
+
+def test_typed_keys_and_no_key_per_table_and_stale_proposals_are_dropped(app, qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLineEdit, QPushButton
+
+    from test_compare_window import fill, open_dialog
+    from test_gui import child, create_admin_and_sign_in
+
+    create_admin_and_sign_in(app, qtbot)
+    old, new = xml_pair(tmp_path)
+    dialog = open_dialog(app)
+    fill(dialog, old, new)
+    runner = app.main_window.controller.runner
+    finished = []
+    runner.job_finished.connect(lambda *args: finished.append(args))
+    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    keys = dialog.table_keys
+    keys.box("ARTICLES").setCurrentText("no key: by document and row order")
+    keys.box("CITATIONS").setCurrentText(" doi ,cited ")  # columns typed in, not proposed
+    assert dialog.options().table_keys == {"ARTICLES": (), "CITATIONS": ("doi", "cited")}
+    child(dialog, QLineEdit, "oldSidePath").setText(str(new))  # another side: the proposals no longer hold
+    assert keys.isHidden() and dialog.options().table_keys == {}
