@@ -347,10 +347,10 @@ def test_reports_show_each_change(tmp_path):
     assert book.sheetnames == ["Summary", "t"]
     assert [c.value for c in book["Summary"][2]][:7] == ["t", "changed", "id", 1, 1, 1, 1]
     sheet = book["t"]
-    assert [c.value for c in sheet[1]] == ["status", "_file", "_record", "id", "v", "extra", "gone"]
+    assert [c.value for c in sheet[1]] == ["status", "_file", "_record", "id", "v", "v (old)", "extra", "gone"]
     changed = sheet["E2"]
-    assert changed.value == "b->d" and changed.comment.text == "old: b->c"
-    assert changed.fill.fgColor.rgb.endswith("FFE699") and sheet["D2"].comment is None
+    assert (changed.value, sheet["F2"].value) == ("b->d", "b->c")
+    assert changed.fill.fgColor.rgb.endswith("FFE699") and sheet["D2"].fill.fill_type is None
     page = (out / "compare.html").read_text(encoding="utf-8")
     assert "<del>b-&gt;c</del> b-&gt;d" in page and "src=" not in page and "href=" not in page
     assert json.loads((out / "summary.json").read_text()) == summary.as_json()
