@@ -59,7 +59,7 @@ def test_changed_cells_are_coloured_with_the_old_value_beside(tmp_path):
 
     e2, f2, i2, j2, d2 = sheet["E2"], sheet["F2"], sheet["I2"], sheet["J2"], sheet["D2"]
     assert fill(e2) == "FFE699" and fill(i2) == "FFE699"  # changed: the new value, coloured (also emptied)
-    assert fill(f2) == fill(j2) == "F2F2F2" and f2.font.italic  # the old value, grey beside it
+    assert fill(f2) == fill(j2) == "F2F2F2" and f2.font.italic and f2.font.color.rgb == "FF595959"  # old: grey
     assert fill(d2) is None and fill(sheet["F3"]) is None  # unchanged cells stay plain
     assert {fill(c) for c in sheet[4]} == {"C6EFCE"}  # added: green, the whole row
     assert {fill(c) for c in sheet[5]} == {"FFC7CE"} and sheet["E5"].font.strike  # removed: red, struck out
@@ -83,3 +83,14 @@ def test_long_values_are_cut_to_what_a_cell_holds_and_sheet_names_are_safe(tmp_p
     with zipfile.ZipFile(path) as archive:
         assert "'it''s _a_ table'!$A$1:$F$2" in archive.read("xl/workbook.xml").decode()
 
+
+
+def test_a_table_wider_than_a_sheet_keeps_the_columns_that_fit_and_says_so(tmp_path, monkeypatch):
+    from ret_desktop.core.compare import reports
+    monkeypatch.setattr(reports, "_EXCEL_MAX_COLUMNS", 6)
+    header = ["id", "a", "b", "c", "d"]
+    book = openpyxl.load_workbook(report(tmp_path, [header, ["1", "1", "2", "3", "4"]],
+                                         [header, ["1", "9", "9", "3", "4"]]))
+    sheet = book["t"]
+    assert [c.value for c in sheet[1]] == ["status", "_file", "_record", "id", "a", "5 more columns: see the CSV reports"]  # a (old), b, b (old), c, d
+    assert [c.value for c in sheet[2]] == ["changed", None, None, "1", "9", None]

@@ -251,12 +251,15 @@ def _xlsx_table(book: _XlsxBook, reader: DiffReader, table: TableDiff, should_ca
         if i in with_old:
             widths[len(header)] = 16
             header.append((f"{name} (old)", _BOLD))
-    sheet = book.sheet(widths=widths, frozen=(1, 3))
+    if len(header) > _EXCEL_MAX_COLUMNS:  # the last column a sheet holds says what did not fit
+        header[_EXCEL_MAX_COLUMNS - 1:] = [(f"{len(header) - _EXCEL_MAX_COLUMNS + 1:,} more columns: see the CSV "
+                                            "reports", _BOLD)]
+    differing = table.rows_added + table.rows_removed + table.rows_changed + table.duplicate_keys
+    sheet = book.sheet(widths=widths, frozen=(1, 3), cells=min(differing, EXCEL_MAX_ROWS) * len(header))
     sheet.row(header)
     fills = {"added": _ADDED, "removed": _REMOVED}
     for number, row in enumerate(reader.rows(table.diff_table), start=1):
         if number == EXCEL_MAX_ROWS - 1:  # the sheet's last row says what did not fit
-            differing = table.rows_added + table.rows_removed + table.rows_changed + table.duplicate_keys
             sheet.row([(f"the first {number - 1:,} of {differing:,} rows that differ; the CSV reports hold them all", 0)])
             break
         if number % 10000 == 0 and should_cancel():
@@ -269,10 +272,11 @@ def _xlsx_table(book: _XlsxBook, reader: DiffReader, table: TableDiff, should_ca
             cells.append((value, _CHANGED if change else style))
             if i in with_old:
                 cells.append((change[0], _OLD) if change else (None, style))
-        sheet.row(cells)
+        sheet.row(cells[:_EXCEL_MAX_COLUMNS - 1] if len(cells) >= _EXCEL_MAX_COLUMNS else cells)
     sheet.close(autofilter=len(header))
 
 
+_EXCEL_MAX_COLUMNS = 16_384
 # Cell styles of the report (the order of cellXfs in _STYLES_XML).
 _BOLD, _CHANGED, _ADDED, _REMOVED, _OLD = 1, 2, 3, 4, 5
 _XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
@@ -296,9 +300,10 @@ def _xf(font: int, fill: int) -> str:
     return f'<xf numFmtId="0" fontId="{font}" fillId="{fill}" borderId="0" xfId="0"{applied}/>'
 
 
+_GREY_ITALIC = '<i/><color rgb="FF595959"/>'
 _STYLES_XML = (
     f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet xmlns="{_MAIN_NS}">'
-    f'<fonts count="4">{_font()}{_font("<b/>")}{_font("<strike/>")}{_font("<i/>")}</fonts>'
+    f'<fonts count="4">{_font()}{_font("<b/>")}{_font("<strike/>")}{_font(_GREY_ITALIC)}</fonts>'
     f'<fills count="6"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
     f'{_fill("FFE699")}{_fill("C6EFCE")}{_fill("FFC7CE")}{_fill("F2F2F2")}</fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
@@ -361,10 +366,11 @@ class _XlsxBook:
     def _write(self, name: str, text: str) -> None:
         self._zip.writestr(name, text.encode("utf-8"))
 
-    def sheet(self, widths: dict[int, float], frozen: tuple[int, int] | None = None) -> _XlsxSheet:
-        """The next sheet (in the order of the names given); close it before asking for another."""
+    def sheet(self, widths: dict[int, float], frozen: tuple[int, int] | None = None, cells: int = 0) -> _XlsxSheet:
+        """The next sheet (in the order of the names given); close it before asking for another.
+        ``cells``: about how many it will hold (a sheet that may pass 2 GiB needs a ZIP64 entry)."""
         number = len(self._filters) + 1
-        handle = self._zip.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=True)
+        handle = self._zip.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=cells > 10_000_000)
         return _XlsxSheet(handle, widths, frozen, number == 1,
                           lambda ref: self._filters.__setitem__(number - 1, ref))
 
@@ -428,6 +434,8 @@ class _XlsxSheet:
                 parts.append(f'<c r="{letters[col]}{number}"{styled}><v>{value!r}</v></c>')
             elif style:
                 parts.append(f'<c r="{letters[col]}{number}"{styled}/>')
+        if len(parts) == 1:
+            return  # an empty row is just not written
         parts.append("</row>")
         self._pending.append("".join(parts))
         if len(self._pending) >= 1000:
