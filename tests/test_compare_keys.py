@@ -207,7 +207,11 @@ def test_the_dialog_picks_a_key_per_table_for_a_session_of_two_tables(app, qtbot
     assert dialog.options().table_keys == {"ARTICLES": ("doi",), "CITATIONS": ("doi", "key")}
 
     assert run_compare(app, qtbot, dialog)[1:] == ("succeeded", "")
-    tables = {t.name: t for t in result_window(app).summary.tables}
+    window = result_window(app)
+    shown = window.summary_table
+    assert {shown.item(r, 0).text(): shown.item(r, 0).toolTip() for r in range(shown.rowCount())} == {
+        "ARTICLES": "Keyed on doi", "CITATIONS": "Keyed on doi, key"}
+    tables = {t.name: t for t in window.summary.tables}
     assert (tables["ARTICLES"].key, tables["ARTICLES"].rows_added, tables["ARTICLES"].rows_removed,
             tables["ARTICLES"].rows_changed) == (["doi"], 1, 1, 1)
     assert (tables["CITATIONS"].key, tables["CITATIONS"].rows_added, tables["CITATIONS"].rows_changed,

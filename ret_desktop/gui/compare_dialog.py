@@ -315,6 +315,7 @@ class TableKeys(QGroupBox):
         self._scroll = QScrollArea(self)
         self._scroll.setWidget(self._inner)
         self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         QVBoxLayout(self).addWidget(self._scroll)
 
     def show_proposals(self, proposed: dict[str, list[tuple[str, ...]]], typed: tuple[str, ...]) -> None:
