@@ -416,7 +416,8 @@ def run_compare(settings: Settings, args: argparse.Namespace) -> int:
                 detail += f"; {t.duplicate_keys} rows with a repeated or empty key"
         elif t.status in ("added", "removed"):
             detail = f" ({t.rows_added or t.rows_removed} rows)"
-        print(f"{t.name}: {t.status}{detail}")
+        keyed = f" (key {', '.join(t.key)})" if t.key else ""
+        print(f"{t.name}{keyed}: {t.status}{detail}")
     if summary.documents:
         states: dict[str, int] = {}
         for d in summary.documents:

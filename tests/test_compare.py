@@ -368,7 +368,7 @@ def test_command_line_exit_status_and_summary(tmp_path):
     old, new = batch_pair(tmp_path)
     differ = run(old, new, "--out", tmp_path / "d", "--key", "id", "--format", "csv")
     assert differ.returncode == 1, differ.stderr
-    assert "EXPORT_2024_02: changed: 1 rows added, 1 removed, 1 changed (1 cells)" in differ.stdout
+    assert "EXPORT_2024_02 (key id): changed: 1 rows added, 1 removed, 1 changed (1 cells)" in differ.stdout
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert set(summary) == {"tables", "documents"}
     assert set(summary["tables"][0]) == {"name", "status", "key", "rows_added", "rows_removed", "rows_changed",

@@ -108,6 +108,9 @@ def test_command_line_keys_per_table(tmp_path):
     result = run(old, new, "--out", tmp_path / "d", "--format", "csv", "--key", "articles=doi",
                  "--key", "citations=doi", "--key", "citations=key")
     assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "articles (key doi): changed: 1 rows added, 1 removed, 1 changed (1 cells)",
+        "citations (key doi, key): changed: 1 rows added, 0 removed, 1 changed (1 cells)"]
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     tables = by_name(summary)
     assert counts(tables["articles"]) == (["doi"], 1, 1, 1, 1, 0)

@@ -300,17 +300,12 @@ def propose_keys(
                     on_progress(len(proposed), len(loaded_new.tables), f"looking for keys in {pair.name}")
                     shared = [c for c in pair.new.columns if c in pair.old.columns and c not in PROVENANCE
                               and c not in options.ignore_columns]
-                    def is_key(columns: tuple[str, ...], filled: bool = False) -> bool:
-                        return all(_is_unique(conn, schema, table, columns) and (filled or all(
-                            _is_filled(conn, schema, table, c) for c in columns))
-                                   for schema, table in (("old", pair.old), ("new", pair.new)))
-
-                    keys = [(c,) for c in shared if is_key((c,))]
+                    keys = [(c,) for c in shared if _is_key(conn, pair, (c,))]
                     if not keys:
                         filled = [c for c in shared if _is_filled(conn, "old", pair.old, c)
                                   and _is_filled(conn, "new", pair.new, c)][:_KEY_PAIR_COLUMNS]
                         keys = next(([(a, b)] for i, a in enumerate(filled) for b in filled[i + 1:]
-                                     if is_key((a, b), filled=True)), [])
+                                     if _is_key(conn, pair, (a, b), filled=True)), [])
                     proposed[pair.new.name] = keys
             return proposed
         except sqlite3.OperationalError as exc:
@@ -321,6 +316,13 @@ def propose_keys(
             conn.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _is_key(conn: sqlite3.Connection, pair: _Pair, columns: tuple[str, ...], filled: bool = False) -> bool:
+    """These columns unique together on both sides, and filled in every row (unless ``filled`` says so)."""
+    return all(_is_unique(conn, schema, table, columns)
+               and (filled or all(_is_filled(conn, schema, table, c) for c in columns))
+               for schema, table in (("old", pair.old), ("new", pair.new)))
 
 
 def _is_filled(conn: sqlite3.Connection, schema: str, table: SideTable, column: str) -> bool:
