@@ -225,7 +225,7 @@ def test_typed_keys_and_no_key_per_table_and_stale_proposals_are_dropped(app, qt
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QLineEdit, QPushButton
 
-    from test_compare_window import fill, open_dialog
+    from test_compare_window import fill, open_dialog, run_compare
     from test_gui import child, create_admin_and_sign_in
 
     create_admin_and_sign_in(app, qtbot)
@@ -241,5 +241,9 @@ def test_typed_keys_and_no_key_per_table_and_stale_proposals_are_dropped(app, qt
     keys.box("ARTICLES").setCurrentText("no key: by document and row order")
     keys.box("CITATIONS").setCurrentText(" doi ,cited ")  # columns typed in, not proposed
     assert dialog.options().table_keys == {"ARTICLES": (), "CITATIONS": ("doi", "cited")}
+    keys.box("CITATIONS").setCurrentText("doi, cite")
+    assert run_compare(app, qtbot, dialog)[1] == "failed"
+    assert dialog.message.tone == "error"
+    assert dialog.message.text() == "Not compared: table CITATIONS has no column cite on the old side."
     child(dialog, QLineEdit, "oldSidePath").setText(str(new))  # another side: the proposals no longer hold
     assert keys.isHidden() and dialog.options().table_keys == {}

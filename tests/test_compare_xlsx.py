@@ -75,9 +75,9 @@ def test_changed_cells_are_coloured_with_the_old_value_beside(tmp_path):
 
 def test_long_values_are_cut_to_what_a_cell_holds_and_sheet_names_are_safe(tmp_path):
     long = "x" * (EXCEL_MAX_CELL + 10)
-    path = report(tmp_path, [["id", "v"], ["1", "a"]], [["id", "v"], ["1", long]], name="it's [a] table")
+    path = report(tmp_path, [["id", "v"], ["1", "a"]], [["id", "v"], ["1", long]], name="'it's [a] table")
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames == ["Summary", "it's _a_ table"]
+    assert book.sheetnames == ["Summary", "it's _a_ table"]  # as Excel takes it: no ' first, no [ ]
     sheet = book["it's _a_ table"]
     assert sheet["E2"].value == "x" * EXCEL_MAX_CELL and sheet["F2"].value == "a"
     with zipfile.ZipFile(path) as archive:

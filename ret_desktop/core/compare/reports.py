@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 from ret_desktop.core.compare.engine import STATUS_COLUMNS, CompareSummary, TableDiff
 from ret_desktop.core.compare.sides import CompareCancelled
-from ret_desktop.core.export import EXCEL_MAX_CELL, EXCEL_MAX_ROWS, atomic_output, safe_file_stem
+from ret_desktop.core.export import EXCEL_MAX_CELL, EXCEL_MAX_ROWS, atomic_output, excel_sheet_name, safe_file_stem
 from ret_desktop.core.fsutil import atomic_write_json
 
 REPORT_FORMATS = ("xlsx", "csv", "html")
@@ -230,10 +230,9 @@ def _xlsx(reader: DiffReader, summary: CompareSummary, tables: list[TableDiff], 
 
 
 def _sheet_name(name: str, used: set[str]) -> str:
-    base = "".join("_" if c in "[]:*?/\\" else c for c in name)[:28] or "table"
-    candidate, number = base, 2
+    candidate, number = excel_sheet_name(name), 2
     while candidate.lower() in used:
-        candidate, number = f"{base[:25]} ({number})", number + 1
+        candidate, number = excel_sheet_name(name, f" ({number})"), number + 1
     used.add(candidate.lower())
     return candidate
 
