@@ -208,6 +208,17 @@ def test_the_dialog_picks_a_key_per_table_for_a_session_of_two_tables(app, qtbot
     qtbot.keyClick(articles, Qt.Key.Key_Up)
     assert articles.currentText() == "doi"
     assert dialog.options().table_keys == {"ARTICLES": ("doi",), "CITATIONS": ("doi", "key")}
+    # A key typed above is picked for each table that proposes it.
+    no_key = "no key: by document and row order"
+    articles.setCurrentText(no_key)
+    citations.setCurrentText(no_key)
+    key_field = child(dialog, QLineEdit, "compareKey")
+    key_field.clear()
+    qtbot.keyClicks(key_field, "doi")
+    assert (articles.currentText(), citations.currentText()) == ("doi", no_key)
+    qtbot.keyClicks(key_field, ", key")
+    assert (articles.currentText(), citations.currentText()) == ("doi", "doi, key")
+    assert dialog.options().table_keys == {"ARTICLES": ("doi",), "CITATIONS": ("doi", "key")}
 
     assert run_compare(app, qtbot, dialog)[1:] == ("succeeded", "")
     window = result_window(app)

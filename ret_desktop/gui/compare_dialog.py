@@ -154,8 +154,9 @@ class CompareDialog(QDialog):
         self.key_edit.setObjectName("compareKey")
         self.key_edit.setPlaceholderText("none: rows pair by document and by their contents' order")
         self.key_edit.setToolTip("Columns that identify a row on both sides, separated by commas, for every "
-                                 "table without a key of its own below. A table that lacks one of them pairs "
-                                 "its rows by document and order.")
+                                 "table without a key of its own below (and picked there for each table that "
+                                 "proposes them). A table that lacks one of them pairs its rows by document "
+                                 "and order.")
         self.propose_button = QPushButton("Propose keys", options)
         self.propose_button.setObjectName("proposeKeys")
         self.propose_button.setToolTip("Find, for each table, the columns filled in every row and unique on "
@@ -204,6 +205,7 @@ class CompareDialog(QDialog):
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close).clicked.connect(self.reject)
         self.compare_button.clicked.connect(self.run_compare)
         controller.job_progress.connect(self._progress)
+        self.key_edit.textEdited.connect(lambda text: self.table_keys.prefer(_names(text)))
         for side in (self.old_side, self.new_side):  # proposals are for the sides they were read from
             side.changed.connect(self._forget_proposals)
 
@@ -338,6 +340,13 @@ class TableKeys(QGroupBox):
             self._form.addRow(label, box)
             self._boxes[table] = box
         self._scroll.setFixedHeight(min(self._inner.sizeHint().height() + 4, 160))  # a few rows, then it scrolls
+
+    def prefer(self, typed: tuple[str, ...]) -> None:
+        """Pick ``typed`` for every table that proposes it."""
+        for box in self._boxes.values():
+            index = next((i for i in range(box.count()) if typed and tuple(box.itemData(i)) == typed), None)
+            if index is not None:
+                box.setCurrentIndex(index)
 
     def tables(self) -> list[str]:
         return list(self._boxes)
