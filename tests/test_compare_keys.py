@@ -258,3 +258,4 @@ def test_typed_keys_and_no_key_per_table_and_stale_proposals_are_dropped(app, qt
     assert dialog.message.text() == "Not compared: table CITATIONS has no column cite on the old side."
     child(dialog, QLineEdit, "oldSidePath").setText(str(new))  # another side: the proposals no longer hold
     assert keys.isHidden() and dialog.options().table_keys == {}
+    assert dialog.message.text() == "The sides changed: Propose keys again to pick each table's key."

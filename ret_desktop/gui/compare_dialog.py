@@ -298,6 +298,7 @@ class CompareDialog(QDialog):
         if not self.table_keys.isHidden():
             self.table_keys.show_proposals({}, ())
             self.table_keys.hide()
+            self.message.setText("The sides changed: Propose keys again to pick each table's key.")
 
     def _compared(self, result: tuple[Path, CompareSummary]) -> None:
         self.compared.emit(*result)
