@@ -278,8 +278,9 @@ def _xlsx_table(book: _XlsxBook, reader: DiffReader, table: TableDiff, should_ca
 _EXCEL_MAX_COLUMNS = 16_384
 # Cell styles of the report (the order of cellXfs in _STYLES_XML).
 _BOLD, _CHANGED, _ADDED, _REMOVED, _OLD = 1, 2, 3, 4, 5
-_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")  # what _cell_text rewrites
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")  # \r too: XML would read it as \n
+_EXCEL_ESCAPE = re.compile("_x[0-9A-Fa-f]{4}_")  # how a cell spells a character XML cannot hold
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -331,7 +332,7 @@ def _cell_text(value: str) -> str:
     value = value[:EXCEL_MAX_CELL]
     if _XML_SPECIAL.search(value):
         value = _xml_text(value)
-        value = re.sub("_x[0-9A-Fa-f]{4}_", r"_x005F\g<0>", value)  # a literal _xHHHH_ stays literal
+        value = _EXCEL_ESCAPE.sub(r"_x005F\g<0>", value)  # a literal _xHHHH_ stays literal
         value = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", value).replace("\ufffe", "").replace("\uffff", "")
     if value[:1].isspace() or value[-1:].isspace():
         return f'<is><t xml:space="preserve">{value}</t></is>'
