@@ -137,9 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("old", metavar="OLD", type=Path)
     compare.add_argument("new", metavar="NEW", type=Path)
     compare.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for summary.json and the reports")
-    compare.add_argument("--key", action="append", default=[], metavar="COLUMN",
-                         help="pair rows by this column (repeat for a key of several columns); "
-                         "without: by _file + _record and the order of rows in each document")
+    compare.add_argument("--key", action="append", default=[], metavar="[TABLE=]COLUMN",
+                         help="pair rows by this column (repeat for a key of several columns); TABLE=COLUMN "
+                         "for that table only (split at the last =; its own key replaces the others there), "
+                         "TABLE= to pair that table's rows without a key; without: by _file + _record and "
+                         "the order of rows in each document")
     compare.add_argument("--ignore-case", action="store_true")
     compare.add_argument("--trim", action="store_true", help="ignore spaces at the start and end of values")
     compare.add_argument("--ignore-column", action="append", default=[], metavar="NAME")
@@ -349,6 +351,24 @@ def run_convert(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if not problems else 1
 
 
+def _compare_keys(specs: list[str]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """``--key`` values: COLUMN for every table, TABLE=COLUMN for one (split at the last ``=``: an
+    XML-made column name never holds one), TABLE= for one without a key."""
+    key: list[str] = []
+    table_keys: dict[str, list[str]] = {}
+    for spec in specs:
+        table, equals, column = spec.rpartition("=")
+        if not equals:
+            key.append(spec)
+        elif not table:
+            raise CommandError(f"--key {spec}: name the table before =, or give just the column")
+        else:
+            columns = table_keys.setdefault(table, [])
+            if column:
+                columns.append(column)
+    return tuple(key), {table: tuple(columns) for table, columns in table_keys.items()}
+
+
 def run_compare(settings: Settings, args: argparse.Namespace) -> int:
     from ret_desktop.core.compare import CompareError, CompareOptions, Side, compare
     from ret_desktop.core.compare.reports import REPORT_FORMATS, write_reports
@@ -361,8 +381,9 @@ def run_compare(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError("--similarity must be above 0 and at most 1")
     if args.record_path and (problem := record_path_problem(args.record_path)):
         raise CommandError(problem)
+    key, table_keys = _compare_keys(args.key)
     options = CompareOptions(
-        key=tuple(args.key), ignore_case=args.ignore_case, trim=args.trim, ignore_columns=tuple(args.ignore_column),
+        key=key, table_keys=table_keys, ignore_case=args.ignore_case, trim=args.trim, ignore_columns=tuple(args.ignore_column),
         empty_equals_absent=not args.empty_differs, similarity=args.similarity,
         convert=ConvertOptions(mode=args.mode, record_path=args.record_path),
         limits=IntakeLimits.from_settings(settings))
@@ -395,7 +416,8 @@ def run_compare(settings: Settings, args: argparse.Namespace) -> int:
                 detail += f"; {t.duplicate_keys} rows with a repeated or empty key"
         elif t.status in ("added", "removed"):
             detail = f" ({t.rows_added or t.rows_removed} rows)"
-        print(f"{t.name}: {t.status}{detail}")
+        keyed = f" (key {', '.join(t.key)})" if t.key else ""
+        print(f"{t.name}{keyed}: {t.status}{detail}")
     if summary.documents:
         states: dict[str, int] = {}
         for d in summary.documents:

@@ -347,10 +347,10 @@ def test_reports_show_each_change(tmp_path):
     assert book.sheetnames == ["Summary", "t"]
     assert [c.value for c in book["Summary"][2]][:7] == ["t", "changed", "id", 1, 1, 1, 1]
     sheet = book["t"]
-    assert [c.value for c in sheet[1]] == ["status", "_file", "_record", "id", "v", "extra", "gone"]
+    assert [c.value for c in sheet[1]] == ["status", "_file", "_record", "id", "v", "v (old)", "extra", "gone"]
     changed = sheet["E2"]
-    assert changed.value == "b->d" and changed.comment.text == "old: b->c"
-    assert changed.fill.fgColor.rgb.endswith("FFE699") and sheet["D2"].comment is None
+    assert (changed.value, sheet["F2"].value) == ("b->d", "b->c")
+    assert changed.fill.fgColor.rgb.endswith("FFE699") and sheet["D2"].fill.fill_type is None
     page = (out / "compare.html").read_text(encoding="utf-8")
     assert "<del>b-&gt;c</del> b-&gt;d" in page and "src=" not in page and "href=" not in page
     assert json.loads((out / "summary.json").read_text()) == summary.as_json()
@@ -368,7 +368,7 @@ def test_command_line_exit_status_and_summary(tmp_path):
     old, new = batch_pair(tmp_path)
     differ = run(old, new, "--out", tmp_path / "d", "--key", "id", "--format", "csv")
     assert differ.returncode == 1, differ.stderr
-    assert "EXPORT_2024_02: changed: 1 rows added, 1 removed, 1 changed (1 cells)" in differ.stdout
+    assert "EXPORT_2024_02 (key id): changed: 1 rows added, 1 removed, 1 changed (1 cells)" in differ.stdout
     summary = json.loads((tmp_path / "d" / "summary.json").read_text())
     assert set(summary) == {"tables", "documents"}
     assert set(summary["tables"][0]) == {"name", "status", "key", "rows_added", "rows_removed", "rows_changed",
@@ -448,7 +448,7 @@ def test_proposed_keys_are_filled_and_unique_on_both_sides(tmp_path):
                                                ["4", "10.1/d", "w", "Walden", "c"]])
     # id and doi: filled and unique on both sides; code repeats on the new side, title on the old one,
     # note is empty in old rows
-    assert propose_keys(Side.export(old), Side.export(new), tmp_path) == {"t": ["id", "doi"]}
+    assert propose_keys(Side.export(old), Side.export(new), tmp_path) == {"t": [("id",), ("doi",)]}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "old"]
 
 

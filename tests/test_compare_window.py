@@ -191,11 +191,12 @@ def test_a_user_compares_and_picks_a_proposed_key(app, qtbot, tmp_path):
     runner.job_finished.connect(lambda *args: finished.append(args))
     qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
-    proposals = dialog.proposals
-    assert [proposals.item(i).text() for i in range(proposals.count())] == [
-        "id  (EXPORT_2024_02)", "title  (EXPORT_2024_02)", "year  (EXPORT_2024_02)"]  # all unique here
-    proposals.item(0).setCheckState(Qt.CheckState.Checked)
-    assert child(dialog, QLineEdit, "compareKey").text() == "id"
+    keys = dialog.table_keys
+    assert keys.isVisible() and keys.tables() == ["EXPORT_2024_02"]
+    box = keys.box("EXPORT_2024_02")
+    assert [box.itemText(i) for i in range(box.count())] == [
+        "id", "title", "year", "no key: by document and row order"]  # all unique here
+    assert box.currentText() == "id"  # the first proposal, preselected
     _, state, error = run_compare(app, qtbot, dialog)
     assert (state, error) == ("succeeded", "")
     window = result_window(app)

@@ -1,16 +1,18 @@
 """The compare dialog (Tools ▸ Compare): the two sides, each this session's tables, an input to convert
-or an earlier export; then the options: key columns (proposed by a job), ignore case, trim, ignored
-columns, empty equal to absent, the documents' similarity threshold. Compare runs as one op; what
-goes wrong (a side not readable, no table in common, an unknown key) is said in the dialog."""
+or an earlier export; then the options: key columns for every table, or each table's own key picked
+from those a job proposes; ignore case, trim, ignored columns, empty equal to absent, the documents'
+similarity threshold. Compare runs as one op; what goes wrong (a side not readable, no table in
+common, an unknown key) is said in the dialog."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -19,11 +21,11 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -35,7 +37,7 @@ from ret_desktop.gui.ops import CompareOp, ProposeKeysOp
 from ret_desktop.gui.session import SessionController
 
 SESSION, CONVERT, EXPORT = "session", "convert", "export"
-_COLUMN = Qt.ItemDataRole.UserRole
+NO_KEY = "no key: by document and row order"
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -45,7 +47,9 @@ def _names(text: str) -> tuple[str, ...]:
 
 class SidePicker(QGroupBox):
     """One side: this session's tables, an input to convert (files or a folder) or an earlier export
-    (a folder or ZIP)."""
+    (a folder or ZIP). Emits ``changed`` when the choice changes."""
+
+    changed = Signal()
 
     def __init__(self, title: str, name: str, has_tables: bool, parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
@@ -77,6 +81,8 @@ class SidePicker(QGroupBox):
         layout.setColumnStretch(0, 1)
         self.path.setMinimumWidth(220)
         self.kinds.buttonToggled.connect(self._kind_changed)
+        self.kinds.buttonToggled.connect(self.changed)
+        self.path.textChanged.connect(self.changed)
 
     @property
     def kind(self) -> str:
@@ -147,23 +153,22 @@ class CompareDialog(QDialog):
         self.key_edit = QLineEdit(options)
         self.key_edit.setObjectName("compareKey")
         self.key_edit.setPlaceholderText("none: rows pair by document and by their contents' order")
-        self.key_edit.setToolTip("Columns that identify a row on both sides, separated by commas. A table "
-                                 "that lacks one of them pairs its rows by document and order.")
+        self.key_edit.setToolTip("Columns that identify a row on both sides, separated by commas, for every "
+                                 "table without a key of its own below (and picked there for each table that "
+                                 "proposes them). A table that lacks one of them pairs its rows by document "
+                                 "and order.")
         self.propose_button = QPushButton("Propose keys", options)
         self.propose_button.setObjectName("proposeKeys")
-        self.propose_button.setToolTip("Find the columns filled in every row and unique on both sides "
-                                       "(reads both sides)")
+        self.propose_button.setToolTip("Find, for each table, the columns filled in every row and unique on "
+                                       "both sides (reads both sides); then pick each table's key")
         self.propose_button.clicked.connect(self.propose_keys)
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.propose_button)
         form.addRow("Key columns", key_row)
-        self.proposals = QListWidget(options)
-        self.proposals.setObjectName("proposedKeys")
-        self.proposals.setMaximumHeight(90)
-        self.proposals.hide()
-        self.proposals.itemChanged.connect(self._proposal_ticked)
-        form.addRow("", self.proposals)
+        self.table_keys = TableKeys(options)
+        self.table_keys.hide()
+        form.addRow("", self.table_keys)
         self.ignore_columns = QLineEdit(options)
         self.ignore_columns.setObjectName("compareIgnoreColumns")
         self.ignore_columns.setPlaceholderText("none (column names, separated by commas)")
@@ -200,6 +205,9 @@ class CompareDialog(QDialog):
         self.buttons.addButton(QDialogButtonBox.StandardButton.Close).clicked.connect(self.reject)
         self.compare_button.clicked.connect(self.run_compare)
         controller.job_progress.connect(self._progress)
+        self.key_edit.textEdited.connect(lambda text: self.table_keys.prefer(_names(text)))
+        for side in (self.old_side, self.new_side):  # proposals are for the sides they were read from
+            side.changed.connect(self._forget_proposals)
 
         layout = QVBoxLayout(self)
         sides = QHBoxLayout()
@@ -217,7 +225,8 @@ class CompareDialog(QDialog):
         return self.old_side.side(workbook), self.new_side.side(workbook)
 
     def options(self) -> CompareOptions:
-        return CompareOptions(key=_names(self.key_edit.text()), ignore_case=self.ignore_case.isChecked(),
+        return CompareOptions(key=_names(self.key_edit.text()), table_keys=self.table_keys.keys(),
+                              ignore_case=self.ignore_case.isChecked(),
                               trim=self.trim.isChecked(), ignore_columns=_names(self.ignore_columns.text()),
                               empty_equals_absent=self.empty_equals_absent.isChecked(),
                               similarity=self.similarity.value(), convert=self.controller.session.options)
@@ -270,36 +279,90 @@ class CompareDialog(QDialog):
         elif state == "cancelled":
             self.message.setText("Stopped; nothing was kept.")
 
-    def _show_proposals(self, proposed: dict[str, list[str]]) -> None:
-        tables_by_column: dict[str, list[str]] = {}
-        for table, columns in proposed.items():
-            for column in columns:
-                tables_by_column.setdefault(column, []).append(table)
-        self.proposals.blockSignals(True)
-        self.proposals.clear()
-        chosen = set(_names(self.key_edit.text()))
-        for column, tables in tables_by_column.items():
-            item = QListWidgetItem(f"{column}  ({', '.join(tables)})", self.proposals)
-            item.setData(_COLUMN, column)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if column in chosen else Qt.CheckState.Unchecked)
-        self.proposals.blockSignals(False)
-        self.proposals.setVisible(bool(tables_by_column))
-        if tables_by_column:
-            self.message.show_info(f"{counted(len(tables_by_column), 'column')} could be a key: tick one or "
-                                   "several, or none.")
+    def _show_proposals(self, proposed: dict[str, list[tuple[str, ...]]]) -> None:
+        self.table_keys.show_proposals(proposed, _names(self.key_edit.text()))
+        chain = [self.propose_button, *self.table_keys.boxes(), self.ignore_columns]
+        for before, after in zip(chain, chain[1:]):  # Tab goes from Propose keys through the tables' keys
+            QWidget.setTabOrder(before, after)
+        self.table_keys.setVisible(bool(proposed))
+        keyed = sum(1 for keys in proposed.values() if keys)
+        if not proposed:
+            self.message.show_info("The two sides have no table in common.")
+        elif keyed:
+            self.message.show_info(f"Proposed a key for {counted(keyed, 'table')} of {len(proposed)}: pick each "
+                                   "table's key below (or type columns, separated by commas).")
         else:
             self.message.show_info("No column is filled and unique on both sides: rows pair by document and order.")
 
-    def _proposal_ticked(self, item: QListWidgetItem) -> None:
-        keys = list(_names(self.key_edit.text()))
-        column = item.data(_COLUMN)
-        if item.checkState() == Qt.CheckState.Checked and column not in keys:
-            keys.append(column)
-        elif item.checkState() != Qt.CheckState.Checked and column in keys:
-            keys.remove(column)
-        self.key_edit.setText(", ".join(keys))
+    def _forget_proposals(self) -> None:
+        if not self.table_keys.isHidden():
+            self.table_keys.show_proposals({}, ())
+            self.table_keys.hide()
+            self.message.setText("The sides changed: Propose keys again to pick each table's key.")
 
     def _compared(self, result: tuple[Path, CompareSummary]) -> None:
         self.compared.emit(*result)
         self.accept()
+
+
+class TableKeys(QGroupBox):
+    """Each paired table's key: a choice among the proposed keys and "no key", or columns typed in."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Key of each table", parent)
+        self.setObjectName("tableKeys")
+        self.setToolTip("A table's own key replaces the key columns above for that table.")
+        self._boxes: dict[str, QComboBox] = {}
+        self._inner = QWidget()
+        self._form = QFormLayout(self._inner)
+        self._scroll = QScrollArea(self)
+        self._scroll.setWidget(self._inner)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        QVBoxLayout(self).addWidget(self._scroll)
+
+    def show_proposals(self, proposed: dict[str, list[tuple[str, ...]]], typed: tuple[str, ...]) -> None:
+        """One row per table; preselected: the typed key where it is proposed, else the first proposal."""
+        while self._form.rowCount():
+            self._form.removeRow(0)
+        self._boxes = {}
+        for number, (table, keys) in enumerate(proposed.items()):
+            box = QComboBox(self._inner)
+            box.setObjectName(f"tableKey{number}")
+            box.setEditable(True)
+            box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+            box.setAccessibleName(f"Key of {table}")
+            for key in keys:
+                box.addItem(", ".join(key), key)
+            box.addItem(NO_KEY, ())
+            box.setCurrentIndex(keys.index(typed) if typed in keys else 0)
+            label = QLabel(table, self._inner)
+            label.setBuddy(box)
+            self._form.addRow(label, box)
+            self._boxes[table] = box
+        self._scroll.setFixedHeight(min(self._inner.sizeHint().height() + 4, 160))  # a few rows, then it scrolls
+
+    def prefer(self, typed: tuple[str, ...]) -> None:
+        """Pick ``typed`` for every table that proposes it."""
+        for box in self._boxes.values():
+            index = next((i for i in range(box.count()) if typed and tuple(box.itemData(i)) == typed), None)
+            if index is not None:
+                box.setCurrentIndex(index)
+
+    def tables(self) -> list[str]:
+        return list(self._boxes)
+
+    def box(self, table: str) -> QComboBox:
+        return self._boxes[table]
+
+    def boxes(self) -> list[QComboBox]:
+        return list(self._boxes.values())
+
+    def keys(self) -> dict[str, tuple[str, ...]]:
+        """Table -> its key columns (() for no key), for the tables listed."""
+        result = {}
+        for table, box in self._boxes.items():
+            text = box.currentText().strip()
+            index = box.findText(text)
+            result[table] = tuple(box.itemData(index)) if index >= 0 else _names(text)
+        return result

@@ -5,8 +5,8 @@
 
 Runs in a temporary data folder: creates a user, imports the sample archives, converts, edits a cell,
 and grabs the sign-in window, the main window with a table and its column profile, a search hit
-opened in its table, the convert dialog, the settings dialog, the result of a comparison of two
-generated batches (compare) and the idle lock. Under xcb the windows
+opened in its table, the convert dialog, the settings dialog, the compare dialog with a key per
+table, the result of a comparison of two generated batches (compare) and the idle lock. Under xcb the windows
 are real ones, laid out and styled by the platform as a person sees them. Images are saved as
 256-colour PNGs, which keeps them small.
 """
@@ -95,6 +95,25 @@ def monthly_exports(folder: Path) -> tuple[Path, Path]:
     return paths
 
 
+def crossref_exports(folder: Path) -> tuple[Path, Path]:
+    """Two folders of loose documents, articles.xml and citations.xml: two tables on each side, the
+    articles keyed by DOI, the citations by DOI and key together."""
+    def table(root: str, record: str, rows) -> str:
+        return f"<?xml version='1.0'?><{root}>" + "".join(
+            f"<{record}>" + "".join(f"<{k}>{v}</{k}>" for k, v in row.items()) + f"</{record}>" for row in rows
+        ) + f"</{root}>"
+
+    paths = folder / "crossref_2024_01", folder / "crossref_2024_02"
+    for number, path in enumerate(paths):
+        path.mkdir()
+        articles = [{"doi": f"10.5555/{i}", "title": f"On topic {i}", "year": 2020 + i % 3} for i in range(1, 9 + number)]
+        citations = [{"doi": f"10.5555/{i}", "key": f"ref{j}", "cited": f"10.1000/{i * j}"}
+                     for i in range(1, 9) for j in range(1, 4)]
+        (path / "articles.xml").write_text(table("articles", "article", articles))
+        (path / "citations.xml").write_text(table("citations", "citation", citations))
+    return paths
+
+
 def main() -> int:
     ARGS.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ret-screens-") as scratch:
@@ -142,8 +161,13 @@ def main() -> int:
             window.action_settings.trigger()
             save(window.findChild(QDialog, "settingsDialog"), "settings")
             window.findChild(QDialog, "settingsDialog").reject()
-            old, new = monthly_exports(Path(scratch))
             compare = window.open_compare()
+            for side, path in zip((compare.old_side, compare.new_side), crossref_exports(Path(scratch))):
+                side.set_kind("convert")
+                side.set_paths([path])
+            run_job(window, compare.propose_keys)  # a key per table, proposed and preselected
+            save(compare, "compare-dialog")
+            old, new = monthly_exports(Path(scratch))
             for side, path in ((compare.old_side, old), (compare.new_side, new)):
                 side.set_kind("convert")
                 side.set_paths([path])

@@ -22,7 +22,7 @@ import multiprocessing
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from ret_desktop.core.compare.sides import (
     PROVENANCE,
@@ -45,11 +45,15 @@ _WHITESPACE = " \t\n\r\f\v"
 _MAX_SIMILARITY_PAIRS = 4_000_000  # document pairs weighed for similarity at most
 _MAX_STRETCH = 200  # rows of a replaced stretch paired by likeness (beyond: in order)
 _MAX_ALIGNED = 50_000  # rows of a document aligned as sequences (beyond: paired by equal content)
+_KEY_PAIR_COLUMNS = 8  # filled columns tried two by two for a key, where no column alone is one
 
 
 @dataclass(frozen=True)
 class CompareOptions:
     key: tuple[str, ...] = ()  # key columns; tables lacking one of them pair rows by _file + _record
+    # A key per table (the name the summary gives it, or its old side's name) -> its key columns, which
+    # it must have; () pairs that table's rows by _file + _record. ``key`` serves the tables not named.
+    table_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     ignore_case: bool = False
     trim: bool = False
     ignore_columns: tuple[str, ...] = ()
@@ -277,10 +281,11 @@ def propose_keys(
     options: CompareOptions = CompareOptions(),
     should_cancel: Callable[[], bool] = lambda: False,
     on_progress: Callable[[int, int, str], None] = lambda done, total, current: None,
-) -> dict[str, list[str]]:
-    """For each pair of tables (by the new table's name): the columns both sides have that are
-    filled in every row and unique on both sides, in the new side's column order; what a person picks
-    a key from. Sides to read or convert are read into ``scratch_dir`` (removed after)."""
+) -> dict[str, list[tuple[str, ...]]]:
+    """For each pair of tables (by the new table's name): the keys a person picks from, each one or
+    more columns that both sides have: every column filled in every row and unique on both sides, in
+    the new side's column order; where there is none, the first two such filled columns (of the first
+    few) unique together. Sides to read or convert are read into ``scratch_dir`` (removed after)."""
     scratch = Path(tempfile.mkdtemp(prefix=".ret-keys-", dir=scratch_dir))
     try:
         loaded_old, loaded_new = _load_both(old, new, scratch, options, should_cancel, on_progress)
@@ -293,10 +298,15 @@ def propose_keys(
             for pair in pair_tables(loaded_old.tables, loaded_new.tables):
                 if pair.old and pair.new:
                     on_progress(len(proposed), len(loaded_new.tables), f"looking for keys in {pair.name}")
-                    proposed[pair.new.name] = [
-                        c for c in pair.new.columns if c in pair.old.columns and c not in PROVENANCE
-                        and c not in options.ignore_columns
-                        and _is_key(conn, "old", pair.old, c) and _is_key(conn, "new", pair.new, c)]
+                    shared = [c for c in pair.new.columns if c in pair.old.columns and c not in PROVENANCE
+                              and c not in options.ignore_columns]
+                    keys = [(c,) for c in shared if _is_key(conn, pair, (c,))]
+                    if not keys:
+                        filled = [c for c in shared if _is_filled(conn, "old", pair.old, c)
+                                  and _is_filled(conn, "new", pair.new, c)][:_KEY_PAIR_COLUMNS]
+                        keys = next(([(a, b)] for i, a in enumerate(filled) for b in filled[i + 1:]
+                                     if _is_key(conn, pair, (a, b), filled=True)), [])
+                    proposed[pair.new.name] = keys
             return proposed
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
@@ -308,18 +318,28 @@ def propose_keys(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _is_key(conn: sqlite3.Connection, schema: str, table: SideTable, column: str) -> bool:
-    """Filled in every row and unique (a sample of the first rows first: most columns fail there)."""
+def _is_key(conn: sqlite3.Connection, pair: _Pair, columns: tuple[str, ...], filled: bool = False) -> bool:
+    """These columns unique together on both sides, and filled in every row (unless ``filled`` says so)."""
+    return all(_is_unique(conn, schema, table, columns)
+               and (filled or all(_is_filled(conn, schema, table, c) for c in columns))
+               for schema, table in (("old", pair.old), ("new", pair.new)))
+
+
+def _is_filled(conn: sqlite3.Connection, schema: str, table: SideTable, column: str) -> bool:
     c = f"c{table.columns.index(column) + 1}"
+    return conn.execute(f"SELECT 1 FROM {schema}.{table.sql} WHERE COALESCE({c}, '') = '' LIMIT 1").fetchone() is None
+
+
+def _is_unique(conn: sqlite3.Connection, schema: str, table: SideTable, columns: tuple[str, ...]) -> bool:
+    """No two rows alike in these columns (a sample of the first rows first: most columns fail there)."""
+    cs = ", ".join(f"c{table.columns.index(column) + 1}" for column in columns)
     source = f"{schema}.{table.sql}"
-    rows, distinct, filled = conn.execute(
-        f"SELECT COUNT(*), COUNT(DISTINCT {c}), COUNT(NULLIF({c}, '')) FROM (SELECT {c} FROM {source} LIMIT 1000)"
-    ).fetchone()
-    if not rows or distinct != rows or filled != rows:
+    sample = f"SELECT {cs} FROM {source} LIMIT 1000"
+    rows, distinct = conn.execute(f"SELECT COUNT(*), (SELECT COUNT(*) FROM (SELECT DISTINCT * FROM ({sample}))) "
+                                  f"FROM ({sample})").fetchone()
+    if not rows or distinct != rows:
         return False
-    if conn.execute(f"SELECT 1 FROM {source} WHERE COALESCE({c}, '') = '' LIMIT 1").fetchone():
-        return False
-    return conn.execute(f"SELECT 1 FROM {source} GROUP BY {c} HAVING COUNT(*) > 1 LIMIT 1").fetchone() is None
+    return conn.execute(f"SELECT 1 FROM {source} GROUP BY {cs} HAVING COUNT(*) > 1 LIMIT 1").fetchone() is None
 
 
 class _Diff:
@@ -353,10 +373,7 @@ class _Diff:
             if not any(p.old and p.new for p in pairs):
                 raise CompareError(f"the two sides have no table in common ({self.old.label}: "
                                    f"{_names(self.old.tables)}; {self.new.label}: {_names(self.new.tables)})")
-            key = list(self.options.key)
-            if key and not any(p.old and p.new and _has(p.old, key) and _has(p.new, key) for p in pairs):
-                raise CompareError(f"no table in common has the key column{'s' if len(key) > 1 else ''} "
-                                   f"{', '.join(key)} on both sides")
+            self._check_keys(pairs)
             documents, old_to_new = self._pair_documents([p for p in pairs if p.old and p.new])
             tables = []
             for number, pair in enumerate(pairs):
@@ -378,6 +395,35 @@ class _Diff:
             self.conn.execute("DETACH DATABASE work")
             self.conn.close()
         return CompareSummary(tables, documents)
+
+    def _check_keys(self, pairs: list[_Pair]) -> None:
+        """A key named for a table must be that table's on both sides; the default key must fit at
+        least one of the tables it serves."""
+        options = self.options
+        for name, key in options.table_keys.items():
+            pair = next((p for p in pairs if name in {t.name for t in (p.old, p.new) if t}), None)
+            if pair is None:
+                raise CompareError(f"no table {name} to key (the tables: {_names(self.new.tables)})")
+            for side, table in (("old", pair.old), ("new", pair.new)):
+                missing = [c for c in key if table is not None and c not in table.columns]
+                if missing:
+                    raise CompareError(f"table {name} has no column {missing[0]} on the {side} side")
+        key = list(options.key)
+        served = [p for p in pairs if p.old and p.new and self._keyed_table(p) is None]
+        if key and served and not any(_has(p.old, key) and _has(p.new, key) for p in served):
+            raise CompareError(f"no table in common has the key column{'s' if len(key) > 1 else ''} "
+                               f"{', '.join(key)} on both sides")
+
+    def _keyed_table(self, pair: _Pair) -> str | None:
+        """The name under which ``table_keys`` gives this pair its own key, if it does."""
+        return next((t.name for t in (pair.new, pair.old) if t and t.name in self.options.table_keys), None)
+
+    def _key(self, pair: _Pair) -> list[str]:
+        named = self._keyed_table(pair)
+        if named is not None:
+            return list(self.options.table_keys[named])
+        key = self.options.key
+        return list(key) if _has(pair.old, key) and _has(pair.new, key) else []
 
     # ------------------------------------------------------------------ tables and columns
 
@@ -429,7 +475,7 @@ class _Diff:
             return TableDiff(pair.new.name, "added", [], rows_added=pair.new.rows, new_name=pair.new.name,
                              columns_added=[c for c in pair.new.columns if c not in PROVENANCE])
         columns, added, removed = self._columns(pair)
-        key = list(self.options.key) if _has(pair.old, self.options.key) and _has(pair.new, self.options.key) else []
+        key = self._key(pair)
         conn = self.conn
         conn.execute("DROP TABLE IF EXISTS work.pairs")
         conn.execute("CREATE TABLE work.pairs (ord INTEGER PRIMARY KEY, ro INTEGER, rn INTEGER, note TEXT)")
