@@ -45,6 +45,7 @@ _WHITESPACE = " \t\n\r\f\v"
 _MAX_SIMILARITY_PAIRS = 4_000_000  # document pairs weighed for similarity at most
 _MAX_STRETCH = 200  # rows of a replaced stretch paired by likeness (beyond: in order)
 _MAX_ALIGNED = 50_000  # rows of a document aligned as sequences (beyond: paired by equal content)
+_MASK_BITS = 62  # compared columns per mask word of a changed row (SQLite integers have 64 bits)
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,9 @@ class _Diff:
         conn = self.conn
         conn.execute("PRAGMA journal_mode=OFF")  # the file is renamed into place only when complete
         conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-20000")  # KiB: memory stays flat; the OS caches the files
+        conn.execute("PRAGMA cache_size=-2000")  # KiB: memory stays flat; the OS caches the files. It bounds
+        # a sort's runs too: small runs sort on two threads, and faster than one large one.
+        conn.execute("PRAGMA threads=2")  # large sorts (grouping keys, ordering pairs) get a helper thread
         conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path}?mode=ro",))
         conn.execute("ATTACH DATABASE ? AS new", (f"file:{new.path}?mode=ro",))
         conn.execute("ATTACH DATABASE ? AS work", (str(work),))
@@ -450,37 +453,40 @@ class _Diff:
         return diff
 
     def _pair_rows_by_key(self, pair: _Pair, key: list[str]) -> None:
-        """Rows paired by key: each side's keys grouped into a table ordered by key (with the count
-        and the smallest row id), the two joined in key order. A key repeated or empty on either side
-        leaves its rows on both sides unpaired, marked. Pairs and added rows in the new side's order."""
+        """Rows paired by key: the keys of both sides grouped in one sort into ``work.keys`` (per key:
+        the smallest row id and the count on each side), read back twice. A key repeated or empty on
+        either side leaves its rows on both sides unpaired, marked. Pairs and added rows in the new
+        side's order, then the removed rows in the old side's."""
         conn = self.conn
         keys = {}
-        for alias, side, table in (("o", "old", pair.old), ("n", "new", pair.new)):
+        for alias, table in (("o", pair.old), ("n", pair.new)):
             parts = [self._norm(f"{alias}.c{table.columns.index(k) + 1}") for k in key]
-            empty = " OR ".join(f"{p} IS NULL OR {p} = ''" for p in parts)
-            keys[alias] = f"CASE WHEN {empty} THEN '' ELSE {f' || {_SEPARATOR} || '.join(parts)} END"
-            conn.execute(f"DROP TABLE IF EXISTS work.g{alias}")
-            conn.execute(f"CREATE TABLE work.g{alias} (k TEXT PRIMARY KEY, r INTEGER, n INTEGER) WITHOUT ROWID")
-            conn.execute(f"INSERT INTO work.g{alias} SELECT {keys[alias]} AS key, MIN({alias}.rowid), COUNT(*) "
-                         f"FROM {side}.{table.sql} AS {alias} GROUP BY key")
-        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT go.r, gn.r FROM work.gn AS gn "
-                     "LEFT JOIN work.go AS go ON go.k = gn.k "
-                     "WHERE gn.n = 1 AND gn.k <> '' AND (go.n IS NULL OR go.n = 1) ORDER BY gn.r")
-        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT go.r, NULL FROM work.go AS go "
-                     "LEFT JOIN work.gn AS gn ON gn.k = go.k WHERE go.n = 1 AND go.k <> '' AND gn.k IS NULL "
-                     "ORDER BY go.r")
+            if len(parts) == 1:
+                keys[alias] = f"COALESCE({parts[0]}, '')"
+            else:
+                empty = " OR ".join(f"{p} IS NULL OR {p} = ''" for p in parts)
+                keys[alias] = f"CASE WHEN {empty} THEN '' ELSE {f' || {_SEPARATOR} || '.join(parts)} END"
+        conn.execute("DROP TABLE IF EXISTS work.keys")
+        conn.execute("CREATE TABLE work.keys (k TEXT, ro INTEGER, old_rows INTEGER, rn INTEGER, new_rows INTEGER)")
+        conn.execute(
+            f"INSERT INTO work.keys SELECT k, MIN(ro), COUNT(ro), MIN(rn), COUNT(rn) FROM ("
+            f"SELECT {keys['o']} AS k, o.rowid AS ro, NULL AS rn FROM old.{pair.old.sql} AS o UNION ALL "
+            f"SELECT {keys['n']}, NULL, n.rowid FROM new.{pair.new.sql} AS n) GROUP BY k")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT ro, rn FROM work.keys "
+                     "WHERE new_rows = 1 AND old_rows <= 1 AND k <> '' ORDER BY rn")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT ro, NULL FROM work.keys "
+                     "WHERE old_rows = 1 AND new_rows = 0 AND k <> '' ORDER BY ro")
         conn.execute("DROP TABLE IF EXISTS work.unpaired")
         conn.execute("CREATE TABLE work.unpaired (k TEXT PRIMARY KEY) WITHOUT ROWID")
-        conn.execute("INSERT OR IGNORE INTO work.unpaired SELECT k FROM work.go WHERE n > 1 OR k = '' "
-                     "UNION SELECT k FROM work.gn WHERE n > 1 OR k = ''")
+        conn.execute("INSERT INTO work.unpaired SELECT k FROM work.keys WHERE old_rows > 1 OR new_rows > 1 OR k = ''")
         if conn.execute("SELECT 1 FROM work.unpaired LIMIT 1").fetchone():
             for alias, side, table, target in (("o", "old", pair.old, "ro"), ("n", "new", pair.new, "rn")):
                 conn.execute(
                     f"INSERT INTO work.pairs ({target}, note) SELECT {alias}.rowid, CASE WHEN {keys[alias]} = '' "
                     f"THEN 'empty key ({side})' ELSE 'duplicate key ({side})' END FROM {side}.{table.sql} AS {alias} "
                     f"WHERE {keys[alias]} IN (SELECT k FROM work.unpaired) ORDER BY {_order(alias, table)}")
-        for name in ("go", "gn", "unpaired"):
-            conn.execute(f"DROP TABLE work.{name}")
+        conn.execute("DROP TABLE work.keys")
+        conn.execute("DROP TABLE work.unpaired")
 
     def _pair_rows_by_sequence(self, pair: _Pair, common: list[_Column], old_to_new: dict[str, str]) -> None:
         """Rows of paired documents aligned as sequences (difflib), then rows of the same content that
@@ -555,48 +561,77 @@ class _Diff:
         return [(r, hash(h)) for r, h in self.conn.execute(
             f"SELECT r, h FROM work.{table} WHERE f = ? ORDER BY rec, rowid", (file,))]
 
+    def _mark_changed_rows(self, pair: _Pair, compared: list[tuple[int, _Column]]) -> list[str]:
+        """``work.marks``: the paired rows that differ, by ``ord``, with their row ids and which
+        compared columns differ, as bit masks (``_MASK_BITS`` columns a word); the mask words' names.
+        Each side's row is read once here; the diff table and the cells read only the changed ones."""
+        conn = self.conn
+        words = [compared[start:start + _MASK_BITS] for start in range(0, len(compared), _MASK_BITS)]
+        names = [f"m{w}" for w in range(len(words))]
+        conn.execute("DROP TABLE IF EXISTS work.marks")
+        conn.execute("CREATE TABLE work.marks (ord INTEGER PRIMARY KEY, ro INTEGER, rn INTEGER"
+                     + "".join(f", {n} INTEGER" for n in names) + ")")
+        if not words:
+            return names
+        masks = [_balanced([f"({self._differs(c)} << {bit})" for bit, (_i, c) in enumerate(word)], " | ")
+                 for word in words]  # only for the rows found changed: an OR stops at the first difference
+        conn.execute(
+            f"INSERT INTO work.marks SELECT p.ord, p.ro, p.rn, {', '.join(masks)} "
+            f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
+            f"CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro "
+            f"WHERE p.note IS NULL AND {_balanced([self._differs(c) for _i, c in compared], ' OR ')} ORDER BY p.ord")
+        return names
+
     def _write_diff_table(self, pair: _Pair, columns: list[_Column]) -> str:
         conn = self.conn
         names = [*STATUS_COLUMNS, *(c.name for c in columns)]
         sql = create_table(conn, pair.new.name, pair.new.group, pair.new.record_path, pair.new.parent, names,
                            extra=", _old_row INTEGER, _new_row INTEGER")
-        compared = [(offset, self._differs(c)) for offset, c in enumerate(columns) if c.old and c.new]
-        any_change = _balanced([d for _i, d in compared], " OR ") if compared else "0"
+        compared = [(offset, c) for offset, c in enumerate(columns) if c.old and c.new]
+        words = self._mark_changed_rows(pair, compared)
         targets = ", ".join(f"c{i + 1}" for i in range(len(names)))
 
         def provenance(alias: str, table: SideTable) -> list[str]:
             return [f"{alias}.c{table.columns.index(n) + 1}" if n in table.columns else "NULL" for n in PROVENANCE]
 
         # Rows on the new side (paired, added, unpaired), then the old side's rows that have no partner.
-        status = f"COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN {any_change} THEN 'changed' ELSE 'same' END)"
+        # The old side is read here only for the columns it alone has.
+        status = ("COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN m.ord IS NOT NULL THEN 'changed' "
+                  "ELSE 'same' END)")
         shown = [c.new or c.old for c in columns]
+        read_old = (f"LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro "
+                    if any(c.new is None for c in columns) else "")
         conn.execute(
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
             f"SELECT p.ord, {status}, {', '.join(provenance('n', pair.new))}, {', '.join(shown) or 'NULL'}, p.ro, p.rn "
-            f"FROM work.pairs AS p JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
-            f"LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NOT NULL ORDER BY p.ord")
+            f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn {read_old}"
+            f"LEFT JOIN work.marks AS m ON m.ord = p.ord WHERE p.rn IS NOT NULL ORDER BY p.ord")
         shown = [c.old or "NULL" for c in columns]
         conn.execute(
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
             f"SELECT p.ord, COALESCE(p.note, 'removed'), {', '.join(provenance('o', pair.old))}, "
             f"{', '.join(shown) or 'NULL'}, p.ro, NULL "
             f"FROM work.pairs AS p JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NULL ORDER BY p.ord")
-        if compared:
+        if words:
             offset = len(STATUS_COLUMNS)
             conn.execute("DROP TABLE IF EXISTS work.positions")
-            conn.execute("CREATE TABLE work.positions (pos INTEGER PRIMARY KEY)")
-            conn.executemany("INSERT INTO work.positions VALUES (?)", [(offset + i,) for i, _d in compared])
+            conn.execute("CREATE TABLE work.positions (pos INTEGER PRIMARY KEY, word INTEGER, bit INTEGER)")
+            conn.executemany("INSERT INTO work.positions VALUES (?, ?, ?)",
+                             [(offset + i, n // _MASK_BITS, n % _MASK_BITS) for n, (i, _c) in enumerate(compared)])
 
-            def by_position(expressions: list[tuple[int, str]]) -> str:
-                return "CASE j.pos " + " ".join(f"WHEN {offset + i} THEN {e}" for i, e in expressions) + " END"
+            def by_position(expressions: list[str]) -> str:
+                return ("CASE j.pos " + " ".join(f"WHEN {offset + i} THEN {e}" for (i, _c), e in zip(compared, expressions))
+                        + " END")
 
+            word = f"m.{words[0]}" if len(words) == 1 else (
+                "CASE j.word " + " ".join(f"WHEN {w} THEN m.{name}" for w, name in enumerate(words)) + " END")
             conn.execute(
                 f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) "
-                f"SELECT {int(sql[1:])}, d.rowid, j.pos, {by_position([(i, columns[i].old) for i, _d in compared])}, "
-                f"{by_position([(i, columns[i].new) for i, _d in compared])} "
-                f"FROM main.{sql} AS d CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = d._old_row "
-                f"CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = d._new_row CROSS JOIN work.positions AS j "
-                f"WHERE d.c1 = 'changed' AND {by_position(compared)}")
+                f"SELECT {int(sql[1:])}, m.ord, j.pos, {by_position([c.old for _i, c in compared])}, "
+                f"{by_position([c.new for _i, c in compared])} "
+                f"FROM work.marks AS m CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = m.ro "
+                f"CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = m.rn CROSS JOIN work.positions AS j "
+                f"WHERE ({word} >> j.bit) & 1 ORDER BY m.ord, j.pos")
         return sql
 
     # ------------------------------------------------------------------ documents
