@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import multiprocessing
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -45,7 +46,6 @@ _WHITESPACE = " \t\n\r\f\v"
 _MAX_SIMILARITY_PAIRS = 4_000_000  # document pairs weighed for similarity at most
 _MAX_STRETCH = 200  # rows of a replaced stretch paired by likeness (beyond: in order)
 _MAX_ALIGNED = 50_000  # rows of a document aligned as sequences (beyond: paired by equal content)
-_MASK_BITS = 62  # compared columns per mask word of a changed row (SQLite integers have 64 bits)
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class CompareOptions:
     limits: IntakeLimits = IntakeLimits()
     # Inputs of at least this many bytes on each side: the old side is read in a child process meanwhile.
     parallel_from_bytes: int = 32 * 1024 * 1024
+    # Tables of at least this many rows: their cells are compared in two halves at once, on two threads.
+    parallel_from_rows: int = 200_000
 
 
 @dataclass
@@ -329,25 +331,30 @@ class _Diff:
         self.old, self.new, self.options = old, new, options
         self.should_cancel, self.on_progress = should_cancel, on_progress
         Workbook(path, scratch=True).close()
-        self.conn = sqlite3.connect(path, isolation_level=None, uri=True)
-        conn = self.conn
-        conn.execute("PRAGMA journal_mode=OFF")  # the file is renamed into place only when complete
+        self.work = work
+        self.conn = self._connect(path, should_cancel)
+        self.conn.execute("CREATE TABLE cmp_cells (tbl INTEGER NOT NULL, row INTEGER NOT NULL, col INTEGER NOT NULL, "
+                          "old TEXT, new TEXT, PRIMARY KEY (tbl, row, col)) WITHOUT ROWID")
+        self.conn.execute("CREATE TABLE cmp_summary (json TEXT NOT NULL)")
+
+    def _connect(self, path: Path, should_cancel: Callable[[], bool]) -> sqlite3.Connection:
+        """A connection writing ``path``, with both sides and the work file attached."""
+        conn = sqlite3.connect(path, isolation_level=None, uri=True, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=OFF")  # scratch: the result is renamed into place only when complete
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-2000")  # KiB: memory stays flat; the OS caches the files. It bounds
         # a sort's runs too: small runs sort on two threads, and faster than one large one.
         conn.execute("PRAGMA threads=2")  # large sorts (grouping keys, ordering pairs) get a helper thread
-        conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path}?mode=ro",))
-        conn.execute("ATTACH DATABASE ? AS new", (f"file:{new.path}?mode=ro",))
-        conn.execute("ATTACH DATABASE ? AS work", (str(work),))
+        conn.execute("ATTACH DATABASE ? AS old", (f"file:{self.old.path}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS new", (f"file:{self.new.path}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS work", (str(self.work),))
         for schema in ("old", "new", "work"):
             conn.execute(f"PRAGMA {schema}.cache_size=-8000")
         conn.execute("PRAGMA work.journal_mode=OFF")
         conn.execute("PRAGMA work.synchronous=OFF")
-        conn.execute("CREATE TABLE cmp_cells (tbl INTEGER NOT NULL, row INTEGER NOT NULL, col INTEGER NOT NULL, "
-                     "old TEXT, new TEXT, PRIMARY KEY (tbl, row, col)) WITHOUT ROWID")
-        conn.execute("CREATE TABLE cmp_summary (json TEXT NOT NULL)")
         conn.create_function("ret_fold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
         conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 20_000)  # a cancel stops a long statement
+        return conn
 
     def run(self) -> CompareSummary:
         try:
@@ -561,34 +568,83 @@ class _Diff:
         return [(r, hash(h)) for r, h in self.conn.execute(
             f"SELECT r, h FROM work.{table} WHERE f = ? ORDER BY rec, rowid", (file,))]
 
-    def _mark_changed_rows(self, pair: _Pair, compared: list[tuple[int, _Column]]) -> list[str]:
-        """``work.marks``: the paired rows that differ, by ``ord``, with their row ids and which
-        compared columns differ, as bit masks (``_MASK_BITS`` columns a word); the mask words' names.
-        Each side's row is read once here; the diff table and the cells read only the changed ones."""
+    def _write_cells(self, pair: _Pair, table_id: int, compared: list[tuple[int, _Column]]) -> None:
+        """``cmp_cells``: every differing cell of the paired rows, read in one pass over the pairs
+        (each side's row read once); a row is changed when it has a cell here."""
+        if not compared:
+            return
         conn = self.conn
-        words = [compared[start:start + _MASK_BITS] for start in range(0, len(compared), _MASK_BITS)]
-        names = [f"m{w}" for w in range(len(words))]
-        conn.execute("DROP TABLE IF EXISTS work.marks")
-        conn.execute("CREATE TABLE work.marks (ord INTEGER PRIMARY KEY, ro INTEGER, rn INTEGER"
-                     + "".join(f", {n} INTEGER" for n in names) + ")")
-        if not words:
-            return names
-        masks = [_balanced([f"({self._differs(c)} << {bit})" for bit, (_i, c) in enumerate(word)], " | ")
-                 for word in words]  # only for the rows found changed: an OR stops at the first difference
-        conn.execute(
-            f"INSERT INTO work.marks SELECT p.ord, p.ro, p.rn, {', '.join(masks)} "
-            f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
-            f"CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro "
-            f"WHERE p.note IS NULL AND {_balanced([self._differs(c) for _i, c in compared], ' OR ')} ORDER BY p.ord")
-        return names
+        offset = len(STATUS_COLUMNS)
+        conn.execute("DROP TABLE IF EXISTS work.positions")
+        conn.execute("CREATE TABLE work.positions (pos INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO work.positions VALUES (?)", [(offset + i,) for i, _c in compared])
+
+        def by_position(expressions: list[str]) -> str:
+            return ("CASE j.pos " + " ".join(f"WHEN {offset + i} THEN {e}" for (i, _c), e in zip(compared, expressions))
+                    + " END")
+
+        differs = [self._differs(c) for _i, c in compared]
+        # The OR is tried once a row (it stops at the first difference); the positions only for a changed row.
+        select = (f"SELECT {table_id}, p.ord, j.pos, {by_position([c.old for _i, c in compared])}, "
+                  f"{by_position([c.new for _i, c in compared])} "
+                  f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
+                  f"CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro CROSS JOIN work.positions AS j "
+                  f"WHERE p.ord BETWEEN ? AND ? AND p.note IS NULL AND {_balanced(differs, ' OR ')} "
+                  f"AND {by_position(differs)}")
+        (last,) = conn.execute("SELECT COALESCE(MAX(ord), 0) FROM work.pairs").fetchone()
+        if last < self.options.parallel_from_rows:
+            conn.execute(f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) {select}", (1, last))
+        else:
+            self._in_two_halves(select, last)
+        conn.execute("DROP TABLE work.positions")
+
+    def _in_two_halves(self, select: str, last: int) -> None:
+        """The cells of pairs 1..``last``: the lower half on this connection, the upper half meanwhile
+        on a second one in a thread of its own (SQLite runs without the interpreter's lock), into a
+        file of its own, copied in after. Reading each row's partner at random is most of the time."""
+        conn, half = self.conn, last // 2
+        part = self.work.with_name("cells.sqlite")
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def upper_half() -> None:
+            try:
+                helper = self._connect(part, lambda: stop.is_set() or self.should_cancel())
+                try:
+                    helper.execute("CREATE TABLE cells (tbl INTEGER, row INTEGER, col INTEGER, old TEXT, new TEXT)")
+                    helper.execute(f"INSERT INTO main.cells {select}", (half + 1, last))
+                finally:
+                    helper.close()
+            except BaseException as exc:  # raised on the comparing thread
+                failures.append(exc)
+
+        conn.execute("COMMIT")  # the second connection reads the pairs as committed
+        helper = threading.Thread(target=upper_half, name="ret-compare-cells", daemon=True)
+        helper.start()
+        try:
+            conn.execute("BEGIN")
+            conn.execute(f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) {select}", (1, half))
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            helper.join()
+        if failures:
+            raise failures[0]
+        conn.execute("COMMIT")  # a file is attached and detached outside a transaction
+        conn.execute("ATTACH DATABASE ? AS cells", (str(part),))
+        conn.execute("INSERT INTO main.cmp_cells SELECT * FROM cells.cells ORDER BY rowid")
+        conn.execute("DETACH DATABASE cells")
+        conn.execute("BEGIN")
+        part.unlink()
 
     def _write_diff_table(self, pair: _Pair, columns: list[_Column]) -> str:
         conn = self.conn
         names = [*STATUS_COLUMNS, *(c.name for c in columns)]
         sql = create_table(conn, pair.new.name, pair.new.group, pair.new.record_path, pair.new.parent, names,
                            extra=", _old_row INTEGER, _new_row INTEGER")
-        compared = [(offset, c) for offset, c in enumerate(columns) if c.old and c.new]
-        words = self._mark_changed_rows(pair, compared)
+        table_id = int(sql[1:])
+        self._write_cells(pair, table_id, [(offset, c) for offset, c in enumerate(columns) if c.old and c.new])
         targets = ", ".join(f"c{i + 1}" for i in range(len(names)))
 
         def provenance(alias: str, table: SideTable) -> list[str]:
@@ -596,8 +652,8 @@ class _Diff:
 
         # Rows on the new side (paired, added, unpaired), then the old side's rows that have no partner.
         # The old side is read here only for the columns it alone has.
-        status = ("COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN m.ord IS NOT NULL THEN 'changed' "
-                  "ELSE 'same' END)")
+        status = (f"COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN EXISTS (SELECT 1 FROM main.cmp_cells "
+                  f"AS c WHERE c.tbl = {table_id} AND c.row = p.ord) THEN 'changed' ELSE 'same' END)")
         shown = [c.new or c.old for c in columns]
         read_old = (f"LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro "
                     if any(c.new is None for c in columns) else "")
@@ -605,33 +661,13 @@ class _Diff:
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
             f"SELECT p.ord, {status}, {', '.join(provenance('n', pair.new))}, {', '.join(shown) or 'NULL'}, p.ro, p.rn "
             f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn {read_old}"
-            f"LEFT JOIN work.marks AS m ON m.ord = p.ord WHERE p.rn IS NOT NULL ORDER BY p.ord")
+            f"WHERE p.rn IS NOT NULL ORDER BY p.ord")
         shown = [c.old or "NULL" for c in columns]
         conn.execute(
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
             f"SELECT p.ord, COALESCE(p.note, 'removed'), {', '.join(provenance('o', pair.old))}, "
             f"{', '.join(shown) or 'NULL'}, p.ro, NULL "
             f"FROM work.pairs AS p JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NULL ORDER BY p.ord")
-        if words:
-            offset = len(STATUS_COLUMNS)
-            conn.execute("DROP TABLE IF EXISTS work.positions")
-            conn.execute("CREATE TABLE work.positions (pos INTEGER PRIMARY KEY, word INTEGER, bit INTEGER)")
-            conn.executemany("INSERT INTO work.positions VALUES (?, ?, ?)",
-                             [(offset + i, n // _MASK_BITS, n % _MASK_BITS) for n, (i, _c) in enumerate(compared)])
-
-            def by_position(expressions: list[str]) -> str:
-                return ("CASE j.pos " + " ".join(f"WHEN {offset + i} THEN {e}" for (i, _c), e in zip(compared, expressions))
-                        + " END")
-
-            word = f"m.{words[0]}" if len(words) == 1 else (
-                "CASE j.word " + " ".join(f"WHEN {w} THEN m.{name}" for w, name in enumerate(words)) + " END")
-            conn.execute(
-                f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) "
-                f"SELECT {int(sql[1:])}, m.ord, j.pos, {by_position([c.old for _i, c in compared])}, "
-                f"{by_position([c.new for _i, c in compared])} "
-                f"FROM work.marks AS m CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = m.ro "
-                f"CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = m.rn CROSS JOIN work.positions AS j "
-                f"WHERE ({word} >> j.bit) & 1 ORDER BY m.ord, j.pos")
         return sql
 
     # ------------------------------------------------------------------ documents
