@@ -506,6 +506,12 @@ def test_a_large_table_compares_its_cells_in_two_halves_alike(tmp_path):
     changed = {r[0] for r in rows if r[1] == "changed"}
     assert changed == {row for _tbl, row, _col, _old, _new in cells_changed}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    old, new = batch_pair(tmp_path)  # rows paired by document and sequence
+    for result, rows in ((one_pass, 10 ** 9), (halves, 1)):
+        result.unlink()
+        compare(Side.convert([old]), Side.convert([new]), result, CompareOptions(parallel_from_rows=rows))
+    assert diff_contents(halves) == diff_contents(one_pass)
+    assert [c for _tbl, _row, c, _o, _n in diff_contents(halves)[1]] == [5]  # Ulysses' year
 
 
 def test_a_cancel_seen_by_the_second_half_stops_the_compare_and_leaves_nothing(tmp_path):
