@@ -1,5 +1,7 @@
-"""The diff, computed in SQLite: both sides attached to a result workbook, rows paired on an index
-over the key (or by document and row sequence), cells compared by SQL expressions.
+"""The diff, computed in SQLite: both sides attached to a result workbook, rows paired by key (the
+keys of both sides grouped in one sort) or by document and row sequence, into a table of pairs in
+the new side's order; then one pass over the pairs reads each side's row once and writes the cells
+that differ (for a large table, two halves at once), and the diff table is written from the pairs.
 
 The result file is a workbook (``workbook.py`` layout): one diff table per paired table, which a
 table view pages like any other, with these columns first: ``_status`` (same, changed, added,
