@@ -586,13 +586,19 @@ class _Diff:
                     + " END")
 
         differs = [self._differs(c) for _i, c in compared]
-        # The OR is tried once a row (it stops at the first difference); the positions only for a changed row.
+
+        def first_differing(columns: list[tuple[int, _Column]], expressions: list[str]) -> str:
+            return "CASE " + " ".join(f"WHEN {e} THEN {offset + i}" for (i, _c), e in zip(columns, expressions)) + " END"
+
+        # The OR is tried once a row (it stops at the first difference); for a changed row, only the
+        # positions from its first differing column to its last.
         select = (f"SELECT {table_id}, p.ord, j.pos, {by_position([c.old for _i, c in compared])}, "
                   f"{by_position([c.new for _i, c in compared])} "
                   f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
                   f"CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro CROSS JOIN work.positions AS j "
                   f"WHERE p.ord BETWEEN ? AND ? AND p.note IS NULL AND {_balanced(differs, ' OR ')} "
-                  f"AND {by_position(differs)}")
+                  f"AND j.pos BETWEEN {first_differing(compared, differs)} "
+                  f"AND {first_differing(compared[::-1], differs[::-1])} AND {by_position(differs)}")
         (last,) = conn.execute("SELECT COALESCE(MAX(ord), 0) FROM work.pairs").fetchone()
         if last < self.options.parallel_from_rows:
             conn.execute(f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) {select}", (1, last))
