@@ -187,7 +187,11 @@ def _load_both(old: Side, new: Side, scratch: Path, options: CompareOptions, sho
                 raise CompareCancelled()
             if not child.is_alive() and not receiver.poll():
                 raise CompareError(f"reading {old.label} stopped (exit status {child.exitcode})")
-        outcome, value = receiver.recv()
+        try:
+            outcome, value = receiver.recv()
+        except EOFError:  # the child ended without an answer (poll() is true at the end of the pipe too)
+            child.join(10)
+            raise CompareError(f"reading {old.label} stopped (exit status {child.exitcode})") from None
     except BaseException:
         cancel.set()
         raise
