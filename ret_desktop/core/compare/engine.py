@@ -345,7 +345,7 @@ class _Diff:
 
     def _connect(self, path: Path, should_cancel: Callable[[], bool]) -> sqlite3.Connection:
         """A connection writing ``path``, with both sides and the work file attached."""
-        conn = sqlite3.connect(path, isolation_level=None, uri=True, check_same_thread=False)
+        conn = sqlite3.connect(path, isolation_level=None, uri=True)
         conn.execute("PRAGMA journal_mode=OFF")  # scratch: the result is renamed into place only when complete
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-2000")  # KiB: memory stays flat; the OS caches the files. It bounds
@@ -596,13 +596,13 @@ class _Diff:
 
         # The OR is tried once a row (it stops at the first difference); for a changed row, only the
         # positions from its first differing column to its last.
+        first, last_position = first_differing(compared, differs), first_differing(compared[::-1], differs[::-1])
         select = (f"SELECT {table_id}, p.ord, j.pos, {by_position([c.old for _i, c in compared])}, "
                   f"{by_position([c.new for _i, c in compared])} "
                   f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
                   f"CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro CROSS JOIN work.positions AS j "
                   f"WHERE p.ord BETWEEN ? AND ? AND p.note IS NULL AND {_balanced(differs, ' OR ')} "
-                  f"AND j.pos BETWEEN {first_differing(compared, differs)} "
-                  f"AND {first_differing(compared[::-1], differs[::-1])} AND {by_position(differs)}")
+                  f"AND j.pos BETWEEN {first} AND {last_position} AND {by_position(differs)}")
         (last,) = conn.execute("SELECT COALESCE(MAX(ord), 0) FROM work.pairs").fetchone()
         if last < self.options.parallel_from_rows:
             conn.execute(f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) {select}", (1, last))
