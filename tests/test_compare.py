@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import zipfile
 
 import openpyxl
@@ -462,3 +463,62 @@ def test_long_documents_without_a_key_pair_rows_of_equal_content(tmp_path, monke
     assert (table.rows_added, table.rows_removed, table.rows_changed, table.rows_same) == (2, 2, 0, 6)
     assert statuses(result) == [("same", "1"), ("added", "6"), ("added", "3"), ("same", "5"), ("same", "4"),
                                 ("removed", "2"), ("removed", "3"), ("same", "10"), ("same", "11"), ("same", "12")]
+
+
+def shuffled_pair(tmp_path, rows=3000):
+    """Two CSV exports of ``rows`` rows keyed on id: every 7th row has a cell changed (every 21st two),
+    every 50th row removed and as many added, one id repeated on the new side, a column removed, and
+    the new side's rows in another order."""
+    header = ["id", "a", "b", "c", "gone"]
+    old_rows = [[str(i), f"a{i}", f"b{i}", f"c{i}", f"g{i}"] for i in range(rows)]
+    new_rows = []
+    for i, (key, a, b, c, _gone) in enumerate(old_rows):
+        if i % 50 == 3:
+            continue
+        new_rows.append([key, a + "!" if i % 7 == 0 else a, b, c + "?" if i % 21 == 0 else c])
+    new_rows += [[str(rows + i), "x", "y", "z"] for i in range(len(old_rows) - len(new_rows) - 1)]
+    new_rows.append(["5", "twin", "b5", "c5"])
+    new_rows = new_rows[1::2] + new_rows[::2]
+    return (write_csv(tmp_path / "old", "t.csv", [header, *old_rows]),
+            write_csv(tmp_path / "new", "t.csv", [header[:-1], *new_rows]))
+
+
+def diff_contents(result):
+    with sqlite3.connect(result) as conn:
+        return (conn.execute("SELECT * FROM t1 ORDER BY rowid").fetchall(),
+                conn.execute("SELECT * FROM cmp_cells ORDER BY tbl, row, col").fetchall())
+
+
+def test_a_large_table_compares_its_cells_in_two_halves_alike(tmp_path):
+    old, new = shuffled_pair(tmp_path)
+    one_pass, halves = tmp_path / "one.sqlite", tmp_path / "halves.sqlite"
+    summary = compare(Side.export(old), Side.export(new), one_pass, CompareOptions(key=("id",)))
+    in_halves = compare(Side.export(old), Side.export(new), halves, CompareOptions(key=("id",), parallel_from_rows=1))
+    [table] = in_halves.tables
+    assert (table.rows_added, table.rows_removed, table.duplicate_keys) == (59, 60, 3)  # id 5: 1 old, 2 new
+    # Rows 0, 7, 14 ... changed (but 203, 553 ... removed); 0, 21, 42 ... twice (but 903 and 1953 removed).
+    assert (table.rows_changed, table.cells_changed, table.columns_removed) == (421, 562, ["gone"])
+    assert in_halves.as_json() == summary.as_json()
+    rows, cells_changed = diff_contents(halves)
+    assert (rows, cells_changed) == diff_contents(one_pass)
+    assert len(rows) == 3000 + 60 + 1 and {r[1] for r in rows} == {  # every new row, then removed and duplicate old
+        "same", "changed", "added", "removed", "duplicate key (new)", "duplicate key (old)"}
+    changed = {r[0] for r in rows if r[1] == "changed"}
+    assert changed == {row for _tbl, row, _col, _old, _new in cells_changed}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    old, new = batch_pair(tmp_path)  # rows paired by document and sequence
+    for result, rows in ((one_pass, 10 ** 9), (halves, 1)):
+        result.unlink()
+        compare(Side.convert([old]), Side.convert([new]), result, CompareOptions(parallel_from_rows=rows))
+    assert diff_contents(halves) == diff_contents(one_pass)
+    assert [c for _tbl, _row, c, _o, _n in diff_contents(halves)[1]] == [5]  # Ulysses' year
+
+
+def test_a_cancel_seen_by_the_second_half_stops_the_compare_and_leaves_nothing(tmp_path):
+    old, new = shuffled_pair(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(CompareCancelled):
+        compare(Side.export(old), Side.export(new), out / "r.sqlite", CompareOptions(key=("id",), parallel_from_rows=1),
+                should_cancel=lambda: threading.current_thread().name == "ret-compare-cells")
+    assert list(out.iterdir()) == []

@@ -1,5 +1,7 @@
-"""The diff, computed in SQLite: both sides attached to a result workbook, rows paired on an index
-over the key (or by document and row sequence), cells compared by SQL expressions.
+"""The diff, computed in SQLite: both sides attached to a result workbook, rows paired by key (the
+keys of both sides grouped in one sort) or by document and row sequence, into a table of pairs in
+the new side's order; then one pass over the pairs reads each side's row once and writes the cells
+that differ (for a large table, two halves at once), and the diff table is written from the pairs.
 
 The result file is a workbook (``workbook.py`` layout): one diff table per paired table, which a
 table view pages like any other, with these columns first: ``_status`` (same, changed, added,
@@ -20,6 +22,7 @@ import shutil
 import sqlite3
 import multiprocessing
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping
@@ -63,6 +66,8 @@ class CompareOptions:
     limits: IntakeLimits = IntakeLimits()
     # Inputs of at least this many bytes on each side: the old side is read in a child process meanwhile.
     parallel_from_bytes: int = 32 * 1024 * 1024
+    # Tables of at least this many rows: their cells are compared in two halves at once, on two threads.
+    parallel_from_rows: int = 200_000
 
 
 @dataclass
@@ -186,7 +191,11 @@ def _load_both(old: Side, new: Side, scratch: Path, options: CompareOptions, sho
                 raise CompareCancelled()
             if not child.is_alive() and not receiver.poll():
                 raise CompareError(f"reading {old.label} stopped (exit status {child.exitcode})")
-        outcome, value = receiver.recv()
+        try:
+            outcome, value = receiver.recv()
+        except EOFError:  # the child ended without an answer (poll() is true at the end of the pipe too)
+            child.join(10)
+            raise CompareError(f"reading {old.label} stopped (exit status {child.exitcode})") from None
     except BaseException:
         cancel.set()
         raise
@@ -348,23 +357,30 @@ class _Diff:
         self.old, self.new, self.options = old, new, options
         self.should_cancel, self.on_progress = should_cancel, on_progress
         Workbook(path, scratch=True).close()
-        self.conn = sqlite3.connect(path, isolation_level=None, uri=True)
-        conn = self.conn
-        conn.execute("PRAGMA journal_mode=OFF")  # the file is renamed into place only when complete
+        self.work = work
+        self.conn = self._connect(path, should_cancel)
+        self.conn.execute("CREATE TABLE cmp_cells (tbl INTEGER NOT NULL, row INTEGER NOT NULL, col INTEGER NOT NULL, "
+                          "old TEXT, new TEXT, PRIMARY KEY (tbl, row, col)) WITHOUT ROWID")
+        self.conn.execute("CREATE TABLE cmp_summary (json TEXT NOT NULL)")
+
+    def _connect(self, path: Path, should_cancel: Callable[[], bool]) -> sqlite3.Connection:
+        """A connection writing ``path``, with both sides and the work file attached."""
+        conn = sqlite3.connect(path, isolation_level=None, uri=True)
+        conn.execute("PRAGMA journal_mode=OFF")  # scratch: the result is renamed into place only when complete
         conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-20000")  # KiB: memory stays flat; the OS caches the files
-        conn.execute("ATTACH DATABASE ? AS old", (f"file:{old.path}?mode=ro",))
-        conn.execute("ATTACH DATABASE ? AS new", (f"file:{new.path}?mode=ro",))
-        conn.execute("ATTACH DATABASE ? AS work", (str(work),))
+        conn.execute("PRAGMA cache_size=-2000")  # KiB: memory stays flat; the OS caches the files. It bounds
+        # a sort's runs too: small runs sort on two threads, and faster than one large one.
+        conn.execute("PRAGMA threads=2")  # large sorts (grouping keys, ordering pairs) get a helper thread
+        conn.execute("ATTACH DATABASE ? AS old", (f"file:{self.old.path}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS new", (f"file:{self.new.path}?mode=ro",))
+        conn.execute("ATTACH DATABASE ? AS work", (str(self.work),))
         for schema in ("old", "new", "work"):
             conn.execute(f"PRAGMA {schema}.cache_size=-8000")
         conn.execute("PRAGMA work.journal_mode=OFF")
         conn.execute("PRAGMA work.synchronous=OFF")
-        conn.execute("CREATE TABLE cmp_cells (tbl INTEGER NOT NULL, row INTEGER NOT NULL, col INTEGER NOT NULL, "
-                     "old TEXT, new TEXT, PRIMARY KEY (tbl, row, col)) WITHOUT ROWID")
-        conn.execute("CREATE TABLE cmp_summary (json TEXT NOT NULL)")
         conn.create_function("ret_fold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
         conn.set_progress_handler(lambda: 1 if should_cancel() else 0, 20_000)  # a cancel stops a long statement
+        return conn
 
     def run(self) -> CompareSummary:
         try:
@@ -496,37 +512,40 @@ class _Diff:
         return diff
 
     def _pair_rows_by_key(self, pair: _Pair, key: list[str]) -> None:
-        """Rows paired by key: each side's keys grouped into a table ordered by key (with the count
-        and the smallest row id), the two joined in key order. A key repeated or empty on either side
-        leaves its rows on both sides unpaired, marked. Pairs and added rows in the new side's order."""
+        """Rows paired by key: the keys of both sides grouped in one sort into ``work.keys`` (per key:
+        the smallest row id and the count on each side), read back twice. A key repeated or empty on
+        either side leaves its rows on both sides unpaired, marked. Pairs and added rows in the new
+        side's order, then the removed rows in the old side's."""
         conn = self.conn
         keys = {}
-        for alias, side, table in (("o", "old", pair.old), ("n", "new", pair.new)):
+        for alias, table in (("o", pair.old), ("n", pair.new)):
             parts = [self._norm(f"{alias}.c{table.columns.index(k) + 1}") for k in key]
-            empty = " OR ".join(f"{p} IS NULL OR {p} = ''" for p in parts)
-            keys[alias] = f"CASE WHEN {empty} THEN '' ELSE {f' || {_SEPARATOR} || '.join(parts)} END"
-            conn.execute(f"DROP TABLE IF EXISTS work.g{alias}")
-            conn.execute(f"CREATE TABLE work.g{alias} (k TEXT PRIMARY KEY, r INTEGER, n INTEGER) WITHOUT ROWID")
-            conn.execute(f"INSERT INTO work.g{alias} SELECT {keys[alias]} AS key, MIN({alias}.rowid), COUNT(*) "
-                         f"FROM {side}.{table.sql} AS {alias} GROUP BY key")
-        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT go.r, gn.r FROM work.gn AS gn "
-                     "LEFT JOIN work.go AS go ON go.k = gn.k "
-                     "WHERE gn.n = 1 AND gn.k <> '' AND (go.n IS NULL OR go.n = 1) ORDER BY gn.r")
-        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT go.r, NULL FROM work.go AS go "
-                     "LEFT JOIN work.gn AS gn ON gn.k = go.k WHERE go.n = 1 AND go.k <> '' AND gn.k IS NULL "
-                     "ORDER BY go.r")
+            if len(parts) == 1:
+                keys[alias] = f"COALESCE({parts[0]}, '')"
+            else:
+                empty = " OR ".join(f"{p} IS NULL OR {p} = ''" for p in parts)
+                keys[alias] = f"CASE WHEN {empty} THEN '' ELSE {f' || {_SEPARATOR} || '.join(parts)} END"
+        conn.execute("DROP TABLE IF EXISTS work.keys")
+        conn.execute("CREATE TABLE work.keys (k TEXT, ro INTEGER, old_rows INTEGER, rn INTEGER, new_rows INTEGER)")
+        conn.execute(
+            f"INSERT INTO work.keys SELECT k, MIN(ro), COUNT(ro), MIN(rn), COUNT(rn) FROM ("
+            f"SELECT {keys['o']} AS k, o.rowid AS ro, NULL AS rn FROM old.{pair.old.sql} AS o UNION ALL "
+            f"SELECT {keys['n']}, NULL, n.rowid FROM new.{pair.new.sql} AS n) GROUP BY k")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT ro, rn FROM work.keys "
+                     "WHERE new_rows = 1 AND old_rows <= 1 AND k <> '' ORDER BY rn")
+        conn.execute("INSERT INTO work.pairs (ro, rn) SELECT ro, NULL FROM work.keys "
+                     "WHERE old_rows = 1 AND new_rows = 0 AND k <> '' ORDER BY ro")
         conn.execute("DROP TABLE IF EXISTS work.unpaired")
         conn.execute("CREATE TABLE work.unpaired (k TEXT PRIMARY KEY) WITHOUT ROWID")
-        conn.execute("INSERT OR IGNORE INTO work.unpaired SELECT k FROM work.go WHERE n > 1 OR k = '' "
-                     "UNION SELECT k FROM work.gn WHERE n > 1 OR k = ''")
+        conn.execute("INSERT INTO work.unpaired SELECT k FROM work.keys WHERE old_rows > 1 OR new_rows > 1 OR k = ''")
         if conn.execute("SELECT 1 FROM work.unpaired LIMIT 1").fetchone():
             for alias, side, table, target in (("o", "old", pair.old, "ro"), ("n", "new", pair.new, "rn")):
                 conn.execute(
                     f"INSERT INTO work.pairs ({target}, note) SELECT {alias}.rowid, CASE WHEN {keys[alias]} = '' "
                     f"THEN 'empty key ({side})' ELSE 'duplicate key ({side})' END FROM {side}.{table.sql} AS {alias} "
                     f"WHERE {keys[alias]} IN (SELECT k FROM work.unpaired) ORDER BY {_order(alias, table)}")
-        for name in ("go", "gn", "unpaired"):
-            conn.execute(f"DROP TABLE work.{name}")
+        conn.execute("DROP TABLE work.keys")
+        conn.execute("DROP TABLE work.unpaired")
 
     def _pair_rows_by_sequence(self, pair: _Pair, common: list[_Column], old_to_new: dict[str, str]) -> None:
         """Rows of paired documents aligned as sequences (difflib), then rows of the same content that
@@ -601,48 +620,112 @@ class _Diff:
         return [(r, hash(h)) for r, h in self.conn.execute(
             f"SELECT r, h FROM work.{table} WHERE f = ? ORDER BY rec, rowid", (file,))]
 
+    def _write_cells(self, pair: _Pair, table_id: int, compared: list[tuple[int, _Column]]) -> None:
+        """``cmp_cells``: every differing cell of the paired rows, read in one pass over the pairs
+        (each side's row read once); a row is changed when it has a cell here."""
+        if not compared:
+            return
+        conn = self.conn
+        offset = len(STATUS_COLUMNS)
+        conn.execute("DROP TABLE IF EXISTS work.positions")
+        conn.execute("CREATE TABLE work.positions (pos INTEGER PRIMARY KEY)")
+        conn.executemany("INSERT INTO work.positions VALUES (?)", [(offset + i,) for i, _c in compared])
+
+        def by_position(expressions: list[str]) -> str:
+            return ("CASE j.pos " + " ".join(f"WHEN {offset + i} THEN {e}" for (i, _c), e in zip(compared, expressions))
+                    + " END")
+
+        differs = [self._differs(c) for _i, c in compared]
+
+        def first_differing(columns: list[tuple[int, _Column]], expressions: list[str]) -> str:
+            return "CASE " + " ".join(f"WHEN {e} THEN {offset + i}" for (i, _c), e in zip(columns, expressions)) + " END"
+
+        # The OR is tried once a row (it stops at the first difference); for a changed row, only the
+        # positions from its first differing column to its last.
+        first, last_position = first_differing(compared, differs), first_differing(compared[::-1], differs[::-1])
+        select = (f"SELECT {table_id}, p.ord, j.pos, {by_position([c.old for _i, c in compared])}, "
+                  f"{by_position([c.new for _i, c in compared])} "
+                  f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
+                  f"CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro CROSS JOIN work.positions AS j "
+                  f"WHERE p.ord BETWEEN ? AND ? AND p.note IS NULL AND {_balanced(differs, ' OR ')} "
+                  f"AND j.pos BETWEEN {first} AND {last_position} AND {by_position(differs)}")
+        (last,) = conn.execute("SELECT COALESCE(MAX(ord), 0) FROM work.pairs").fetchone()
+        if last < self.options.parallel_from_rows:
+            conn.execute(f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) {select}", (1, last))
+        else:
+            self._in_two_halves(select, last)
+        conn.execute("DROP TABLE work.positions")
+
+    def _in_two_halves(self, select: str, last: int) -> None:
+        """The cells of pairs 1..``last``: the lower half on this connection, the upper half meanwhile
+        on a second one in a thread of its own (SQLite runs without the interpreter's lock), into a
+        file of its own, copied in after. Reading each row's partner at random is most of the time."""
+        conn, half = self.conn, last // 2
+        part = self.work.with_name("cells.sqlite")
+        stop = threading.Event()
+        failures: list[BaseException] = []
+
+        def upper_half() -> None:
+            try:
+                helper = self._connect(part, lambda: stop.is_set() or self.should_cancel())
+                try:
+                    helper.execute("CREATE TABLE cells (tbl INTEGER, row INTEGER, col INTEGER, old TEXT, new TEXT)")
+                    helper.execute(f"INSERT INTO main.cells {select}", (half + 1, last))
+                finally:
+                    helper.close()
+            except BaseException as exc:  # raised on the comparing thread
+                failures.append(exc)
+
+        conn.execute("COMMIT")  # the second connection reads the pairs as committed
+        helper = threading.Thread(target=upper_half, name="ret-compare-cells", daemon=True)
+        helper.start()
+        try:
+            conn.execute("BEGIN")
+            conn.execute(f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) {select}", (1, half))
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            helper.join()
+        if failures:
+            raise failures[0]
+        conn.execute("COMMIT")  # a file is attached and detached outside a transaction
+        conn.execute("ATTACH DATABASE ? AS cells", (str(part),))
+        conn.execute("INSERT INTO main.cmp_cells SELECT * FROM cells.cells ORDER BY rowid")
+        conn.execute("DETACH DATABASE cells")
+        conn.execute("BEGIN")
+        part.unlink()
+
     def _write_diff_table(self, pair: _Pair, columns: list[_Column]) -> str:
         conn = self.conn
         names = [*STATUS_COLUMNS, *(c.name for c in columns)]
         sql = create_table(conn, pair.new.name, pair.new.group, pair.new.record_path, pair.new.parent, names,
                            extra=", _old_row INTEGER, _new_row INTEGER")
-        compared = [(offset, self._differs(c)) for offset, c in enumerate(columns) if c.old and c.new]
-        any_change = _balanced([d for _i, d in compared], " OR ") if compared else "0"
+        table_id = int(sql[1:])
+        self._write_cells(pair, table_id, [(offset, c) for offset, c in enumerate(columns) if c.old and c.new])
         targets = ", ".join(f"c{i + 1}" for i in range(len(names)))
 
         def provenance(alias: str, table: SideTable) -> list[str]:
             return [f"{alias}.c{table.columns.index(n) + 1}" if n in table.columns else "NULL" for n in PROVENANCE]
 
         # Rows on the new side (paired, added, unpaired), then the old side's rows that have no partner.
-        status = f"COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN {any_change} THEN 'changed' ELSE 'same' END)"
+        # The old side is read here only for the columns it alone has.
+        status = (f"COALESCE(p.note, CASE WHEN p.ro IS NULL THEN 'added' WHEN EXISTS (SELECT 1 FROM main.cmp_cells "
+                  f"AS c WHERE c.tbl = {table_id} AND c.row = p.ord) THEN 'changed' ELSE 'same' END)")
         shown = [c.new or c.old for c in columns]
+        read_old = (f"LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro "
+                    if any(c.new is None for c in columns) else "")
         conn.execute(
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
             f"SELECT p.ord, {status}, {', '.join(provenance('n', pair.new))}, {', '.join(shown) or 'NULL'}, p.ro, p.rn "
-            f"FROM work.pairs AS p JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn "
-            f"LEFT JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NOT NULL ORDER BY p.ord")
+            f"FROM work.pairs AS p CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = p.rn {read_old}"
+            f"WHERE p.rn IS NOT NULL ORDER BY p.ord")
         shown = [c.old or "NULL" for c in columns]
         conn.execute(
             f"INSERT INTO main.{sql} (rowid, {targets}, _old_row, _new_row) "
             f"SELECT p.ord, COALESCE(p.note, 'removed'), {', '.join(provenance('o', pair.old))}, "
             f"{', '.join(shown) or 'NULL'}, p.ro, NULL "
             f"FROM work.pairs AS p JOIN old.{pair.old.sql} AS o ON o.rowid = p.ro WHERE p.rn IS NULL ORDER BY p.ord")
-        if compared:
-            offset = len(STATUS_COLUMNS)
-            conn.execute("DROP TABLE IF EXISTS work.positions")
-            conn.execute("CREATE TABLE work.positions (pos INTEGER PRIMARY KEY)")
-            conn.executemany("INSERT INTO work.positions VALUES (?)", [(offset + i,) for i, _d in compared])
-
-            def by_position(expressions: list[tuple[int, str]]) -> str:
-                return "CASE j.pos " + " ".join(f"WHEN {offset + i} THEN {e}" for i, e in expressions) + " END"
-
-            conn.execute(
-                f"INSERT INTO main.cmp_cells (tbl, row, col, old, new) "
-                f"SELECT {int(sql[1:])}, d.rowid, j.pos, {by_position([(i, columns[i].old) for i, _d in compared])}, "
-                f"{by_position([(i, columns[i].new) for i, _d in compared])} "
-                f"FROM main.{sql} AS d CROSS JOIN old.{pair.old.sql} AS o ON o.rowid = d._old_row "
-                f"CROSS JOIN new.{pair.new.sql} AS n ON n.rowid = d._new_row CROSS JOIN work.positions AS j "
-                f"WHERE d.c1 = 'changed' AND {by_position(compared)}")
         return sql
 
     # ------------------------------------------------------------------ documents

@@ -13,7 +13,6 @@ import json
 import sqlite3
 import zipfile
 from dataclasses import dataclass, field, replace
-from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -316,19 +315,22 @@ def _load_csv(conn: sqlite3.Connection, handle, name: str, group: str, record_pa
     if not width:
         return
     insert = f"INSERT INTO {sql} ({', '.join(f'c{i + 1}' for i in range(width))}) VALUES ({', '.join('?' * width)})"
-    line = 1
-    for batch in iter(lambda: list(islice(reader, _CSV_BATCH)), []):
-        if should_cancel():
-            raise CompareCancelled()
-        if set(map(len, batch)) != {width}:  # a ragged row: short ones are padded, long ones refused
-            for i, row in enumerate(batch):
-                if len(row) != width:
-                    if len(row) > width and any(row[width:]):
-                        raise CompareError(f"{name}: row {line + i + 1} has {len(row)} fields, the header {width}")
-                    batch[i] = (row + [""] * width)[:width]
-        conn.executemany(insert, batch)
-        line += len(batch)
-        on_bytes(handle.tell() if hasattr(handle, "tell") else 0)
+
+    def rows():
+        """The reader's rows, checked: short ones padded, long ones refused; a cancel and the
+        progress looked at every ``_CSV_BATCH`` rows."""
+        for line, row in enumerate(reader, start=2):
+            if len(row) != width:
+                if len(row) > width and any(row[width:]):
+                    raise CompareError(f"{name}: row {line} has {len(row)} fields, the header {width}")
+                row = (row + [""] * width)[:width]
+            if not line % _CSV_BATCH:
+                if should_cancel():
+                    raise CompareCancelled()
+                on_bytes(handle.tell() if hasattr(handle, "tell") else 0)
+            yield row
+
+    conn.executemany(insert, rows())  # one statement for the whole file: the reader's rows go straight in
 
 
 def create_table(conn: sqlite3.Connection, name: str, group: str, record_path: str, parent: str | None,
