@@ -106,11 +106,17 @@ def sweep_folder(folder: Path) -> int:
 
 
 def sweep_leftovers(runtime_root: Path, sessions_dir: Path) -> int:
-    """The start-up sweep: scratch of dead processes in the runtime root, in every session folder and
-    its ``output/``, and wherever the records under ``<runtime root>/scratch`` point; returns how many
-    entries were removed."""
+    """The start-up sweep: scratch of dead processes in the runtime root and the folders directly in
+    it (``jobs/``), in every session folder and its ``output/``, and wherever the records under
+    ``<runtime root>/scratch`` point; returns how many entries were removed."""
     runtime_root, sessions_dir = Path(runtime_root), Path(sessions_dir)
     removed = sweep_folder(runtime_root)
+    try:
+        folders = [Path(e.path) for e in os.scandir(runtime_root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        folders = []
+    for folder in folders:
+        removed += sweep_folder(folder)
     try:
         sessions = [Path(e.path) for e in os.scandir(sessions_dir) if e.is_dir(follow_symlinks=False)]
     except OSError:
