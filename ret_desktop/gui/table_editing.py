@@ -3,13 +3,14 @@ the patch log. Every change goes through the workbook model, so it is journaled 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QMimeData, QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
-from ret_desktop.core.export import write_patch_log
+from ret_desktop.core.export import neutralise_formula, write_patch_log
 from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
 from ret_desktop.gui.actions import make_action
@@ -17,6 +18,24 @@ from ret_desktop.gui.messages import workbook_error
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
+
+
+CELLS_MIME_TYPE = "application/x-ret-desktop-cells"  # copied cells as they are stored: a JSON list of rows
+
+
+def _clipboard_grid() -> list[list[str]]:
+    """The clipboard's cells: those copied in this app exactly, else its text split at tabs and lines."""
+    copied = QGuiApplication.clipboard().mimeData()
+    if copied is not None and copied.hasFormat(CELLS_MIME_TYPE):
+        try:
+            grid = json.loads(bytes(copied.data(CELLS_MIME_TYPE)).decode("utf-8"))
+        except ValueError:
+            grid = None
+        if isinstance(grid, list) and grid and all(
+                isinstance(line, list) and all(isinstance(value, str) for value in line) for line in grid):
+            return grid
+    text = QGuiApplication.clipboard().text()
+    return [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")] if text else []
 
 
 class TableEditor(QObject):
@@ -133,24 +152,30 @@ class TableEditor(QObject):
         model.set_values(changes)
 
     def copy_selection(self) -> None:
+        """The selected cells as tab-separated text for a spreadsheet, with the values it would run
+        as formulas neutralised as the CSV export does (unless its "as stored" option is on), and as
+        they are for a paste back into this app."""
         model = self._model()
         cells = self._selected_cells()
         if model is None or not cells:
             return
         rows = sorted({r for r, _ in cells})
         columns = sorted({c for _, c in cells})
-        lines = ["\t".join(model.index(r, c).data() or "" for c in columns) for r in rows]
-        QGuiApplication.clipboard().setText("\n".join(lines) + "\n")
+        grid = [[model.index(r, c).data() or "" for c in columns] for r in rows]
+        shown = grid if self.csv_raw() else [[neutralise_formula(value) for value in line] for line in grid]
+        copied = QMimeData()
+        copied.setText("\n".join("\t".join(line) for line in shown) + "\n")
+        copied.setData(CELLS_MIME_TYPE, json.dumps(grid).encode("utf-8"))
+        QGuiApplication.clipboard().setMimeData(copied)
 
     def paste_clipboard(self) -> None:
-        """Tab-separated text (from a spreadsheet) into the cells from the current one on, as one step;
-        rows past the end of the table are added."""
+        """Cells copied here, or tab-separated text (from a spreadsheet), into the cells from the
+        current one on, as one step; rows past the end of the table are added."""
         model = self._model()
-        text = QGuiApplication.clipboard().text()
         current = self.view.currentIndex()
-        if model is None or not text or not current.isValid():
+        grid = _clipboard_grid()
+        if model is None or not grid or not current.isValid():
             return
-        grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
         pasted = model.paste(current.row(), current.column(), grid)
         left_out = sum(len(line) for line in grid) - pasted if pasted else 0
         if left_out:
