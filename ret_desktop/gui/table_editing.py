@@ -3,10 +3,9 @@ the patch log. Every change goes through the workbook model, so it is journaled 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
-from PySide6.QtCore import QMimeData, QObject, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
@@ -18,24 +17,6 @@ from ret_desktop.gui.messages import workbook_error
 from ret_desktop.gui.session import SessionController
 from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
-
-
-CELLS_MIME_TYPE = "application/x-ret-desktop-cells"  # copied cells as they are stored: a JSON list of rows
-
-
-def _clipboard_grid() -> list[list[str]]:
-    """The clipboard's cells: those copied in this app exactly, else its text split at tabs and lines."""
-    copied = QGuiApplication.clipboard().mimeData()
-    if copied is not None and copied.hasFormat(CELLS_MIME_TYPE):
-        try:
-            grid = json.loads(bytes(copied.data(CELLS_MIME_TYPE)).decode("utf-8"))
-        except ValueError:
-            grid = None
-        if isinstance(grid, list) and grid and all(
-                isinstance(line, list) and all(isinstance(value, str) for value in line) for line in grid):
-            return grid
-    text = QGuiApplication.clipboard().text()
-    return [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")] if text else []
 
 
 class TableEditor(QObject):
@@ -50,6 +31,7 @@ class TableEditor(QObject):
         self.view.clear_requested = self.clear_selection
         self.csv_raw = lambda: False  # set by the window: write CSV values as stored (the export option)
         self.export_folder = lambda: ""  # set by the window: where a saved file goes first
+        self._copied: tuple[str, list[list[str]]] | None = None  # the last copy's text, and its cells as stored
         self.actions: list[QAction] = []
         self.undo = self._action("actionUndo", "&Undo", [QKeySequence.StandardKey.Undo], self.undo_step)
         self.redo = self._action("actionRedo", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo_step)
@@ -74,7 +56,11 @@ class TableEditor(QObject):
         for signal in (controller.rows_changed, controller.table_changed, controller.tables_listed,
                        controller.session_started, controller.session_ended):
             signal.connect(self.show_history)
+        controller.session_ended.connect(self._forget_copy)
         self.show_history()
+
+    def _forget_copy(self, *_args) -> None:
+        self._copied = None  # the session's values go with it
 
     def show_history(self, *_args) -> None:
         """Undo and Redo are enabled only when there is a step to take back or to do again."""
@@ -163,19 +149,22 @@ class TableEditor(QObject):
         columns = sorted({c for _, c in cells})
         grid = [[model.index(r, c).data() or "" for c in columns] for r in rows]
         shown = grid if self.csv_raw() else [[neutralise_formula(value) for value in line] for line in grid]
-        copied = QMimeData()
-        copied.setText("\n".join("\t".join(line) for line in shown) + "\n")
-        copied.setData(CELLS_MIME_TYPE, json.dumps(grid).encode("utf-8"))
-        QGuiApplication.clipboard().setMimeData(copied)
+        text = "\n".join("\t".join(line) for line in shown) + "\n"
+        self._copied = (text, grid)
+        QGuiApplication.clipboard().setText(text)
 
     def paste_clipboard(self) -> None:
         """Cells copied here, or tab-separated text (from a spreadsheet), into the cells from the
         current one on, as one step; rows past the end of the table are added."""
         model = self._model()
+        text = QGuiApplication.clipboard().text()
         current = self.view.currentIndex()
-        grid = _clipboard_grid()
-        if model is None or not grid or not current.isValid():
+        if model is None or not text or not current.isValid():
             return
+        if self._copied is not None and self._copied[0] == text:  # still what was copied here: as stored
+            grid = self._copied[1]
+        else:
+            grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
         pasted = model.paste(current.row(), current.column(), grid)
         left_out = sum(len(line) for line in grid) - pasted if pasted else 0
         if left_out:
