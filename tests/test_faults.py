@@ -191,7 +191,7 @@ def test_a_convert_killed_midway_leaves_scratch_that_the_next_run_removes(tmp_pa
     out.mkdir()
     mine = _users_files(out)
     pid = _kill_when([_CONVERT_AND_BLOCK, str(library(tmp_path / "big.xml", 20_000)), str(out)], "converting")
-    left = [p for p in out.iterdir() if p.name.startswith(f".ret-work-{pid}-")]
+    left = [p for p in out.iterdir() if re.match(rf"\.ret-work-{pid}[.-]", p.name)]  # <pid>.<start time>
     assert len(left) == 1 and (left[0] / "workbook.sqlite").exists()  # what SIGKILL left behind
 
     again = run_cli("convert", str(library(tmp_path / "small.xml", 5)), "--out", str(out), data_dir=tmp_path / "d")
@@ -216,7 +216,7 @@ def test_an_export_killed_midway_leaves_scratch_that_the_app_start_removes(tmp_p
     records = settings.runtime_root / "scratch"
     pid = _kill_when([_EXPORT_AND_BLOCK, str(library(tmp_path / "big.xml", 20_000)), str(session), str(folder),
                       str(records), how], "exporting")
-    left = [p for p in folder.iterdir() if f"ret-{pid}-" in p.name or f"ret-work-{pid}-" in p.name]
+    left = [p for p in folder.iterdir() if re.search(rf"ret-(work-)?{pid}[.-]", p.name)]
     assert len(left) == 1 and left[0].name.startswith(".BIG.csv.ret-" if how == "tables" else ".ret-work-")
     assert list(records.iterdir())  # where the scratch went, for the start-up sweep
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ret_desktop.core.scratch import part_file
 
 OWNER_ONLY_DIR = 0o700
 OWNER_ONLY_FILE = 0o600
@@ -54,25 +55,18 @@ def make_export_dir(path: Path) -> Path:
 def atomic_write_bytes(path: Path, data: bytes, mode: int = OWNER_ONLY_FILE) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
 
-    The bytes go to a temporary file in the same folder, are flushed to disk, and the temporary
-    file is renamed over ``path``. On any error the temporary file is removed and ``path`` is
-    left as it was.
+    The bytes go to a part file of this process in the same folder (``scratch.part_file``: a run
+    killed mid-write leaves it to the next start's sweep), are flushed to disk, and the part file is
+    renamed over ``path``. On any error the part file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with part_file(path) as part:
+        with open(part, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
+        os.chmod(part, mode)
+        os.replace(part, path)
     _fsync_dir(path.parent)
 
 

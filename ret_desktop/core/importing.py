@@ -11,16 +11,20 @@ or the file limit stops an intake, and the rest is then listed as not read.
 from __future__ import annotations
 
 import bisect
+import bz2
 import codecs
+import copy
 import errno
 import hashlib
 import io
+import lzma
 import os
 import re
 import shutil
 import stat
 import struct
 import zipfile
+import zlib
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -38,6 +42,7 @@ ZIP_BASED_DOCUMENTS = {".docx", ".docm", ".xlsx", ".xlsm", ".pptx", ".odt", ".od
 GROUP_BY_CHOICES = ("archive", "type", "folder")
 SNIFF_BYTES = 8192  # how much of a file decides what it is
 _CHUNK = 1 << 20
+_FEED = 1 << 14  # compressed bytes handed to a decompressor at a time
 _CONTAINER_NAME = re.compile(r"_\d{8}_\d{4}(\d{2})?$")
 _LEADING_DIGITS = re.compile(r"^\d+_")
 _WINDOWS_RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
@@ -579,7 +584,7 @@ class _Intake:
         """Copy one entry that its first bytes show to be XML or ZIP, counting the bytes really
         produced: ``(where, kind, bytes)``, or None (and nothing left on disk) when it is not taken."""
         budget = self.limits.max_total_bytes - self.total_bytes
-        with archive.open(info) as source:
+        with _EntryReader(archive, info) as source:
             prefix = source.read(SNIFF_BYTES)
             kind, reason = _kind_of(relative.name, prefix)
             if kind is None:
@@ -596,8 +601,7 @@ class _Intake:
                 raise _WriteError() from exc
             try:
                 with sink:
-                    limit_hit, written = self._copy(prefix, source, sink, budget,
-                                                    lambda: _compressed_taken(source, info))
+                    limit_hit, written = self._copy(prefix, source, sink, budget, source.compressed_taken)
             except BaseException:
                 with suppress(OSError):
                     destination.unlink()
@@ -636,16 +640,145 @@ class _Intake:
             raise IntakeCancelled()
 
 
-def _compressed_taken(source: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> int:
-    """How many bytes of the archive the entry ``source`` has really decompressed so far: those
-    read, less those its decompressor holds unused (a header may claim more than the data is)."""
-    left = getattr(source, "_compress_left", None)  # zipfile's own count of what it may still read
-    if left is None:
-        return info.compress_size
-    decompressor = getattr(source, "_decompressor", None)
-    held = len(getattr(decompressor, "unconsumed_tail", b""))
-    held += len(getattr(getattr(decompressor, "_decomp", decompressor), "unused_data", b"") or b"")  # LZMA wraps
-    return info.compress_size - left - held
+class _EntryReader:
+    """One entry's bytes, decompressed at most ``size`` bytes per ``read`` whatever the method, and
+    how many bytes of the archive that took (for the ratio limit). zipfile's own reader hands bzip2
+    and LZMA a whole compressed read at once: the 108 bytes of a 64 MiB bzip2 bomb come out in its
+    first 8 KiB read, and 1 MiB of LZMA is gigabytes. Here the compressed bytes go in ``_FEED`` at a
+    time and the output is capped; the CRC and size are checked at the end, as zipfile does."""
+
+    def __init__(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+        raw = copy.copy(info)  # the entry's compressed bytes as they are, through zipfile's header checks
+        raw.compress_type, raw.file_size = zipfile.ZIP_STORED, info.compress_size
+        del raw.CRC  # checked here, on the decompressed bytes
+        self._info = info
+        self._raw = archive.open(raw)
+        method = info.compress_type
+        self._decompressor = (_Inflate() if method == zipfile.ZIP_DEFLATED else
+                              bz2.BZ2Decompressor() if method == zipfile.ZIP_BZIP2 else
+                              _ZipLzma(info.file_size) if method == zipfile.ZIP_LZMA else _Stored())
+        self._fed = self._size = self._crc = 0
+        self._ended = False
+
+    def __enter__(self) -> _EntryReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._raw.close()
+
+    def read(self, size: int) -> bytes:
+        parts = []
+        while size > 0 and not self._ended:
+            decompressor = self._decompressor
+            if decompressor.eof:
+                self._end()
+                break
+            piece = b""
+            if decompressor.needs_input:
+                piece = self._raw.read(_FEED)
+                self._fed += len(piece)
+            out = decompressor.decompress(piece, size)
+            if not piece and not out and decompressor.needs_input:  # the entry's data is all read
+                self._end()
+                break
+            parts.append(out)
+            size -= len(out)
+            self._size += len(out)
+            self._crc = zlib.crc32(out, self._crc)
+        return b"".join(parts)
+
+    def compressed_taken(self) -> int:
+        """How many bytes of the archive the entry has used so far: those read, less those its
+        decompressor did not take (past the stream's end: a header may claim more than the data is)."""
+        return self._fed - len(self._decompressor.unused_data)
+
+    def _end(self) -> None:
+        self._ended = True
+        if self._crc != self._info.CRC or self._size != self._info.file_size:
+            raise zipfile.BadZipFile(f"bad CRC-32 or size of {self._info.filename!r}")
+
+
+class _Stored:
+    """The decompressor interface of ``bz2.BZ2Decompressor`` for bytes stored as they are."""
+
+    eof = False
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._pending
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._pending
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        data, self._pending = self._pending + data, b""
+        self._pending = data[max_length:]
+        return data[:max_length]
+
+
+class _Inflate:
+    """A ZIP's raw deflate stream through the decompressor interface of ``bz2.BZ2Decompressor``."""
+
+    def __init__(self) -> None:
+        self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+
+    @property
+    def eof(self) -> bool:
+        return self._zlib.eof
+
+    @property
+    def needs_input(self) -> bool:
+        return not self._zlib.unconsumed_tail
+
+    @property
+    def unused_data(self) -> bytes:  # not decompressed yet, or past the stream's end
+        return self._zlib.unconsumed_tail + self._zlib.unused_data
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._zlib.decompress(self._zlib.unconsumed_tail + data, max_length)
+
+
+class _ZipLzma:
+    """LZMA as a ZIP stores it (a version, the size of the properties, the properties, then a raw
+    LZMA1 stream) through the decompressor interface of ``bz2.BZ2Decompressor``. Its dictionary is
+    never larger than the entry claims to be (no honest stream refers further back; a longer one
+    fails the size check anyway), so a header cannot make it take gigabytes."""
+
+    def __init__(self, size: int) -> None:
+        self._largest_dictionary = max(size, 4096)  # liblzma's smallest
+        self._header = b""
+        self._lzma: lzma.LZMADecompressor | None = None
+
+    @property
+    def eof(self) -> bool:
+        return self._lzma is not None and self._lzma.eof
+
+    @property
+    def needs_input(self) -> bool:
+        return self._lzma is None or self._lzma.needs_input
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._header if self._lzma is None else self._lzma.unused_data
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._lzma is None:
+            self._header += data
+            if len(self._header) < 4 or len(self._header) < 4 + struct.unpack_from("<H", self._header, 2)[0]:
+                return b""
+            end = 4 + struct.unpack_from("<H", self._header, 2)[0]
+            properties, data, self._header = self._header[4:end], self._header[end:], b""
+            if len(properties) != 5 or properties[0] >= 9 * 5 * 5:
+                raise lzma.LZMAError("invalid LZMA properties")
+            literal_context, position = properties[0] % 9, properties[0] // 9
+            self._lzma = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{
+                "id": lzma.FILTER_LZMA1, "lc": literal_context, "lp": position % 5, "pb": position // 5,
+                "dict_size": min(int.from_bytes(properties[1:5], "little"), self._largest_dictionary)}])
+        return self._lzma.decompress(data, max_length)
 
 
 def _free_path(folder: Path, relative: PurePosixPath) -> Path:

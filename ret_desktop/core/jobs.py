@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import threading
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from ret_desktop.core.fsutil import atomic_write_json
-from ret_desktop.core.procutil import pid_alive
+from ret_desktop.core.procutil import process_alive, this_process
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +96,7 @@ class JobRecord:
     state: JobState
     created_at: float
     pid: int
+    pid_started: int | None = None  # procutil.process_start_time of pid; None when unknown (or an older record)
     started_at: float | None = None
     finished_at: float | None = None
     done: int = 0
@@ -120,7 +120,8 @@ class JobStore:
         self._lock = threading.Lock()
 
     def create(self, kind: str, session_id: str) -> JobRecord:
-        record = JobRecord(secrets.token_hex(12), kind, session_id, JobState.PENDING, self._clock(), os.getpid())
+        pid, pid_started = this_process()
+        record = JobRecord(secrets.token_hex(12), kind, session_id, JobState.PENDING, self._clock(), pid, pid_started)
         with self._lock:
             self._save(record)
         return record
@@ -167,10 +168,11 @@ class JobStore:
         return self._change(job_id, state, finished_at=self._clock(), message=message, error=error)
 
     def mark_interrupted(self) -> list[JobRecord]:
-        """At start-up: jobs left pending or running by a process that is gone become interrupted."""
+        """At start-up: jobs left pending or running by a process that is gone become interrupted (also
+        when its pid now names another process, this one included)."""
         changed = []
         for record in self.list():
-            if not record.state.is_final and record.pid != os.getpid() and not pid_alive(record.pid):
+            if not record.state.is_final and not process_alive(record.pid, record.pid_started):
                 changed.append(
                     self._change(record.job_id, JobState.INTERRUPTED, finished_at=self._clock(),
                                  error="RET Desktop stopped while this job was running")

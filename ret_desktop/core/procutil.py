@@ -1,4 +1,6 @@
-"""Is a process (by id) still running? Used to tell crashed sessions and jobs from live ones."""
+"""Is a process still running? Used to tell what crashed runs left (sessions, jobs, scratch, temporary
+files) from what live ones own. A process is named by its id and its start time, because a pid is
+reused: alone it can name a later, unrelated process."""
 
 from __future__ import annotations
 
@@ -15,6 +17,33 @@ def process_start_time(pid: int) -> int | None:
         return int(stat[stat.rindex(b")") + 2:].split()[19])  # fields after the name start at field 3
     except (OSError, ValueError, IndexError):
         return None
+
+
+OWNER = r"\d+(?:\.\d+)?"
+"""The pattern of ``owner_tag`` in a file name."""
+
+_own: tuple[int, int | None] | None = None
+
+
+def this_process() -> tuple[int, int | None]:
+    """This process's pid and start time (``process_start_time``), read once per process."""
+    global _own
+    pid = os.getpid()
+    if _own is None or _own[0] != pid:  # a forked child is another process
+        _own = (pid, process_start_time(pid))
+    return _own
+
+
+def owner_tag() -> str:
+    """This process for a file name: ``<pid>.<start time>``, or ``<pid>`` where start times are unknown."""
+    pid, started = this_process()
+    return str(pid) if started is None else f"{pid}.{started}"
+
+
+def owner_alive(tag: str) -> bool:
+    """Whether the process an ``owner_tag`` (of this or another process) names is still running."""
+    pid, _, started = tag.partition(".")
+    return process_alive(int(pid), int(started) if started else None)
 
 
 def process_alive(pid: int, started: int | None) -> bool:

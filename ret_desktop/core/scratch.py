@@ -1,12 +1,14 @@
-"""Scratch folders and part files, named with the id of the process that owns them.
+"""Scratch folders and part files, named with the process that owns them.
 
 A run that is killed (SIGKILL, power loss) cannot remove its scratch. Because every scratch name
-carries its owner's process id, the next run in the same folder, and the app's start-up sweep,
-remove what belongs to a process that is gone. Only names of exactly these shapes are ever
-removed, so a user's file is never touched:
+carries its owner (``procutil.owner_tag``: pid and start time, so that a reused pid does not pass
+for the owner), the next run in the same folder, and the app's start-up sweep, remove what belongs
+to a process that is gone. Only names of exactly these shapes are ever removed, so a user's file is
+never touched:
 
-- folders ``.ret-work-<pid>-<random>`` (an intake, a workbook, an export being put together);
-- files ``.<final name>.ret-<pid>-<random>.part`` (a file being written, renamed when complete).
+- folders ``.ret-work-<owner>-<random>`` (an intake, a workbook, an export being put together);
+- files ``.<final name>.ret-<owner>-<random>.part`` (a file being written, renamed when complete;
+  ``fsutil``'s atomic writes too).
 
 Scratch outside the runtime root (in an output folder the user picked) is also recorded under
 ``<runtime root>/scratch/`` while it exists (``record_scratch_in``), so that the start-up sweep knows
@@ -26,13 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ret_desktop.core.procutil import pid_alive
+from ret_desktop.core.procutil import OWNER, owner_alive, owner_tag
 
 log = logging.getLogger(__name__)
 
-_FOLDER = re.compile(r"^\.ret-work-(\d+)-[a-z0-9_]{6,}$")
-_PART = re.compile(r"^\..+\.ret-(\d+)-[a-z0-9_]{6,}\.part$")
-_RECORD = re.compile(r"^(\d+)-[0-9a-f]{16}$")
+_FOLDER = re.compile(rf"^\.ret-work-({OWNER})-[a-z0-9_]{{6,}}$")
+_PART = re.compile(rf"^\..+\.ret-({OWNER})-[a-z0-9_]{{6,}}\.part$")
+_RECORD = re.compile(rf"^({OWNER})-[0-9a-f]{{16}}$")
 
 _records_dir: Path | None = None
 _records_lock = threading.Lock()
@@ -52,11 +54,11 @@ def record_scratch_in(folder: Path | None) -> None:
 
 @contextmanager
 def scratch_folder(parent: Path) -> Iterator[Path]:
-    """A new owner-only folder ``.ret-work-<pid>-…`` in ``parent``, removed with everything in it
+    """A new owner-only folder ``.ret-work-<owner>-…`` in ``parent``, removed with everything in it
     when the block ends, however it ends."""
     parent = Path(parent)
     with _recorded(parent):
-        folder = Path(tempfile.mkdtemp(prefix=f".ret-work-{os.getpid()}-", dir=parent))
+        folder = Path(tempfile.mkdtemp(prefix=f".ret-work-{owner_tag()}-", dir=parent))
         try:
             yield folder
         finally:
@@ -65,11 +67,11 @@ def scratch_folder(parent: Path) -> Iterator[Path]:
 
 @contextmanager
 def part_file(path: Path) -> Iterator[Path]:
-    """A new empty owner-only file ``.<name>.ret-<pid>-….part`` beside ``path``, removed when the
+    """A new empty owner-only file ``.<name>.ret-<owner>-….part`` beside ``path``, removed when the
     block ends unless it was renamed (to ``path``) by then."""
     path = Path(path)
     with _recorded(path.parent):
-        fd, name = tempfile.mkstemp(prefix=f".{path.name[:120]}.ret-{os.getpid()}-", suffix=".part", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name[:120]}.ret-{owner_tag()}-", suffix=".part", dir=path.parent)
         os.close(fd)
         part = Path(name)
         try:
@@ -88,7 +90,7 @@ def sweep_folder(folder: Path) -> int:
         return 0
     for entry in entries:
         match = _FOLDER.match(entry.name) or _PART.match(entry.name)
-        if match is None or pid_alive(int(match.group(1))):
+        if match is None or owner_alive(match.group(1)):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
@@ -104,11 +106,17 @@ def sweep_folder(folder: Path) -> int:
 
 
 def sweep_leftovers(runtime_root: Path, sessions_dir: Path) -> int:
-    """The start-up sweep: scratch of dead processes in the runtime root, in every session folder and
-    its ``output/``, and wherever the records under ``<runtime root>/scratch`` point; returns how many
-    entries were removed."""
+    """The start-up sweep: scratch of dead processes in the runtime root and the folders directly in
+    it (``jobs/``), in every session folder and its ``output/``, and wherever the records under
+    ``<runtime root>/scratch`` point; returns how many entries were removed."""
     runtime_root, sessions_dir = Path(runtime_root), Path(sessions_dir)
     removed = sweep_folder(runtime_root)
+    try:
+        folders = [Path(e.path) for e in os.scandir(runtime_root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        folders = []
+    for folder in folders:
+        removed += sweep_folder(folder)
     try:
         sessions = [Path(e.path) for e in os.scandir(sessions_dir) if e.is_dir(follow_symlinks=False)]
     except OSError:
@@ -126,7 +134,7 @@ def sweep_records(records_dir: Path) -> int:
     except OSError:
         return 0
     for record in records:
-        if pid_alive(int(_RECORD.match(record.name).group(1))):
+        if owner_alive(_RECORD.match(record.name).group(1)):
             continue
         try:
             folder = Path(os.fsdecode(Path(record.path).read_bytes()))
@@ -147,7 +155,7 @@ def _recorded(parent: Path) -> Iterator[None]:
     if records_dir is None or Path(parent).resolve().is_relative_to(records_dir.parent.resolve()):
         yield
         return
-    record = records_dir / f"{os.getpid()}-{secrets.token_hex(8)}"
+    record = records_dir / f"{owner_tag()}-{secrets.token_hex(8)}"
     try:
         with _records_lock:
             records_dir.mkdir(mode=0o700, exist_ok=True)

@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS wb_journal (
     undone INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS wb_journal_step ON wb_journal (step);
+-- What can be undone or redone, found without reading the journal (it runs at every edit).
+CREATE INDEX IF NOT EXISTS wb_journal_undone ON wb_journal (undone, step);
 """
 _BATCH = 2000
 _SQLITE_MAX_COLUMNS = 2000  # SQLite's default limit, the rowid included
@@ -579,6 +581,15 @@ class Workbook:
             return [JournalEntry(*row) for row in self._conn.execute(
                 "SELECT at, table_name, op, row_id, col_name, old, new FROM wb_journal WHERE undone = 0 "
                 "ORDER BY seq")]
+
+    def cell_originals(self, name: str, since: float) -> dict[tuple[int, str], str | None]:
+        """The cells of table ``name`` with edits in effect made at ``since`` or later, by (row id,
+        column name), each with its value before the first of those edits."""
+        with self._lock:
+            rows = self._conn.execute(  # newest first, so that the first edit of a cell is the one kept
+                "SELECT row_id, col_name, old FROM wb_journal WHERE undone = 0 AND op = 'cell' AND table_name = ? "
+                "AND at >= ? ORDER BY seq DESC", (name, since))
+            return {(row_id, column): old for row_id, column, old in rows}
 
     @contextmanager
     def one_step(self) -> Iterator[int]:

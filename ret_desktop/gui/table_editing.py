@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
-from ret_desktop.core.export import write_patch_log
+from ret_desktop.core.export import neutralise_formula, write_patch_log
 from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
 from ret_desktop.gui.actions import make_action
@@ -31,6 +31,7 @@ class TableEditor(QObject):
         self.view.clear_requested = self.clear_selection
         self.csv_raw = lambda: False  # set by the window: write CSV values as stored (the export option)
         self.export_folder = lambda: ""  # set by the window: where a saved file goes first
+        self._copied: tuple[str, list[list[str]]] | None = None  # the last copy's text, and its cells as stored
         self.actions: list[QAction] = []
         self.undo = self._action("actionUndo", "&Undo", [QKeySequence.StandardKey.Undo], self.undo_step)
         self.redo = self._action("actionRedo", "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo_step)
@@ -55,7 +56,11 @@ class TableEditor(QObject):
         for signal in (controller.rows_changed, controller.table_changed, controller.tables_listed,
                        controller.session_started, controller.session_ended):
             signal.connect(self.show_history)
+        controller.session_ended.connect(self._forget_copy)
         self.show_history()
+
+    def _forget_copy(self, *_args) -> None:
+        self._copied = None  # the session's values go with it
 
     def show_history(self, *_args) -> None:
         """Undo and Redo are enabled only when there is a step to take back or to do again."""
@@ -133,24 +138,33 @@ class TableEditor(QObject):
         model.set_values(changes)
 
     def copy_selection(self) -> None:
+        """The selected cells as tab-separated text for a spreadsheet, with the values it would run
+        as formulas neutralised as the CSV export does (unless its "as stored" option is on), and as
+        they are for a paste back into this app."""
         model = self._model()
         cells = self._selected_cells()
         if model is None or not cells:
             return
         rows = sorted({r for r, _ in cells})
         columns = sorted({c for _, c in cells})
-        lines = ["\t".join(model.index(r, c).data() or "" for c in columns) for r in rows]
-        QGuiApplication.clipboard().setText("\n".join(lines) + "\n")
+        grid = [[model.index(r, c).data() or "" for c in columns] for r in rows]
+        shown = grid if self.csv_raw() else [[neutralise_formula(value) for value in line] for line in grid]
+        text = "\n".join("\t".join(line) for line in shown) + "\n"
+        self._copied = (text, grid)
+        QGuiApplication.clipboard().setText(text)
 
     def paste_clipboard(self) -> None:
-        """Tab-separated text (from a spreadsheet) into the cells from the current one on, as one step;
-        rows past the end of the table are added."""
+        """Cells copied here, or tab-separated text (from a spreadsheet), into the cells from the
+        current one on, as one step; rows past the end of the table are added."""
         model = self._model()
         text = QGuiApplication.clipboard().text()
         current = self.view.currentIndex()
         if model is None or not text or not current.isValid():
             return
-        grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
+        if self._copied is not None and self._copied[0] == text:  # still what was copied here: as stored
+            grid = self._copied[1]
+        else:
+            grid = [line.split("\t") for line in text.replace("\r\n", "\n").rstrip("\n").split("\n")]
         pasted = model.paste(current.row(), current.column(), grid)
         left_out = sum(len(line) for line in grid) - pasted if pasted else 0
         if left_out:

@@ -227,10 +227,7 @@ class WorkbookTableModel(QAbstractTableModel):
 
     def _read_originals(self) -> None:
         """The cells edited since the last export, with their values before, from the journal."""
-        self._originals = {}
-        for entry in self.workbook.journal():
-            if entry.table == self.table and entry.op == "cell" and entry.at >= self._edits_since:
-                self._originals.setdefault((entry.row_id, entry.column), entry.old)
+        self._originals = self.workbook.cell_originals(self.table, self._edits_since)
 
     def view_row(self, row_id: int) -> int | None:
         """Where the stored row ``row_id`` is shown; None when the filter hides it."""
@@ -252,9 +249,7 @@ class WorkbookTableModel(QAbstractTableModel):
         before = [self._cell(row, column) for row, column, _ in cells]
         if not self._store(lambda: self.workbook.set_cells(self.table, changes)):
             return False
-        for (row_id, column, value), old in zip(changes, before):
-            if (old or None) != (value or None):  # as the journal: an unchanged cell is no edit
-                self._originals.setdefault((row_id, self._columns[column]), old)
+        self._note_originals(changes, before)
         for (row, _, _), (_, column, value) in zip(cells, changes):  # the cached rows as stored now
             page = self._pages.get(row // PAGE_ROWS)
             if page is not None and page[row % PAGE_ROWS] is not None:
@@ -272,6 +267,8 @@ class WorkbookTableModel(QAbstractTableModel):
         added, columns past the last are left out. Returns how many cells were set."""
         added: list[int] = []
         changes: list[tuple[int, int, str]] = []
+        before = [self._cell(top + r, left + c) for r, line in enumerate(grid)  # None in rows yet to be added
+                  for c in range(len(line)) if left + c < len(self._columns)]
 
         def change() -> None:
             with self.workbook.one_step():
@@ -291,10 +288,17 @@ class WorkbookTableModel(QAbstractTableModel):
             self._ids.extend(added)
             self.endInsertRows()
         self._pages.clear()
-        self._read_originals()
+        self._note_originals(changes, before)
         self.dataChanged.emit(self.index(top, left), self.index(top + len(grid) - 1, len(self._columns) - 1))
         self.edited.emit(self.table, sorted({row_id for row_id, _, _ in changes}))
         return len(changes)
+
+    def _note_originals(self, changes: list[tuple[int, int, str | None]], before: list[str | None]) -> None:
+        """Mark the cells of ``changes`` (row id, column, value) just stored over ``before`` as edited,
+        as the journal has them, without reading it again (it grows with every edit)."""
+        for (row_id, column, value), old in zip(changes, before):
+            if (old or None) != (value or None):  # as the journal: an unchanged cell is no edit
+                self._originals.setdefault((row_id, self._columns[column]), old)
 
     def insert_rows(self, view_row: int | None, count: int = 1) -> int | None:
         """``count`` empty rows below ``view_row`` (None: at the end); returns the first one's view row."""

@@ -112,7 +112,10 @@ class TablesPanel(QWidget):
             self._set_table_model(None)
 
     def _session_ended(self) -> None:
+        shown = self.model()
         self._set_table_model(None)
+        if shown is not None:
+            shown.wait()  # its sort or filter reads end before the session folder goes away
         self.tables_view.clear()
 
     def _set_table_model(self, model: WorkbookTableModel | None) -> None:

@@ -1,12 +1,13 @@
 """The Users window (Tools ▸ Users, administrators): every account with role, state, last sign-in and
 failed sign-ins; add, change role, lock / unlock, reset password, delete. Every change goes through
-the core, which checks the role again and keeps the last administrator."""
+the core, which checks the role again and keeps the last administrator. The table is read again
+after each change and whenever the window is shown or activated, so it never shows stale rows."""
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -138,12 +139,18 @@ class UsersWindow(QDialog):
         self.refresh()
 
     # -- showing
+    def event(self, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.Show, QEvent.Type.WindowActivate):
+            self.refresh()  # another window or process (the `users` commands) may have changed accounts
+        return super().event(event)
+
     def refresh(self, keep: str | None = None) -> None:
         keep = keep or (self.selected().user.name if self.selected() else None)
         self.statuses = self.services.accounts.statuses(by=self.actor)
         self.leftovers: dict[str, int] = {}
         for info in self.services.sessions.leftovers():
             self.leftovers[info.user_name] = self.leftovers.get(info.user_name, 0) + 1
+        self.view.clearSelection()  # rows may have moved: only the same account is selected again
         self.view.setRowCount(len(self.statuses))
         for row, status in enumerate(self.statuses):
             user = status.user
