@@ -3,8 +3,8 @@ column widths and an autofilter, each sheet streamed straight into the ZIP, one 
 memory stays flat and no scratch file holds cell text.
 
 Every string is a text cell (``02`` stays ``02``, ``=1+1`` is never a formula), written as Excel
-writes what XML cannot hold: a control character as ``_xHHHH_``, a literal ``_xHHHH_`` as
-``_x005F_xHHHH_``. A value longer than a cell holds (``EXCEL_MAX_CELL`` characters) is cut there and
+writes what XML cannot hold: a control character as ``_xHHHH_``, a literal ``_xHHHH_`` (or ``_xHH_``,
+which LibreOffice reads as a character too) as ``_x005F_xHHHH_``. A value longer than a cell holds (``EXCEL_MAX_CELL`` characters) is cut there and
 counted in ``XlsxSheet.cells_cut``; a sheet refuses rows past ``EXCEL_MAX_ROWS`` and cells past
 ``EXCEL_MAX_COLUMNS`` (``XlsxError``).
 (xlsxwriter spends about 6 µs a cell; the text rows here cost a small fraction of that.)
@@ -41,9 +41,9 @@ _EMPTY_TEXT = _TEXT_OPEN + _TEXT_CLOSE
 # In a batch's text: the separators of values and of rows (a value holding one takes the slow path).
 _VALUE, _ROW = "\x00", "\x01"
 _NOT_PLAIN = re.compile("[\x02-\x08\x0b-\x1f\ufffe\uffff]")  # with _VALUE, _ROW and "_x": what _text rewrites
-_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")
+_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{1,4}_")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")  # \r too: XML would read it as \n
-_EXCEL_ESCAPE = re.compile("_x[0-9A-Fa-f]{4}_")
+_EXCEL_ESCAPE = re.compile("_x[0-9A-Fa-f]{1,4}_")  # Excel reads four digits; LibreOffice reads _x12_ too
 
 
 class XlsxError(ValueError):
@@ -133,7 +133,7 @@ class XlsxBook:
         self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
         self._sheets: list[tuple[str, str]] = []  # (name, autofilter range) of each sheet so far
         self._open: XlsxSheet | None = None
-        self._write("xl/styles.xml", _styles_xml(list(styles.values())))
+        self._styles = list(styles.values())
 
     def style(self, name: str) -> int:
         return self._style_ids[name]
@@ -184,9 +184,11 @@ class XlsxBook:
         with suppress(OSError, ValueError):
             self._zip.close()
         if self._zip.fp is not None:  # the ZIP refused to close over a sheet that could not be
-            self._zip.fp.close()
+            with suppress(OSError):
+                self._zip.fp.close()
 
     def _write_workbook(self) -> None:
+        self._write("xl/styles.xml", _styles_xml(self._styles))
         count = len(self._sheets)
         sheets = "".join(f'<sheet name="{_attribute(name)}" sheetId="{n}" r:id="rId{n}"/>'
                          for n, (name, _ref) in enumerate(self._sheets, start=1))
@@ -285,26 +287,34 @@ class XlsxSheet:
 
     def text_rows(self, rows: Sequence[Sequence[str]]) -> None:
         """The next rows, each a sequence of strings in the default style (empty strings are empty
-        cells). A batch of rows of one width whose values need no escaping is joined in one go."""
-        if not rows:
-            return
+        cells). Rows of one width whose values need no more than ``&<>`` escaped are joined a
+        thousand at a time; the others go cell by cell (``row``)."""
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start:start + 1000]
+            if not self._plain_rows(chunk):
+                for row in chunk:
+                    if not self._plain_rows((row,)):
+                        self.row([(value, 0) for value in row])
+
+    def _plain_rows(self, rows: Sequence[Sequence[str]]) -> bool:
+        """Write ``rows`` by joining them and return True, or write nothing and return False when a
+        value needs more than that (a control character, ``_xHHHH_``, more than a cell holds) or the
+        rows differ in width."""
         width = len(rows[0])
         text = _ROW.join(map(_VALUE.join, rows))
-        if (width > EXCEL_MAX_COLUMNS or _NOT_PLAIN.search(text) or "_x" in text
+        if (width > EXCEL_MAX_COLUMNS or _NOT_PLAIN.search(text) or ("_x" in text and _EXCEL_ESCAPE.search(text))
                 or text.count(_ROW) != len(rows) - 1 or text.count(_VALUE) != len(rows) * (width - 1)
                 or any(len(row) != width for row in rows)
                 or (len(text) > EXCEL_MAX_CELL and max(map(len, chain.from_iterable(rows))) > EXCEL_MAX_CELL)):
-            for row in rows:
-                self.row([(value, 0) for value in row])
-            return
+            return False
         self._next_rows(len(rows))
         if "&" in text or "<" in text or ">" in text:
             text = _xml_escape(text)
         text = text.replace(_VALUE, _TEXT_SEPARATOR)
-        first = self.rows - len(rows) + 1
         lines = [f'<row r="{number}">{_TEXT_OPEN}{line}{_TEXT_CLOSE}</row>'
-                 for number, line in enumerate(text.split(_ROW), start=first)]
+                 for number, line in enumerate(text.split(_ROW), start=self.rows - len(rows) + 1)]
         self._add("".join(lines).replace(_EMPTY_TEXT, "<c/>"))
+        return True
 
     def _next_rows(self, count: int) -> None:
         if self.rows + count > EXCEL_MAX_ROWS:
