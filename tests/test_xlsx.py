@@ -299,3 +299,31 @@ def test_libreoffice_reads_every_sheet_as_written(tmp_path):
     assert read("empty-Sheet.csv") == [["only"]]
     assert read("t-batch.csv") == read("t-cells.csv")
     assert read("t-batch.csv")[0] == [CONTROL, "x\x01y", "_x0041_", "\r"]
+
+
+def _versions_needed(path: Path) -> dict[str, int]:
+    """Each entry's "version needed to extract" in its local header (45: a ZIP64 entry)."""
+    with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
+        versions = {}
+        for info in archive.infolist():
+            raw.seek(info.header_offset + 4)
+            versions[info.filename] = int.from_bytes(raw.read(2), "little")
+    return versions
+
+
+def test_a_sheet_is_a_zip64_entry_only_when_it_may_pass_2_gib(tmp_path):
+    from ret_desktop.core.convert import TableOutcome, export_tables
+    from ret_desktop.core.workbook import Workbook
+    wide = [["x" * 200] * 40 for _ in range(10)]  # about 10 KB a row: a full sheet would pass 2 GiB
+    with Workbook(tmp_path / "workbook.sqlite", scratch=True) as workbook:
+        with workbook.transaction():
+            writer = workbook.writer("T", "T", "/r/i")
+            writer.add_row([(f"c{i}", v) for i, v in enumerate(wide[0])])
+            for row in wide[1:]:
+                writer.add_values(row)
+            writer.flush()
+        (small,) = export_tables(workbook, [TableOutcome.from_info(workbook.info("T"))], tmp_path / "out", ("xlsx",))
+    assert set(_versions_needed(small).values()) == {20}
+    write_xlsx(tmp_path / "large.xlsx", [f"c{i}" for i in range(40)], [wide], expected_rows=300_000)
+    assert _versions_needed(tmp_path / "large.xlsx")["xl/worksheets/sheet1.xml"] == 45
+    assert openpyxl.load_workbook(tmp_path / "large.xlsx").active["A11"].value == "x" * 200
