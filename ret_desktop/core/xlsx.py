@@ -4,10 +4,10 @@ memory stays flat and no scratch file holds cell text.
 
 Every string is a text cell (``02`` stays ``02``, ``=1+1`` is never a formula), written as Excel
 writes what XML cannot hold: a control character as ``_xHHHH_``, a literal ``_xHHHH_`` (or ``_xHH_``,
-which LibreOffice reads as a character too) as ``_x005F_xHHHH_``. A value longer than a cell holds (``EXCEL_MAX_CELL`` characters) is cut there and
-counted in ``XlsxSheet.cells_cut``; a sheet refuses rows past ``EXCEL_MAX_ROWS`` and cells past
-``EXCEL_MAX_COLUMNS`` (``XlsxError``).
-(xlsxwriter spends about 6 µs a cell; the text rows here cost a small fraction of that.)
+which LibreOffice reads as a character too) as ``_x005F_xHHHH_``. A value longer than a cell holds
+(``EXCEL_MAX_CELL`` characters) is cut there and counted in ``XlsxSheet.cells_cut``; a sheet refuses
+rows past ``EXCEL_MAX_ROWS`` and cells past ``EXCEL_MAX_COLUMNS`` (``XlsxError``). Rows of plain
+text are joined a thousand at a time (xlsxwriter spends about 6 µs a cell; this, a small part of it).
 """
 
 from __future__ import annotations
