@@ -132,21 +132,22 @@ def test_a_table_wider_than_a_sheet_keeps_the_columns_that_fit_and_says_so(tmp_p
 
 
 def test_many_sheets_with_odd_names_and_styles(tmp_path):
-    names = [excel_sheet_name(n) for n in ("History", "'quoted'", "a[1]:b", "ü" * 40, "&<>\"", "Sheet")]
+    names = [excel_sheet_name(n) for n in ("History", "'quoted'", "a[1]:b", "ü" * 40, "&<>\"", "tab\there\x01")]
     styles = {"bold": CellStyle(bold=True), "marked": CellStyle(italic=True, strike=True, color="595959", fill="FFE699")}
     with XlsxBook(tmp_path / "t.xlsx", styles) as book:
         for number, name in enumerate(names):
             sheet = book.add_sheet(name, widths={0: 12.5, 2: 40}, frozen=(1, number % 3), autofilter=2)
-            sheet.row([(name, book.style("bold")), (number, 0), (1.5, book.style("marked")), (None, book.style("marked"))])
+            sheet.row([(name, book.style("bold")), (number, 0), (1.5, book.style("marked")),
+                       (None, book.style("marked")), (float("nan"), 0)])
             sheet.close()
         with pytest.raises(XlsxError):
             book.add_sheet("history_")  # the same name as the first, ignoring case
         with pytest.raises(XlsxError):
             book.add_sheet("a:b")  # a name Excel refuses
     book = openpyxl.load_workbook(tmp_path / "t.xlsx")
-    assert book.sheetnames == ["History_", "quoted", "a_1__b", "ü" * 31, "&<>\"", "Sheet"]
+    assert book.sheetnames == ["History_", "quoted", "a_1__b", "ü" * 31, "&<>\"", "tab_here_"]
     for number, sheet in enumerate(book.worksheets):
-        assert [c.value for c in sheet[1]] == [names[number], number, 1.5, None]
+        assert [c.value for c in sheet[1]] == [names[number], number, 1.5, None, None]  # NaN: no number Excel has
         assert sheet["A1"].font.bold and sheet["C1"].font.italic and sheet["C1"].font.strike
         assert sheet["D1"].fill.fgColor.rgb == "FFFFE699" and sheet.column_dimensions["A"].width == 12.5
         assert sheet.freeze_panes == ["A2", "B2", "C2"][number % 3] and sheet.auto_filter.ref == "A1:B1"

@@ -12,6 +12,7 @@ text are joined a thousand at a time (xlsxwriter spends about 6 µs a cell; this
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from contextlib import suppress
@@ -24,7 +25,7 @@ EXCEL_MAX_ROWS = 1_048_576  # including a header row
 EXCEL_MAX_COLUMNS = 16_384
 EXCEL_MAX_CELL = 32_767
 EXCEL_MAX_SHEET_NAME = 31
-_UNSAFE_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+_UNSAFE_SHEET_CHARS = re.compile("[\\[\\]:*?/\\\\\x00-\x1f\ufffe\uffff]")  # and what XML cannot carry
 _ZIP64_BYTES = 1 << 30  # a sheet expected to be larger may pass 2 GiB, which needs a ZIP64 entry
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -61,7 +62,7 @@ class CellStyle:
 
 def excel_sheet_name(name: str, suffix: str = "") -> str:
     """``name`` as Excel accepts a sheet name: at most 31 characters with ``suffix``, none of
-    ``[]:*?/\\``, not starting or ending with ``'``, not the reserved ``History``."""
+    ``[]:*?/\\`` or control characters, not starting or ending with ``'``, not the reserved ``History``."""
     base = _UNSAFE_SHEET_CHARS.sub("_", name).strip("'")[: EXCEL_MAX_SHEET_NAME - len(suffix)].rstrip("'")
     if base.casefold() == "history":
         base += "_"
@@ -265,8 +266,8 @@ class XlsxSheet:
         return EXCEL_MAX_ROWS - self.rows
 
     def row(self, cells: Sequence[tuple[str | int | float | None, int]]) -> None:
-        """The next row: (value, style number) per column from the first; a cell without a value and
-        without a style is empty. An empty row is written as such."""
+        """The next row: (value, style number) per column from the first; a value is a string (text),
+        an int or a finite float (a number), or None; a cell without a value is empty."""
         if len(cells) > EXCEL_MAX_COLUMNS:
             raise XlsxError(f"a sheet holds at most {EXCEL_MAX_COLUMNS:,} columns")
         self._next_rows(1)
@@ -278,7 +279,7 @@ class XlsxSheet:
                     value = value[:EXCEL_MAX_CELL]
                     self.cells_cut += 1
                 parts.append(f'<c{styled} t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>')
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 parts.append(f"<c{styled}><v>{value!r}</v></c>")
             else:
                 parts.append(f"<c{styled}/>")
