@@ -302,6 +302,22 @@ def test_libreoffice_reads_every_sheet_as_written(tmp_path):
     assert read("t-batch.csv")[0] == [CONTROL, "x\x01y", "_x0041_", "\r"]
 
 
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed: CI does not install it")
+def test_libreoffice_reads_compare_xlsx(tmp_path):
+    from test_compare_xlsx import report
+    odd = "_x12_ & <b> " + CONTROL
+    path = report(tmp_path, [["id", "v"], ["1", "a"], ["2", "b"]], [["id", "v"], ["1", odd], ["3", " c "]])
+    check_spreadsheetml(path)
+    subprocess.run([SOFFICE, f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}", "--headless", "--convert-to",
+                    "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1", "--outdir",
+                    str(tmp_path / "csv"), str(path)], check=True, capture_output=True, timeout=240)
+    with open(tmp_path / "csv" / "compare-t.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["status", "_file", "_record", "id", "v", "v (old)"]
+    assert [row[0] for row in rows[1:]] == ["changed", "added", "removed"]
+    assert rows[1][3:] == ["1", odd, "a"] and rows[2][3:5] == ["3", " c "] and rows[3][3:5] == ["2", "b"]
+
+
 def _versions_needed(path: Path) -> dict[str, int]:
     """Each entry's "version needed to extract" in its local header (45: a ZIP64 entry)."""
     with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
