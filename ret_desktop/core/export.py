@@ -271,9 +271,9 @@ def write_xlsx(
 
     More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...; of more
     columns than a sheet holds, the first 16,383 are written and the last column's title says how
-    many more the CSV export has. Characters XML cannot carry are removed; cells longer than Excel's limit are cut there, and
-    counted. The sheets are streamed into the file (``ret_desktop.core.xlsx``): no scratch file holds
-    cell text. ``expected_rows``, when known, spares a small table a ZIP64 entry.
+    many more the CSV export has. Characters XML cannot carry are removed; cells longer than Excel's
+    limit are cut there, and counted. The sheets are streamed into the file (``ret_desktop.core.xlsx``):
+    no scratch file holds cell text. ``expected_rows``, when known, spares a small table a ZIP64 entry.
     """
     if len(header) > EXCEL_MAX_COLUMNS:
         header = [*header[:EXCEL_MAX_COLUMNS - 1], f"{len(header) - EXCEL_MAX_COLUMNS + 1:,} more columns: in the "
@@ -286,7 +286,7 @@ def write_xlsx(
         if col < len(widths):
             widths[col] = max(widths[col], min(max(map(len, values)), 60))
     row_bytes = sum(map(len, chain.from_iterable(first))) / len(first) + 50 * len(header) if first else 0
-    sheet_rows = min(max_rows_per_sheet, max_rows_per_sheet if expected_rows is None else expected_rows)
+    sheet_rows = max_rows_per_sheet if expected_rows is None else min(max_rows_per_sheet, expected_rows)
     count = 0
     sheets: list[XlsxSheet] = []
     with atomic_output(path) as tmp, XlsxBook(tmp, {"header": CellStyle(bold=True)}) as book:
@@ -304,22 +304,17 @@ def write_xlsx(
             return sheet
 
         sheet = new_sheet()
-        batch = first
-        while True:
+        for batch in chain([first], map(_without_illegal_xml, batches)):
             if should_cancel():
                 raise ExportCancelled()
             start = 0
             while start < len(batch):
-                if sheet.rows > max_rows_per_sheet:
+                if sheet.rows > max_rows_per_sheet:  # the header and max_rows_per_sheet rows
                     sheet = new_sheet()
                 room = max_rows_per_sheet + 1 - sheet.rows
                 sheet.text_rows(batch[start:start + room])
                 start += room
             count += len(batch)
-            batch = next(batches, None)
-            if batch is None:
-                break
-            batch = _without_illegal_xml(batch)
         sheet.close()
     return XlsxWritten(count, sum(s.cells_cut for s in sheets))
 
