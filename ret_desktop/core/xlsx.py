@@ -36,9 +36,13 @@ _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 # A text cell; cells carry no reference (``r``), each follows the one before, so a row of plain text
 # is its values joined. An empty value is an empty ``<c/>``, which keeps the next cell's place.
-_TEXT_OPEN, _TEXT_CLOSE = '<c t="inlineStr"><is><t xml:space="preserve">', "</t></is></c>"
-_TEXT_SEPARATOR = _TEXT_CLOSE + _TEXT_OPEN
-_EMPTY_TEXT = _TEXT_OPEN + _TEXT_CLOSE
+# Text with a space, tab or line break at an end, or a tab or line break inside, is marked to be kept
+# as it is (xml:space), else a reader may trim it; the mark costs a third of a plain cell's bytes.
+_TEXT_CLOSE = "</t></is></c>"
+_TEXT_OPEN = {False: '<c t="inlineStr"><is><t>', True: '<c t="inlineStr"><is><t xml:space="preserve">'}
+_TEXT_SEPARATOR = {kept: _TEXT_CLOSE + opening for kept, opening in _TEXT_OPEN.items()}
+_EMPTY_TEXT = {kept: opening + _TEXT_CLOSE for kept, opening in _TEXT_OPEN.items()}
+_KEPT_AS_IT_IS = (" \x00", "\x00 ", " \x01", "\x01 ", "\t", "\n")  # in a batch's text (see _VALUE, _ROW)
 # In a batch's text: the separators of values and of rows (a value holding one takes the slow path).
 _VALUE, _ROW = "\x00", "\x01"
 _NOT_PLAIN = re.compile("[\x02-\x08\x0b-\x1f\ufffe\uffff]")  # with _VALUE, _ROW and "_x": what _text rewrites
@@ -278,7 +282,9 @@ class XlsxSheet:
                 if len(value) > EXCEL_MAX_CELL:
                     value = value[:EXCEL_MAX_CELL]
                     self.cells_cut += 1
-                parts.append(f'<c{styled} t="inlineStr"><is><t xml:space="preserve">{_text(value)}</t></is></c>')
+                kept = value[0] in " \t\n" or value[-1] in " \t\n" or "\t" in value or "\n" in value
+                space = ' xml:space="preserve"' if kept else ""
+                parts.append(f'<c{styled} t="inlineStr"><is><t{space}>{_text(value)}</t></is></c>')
             elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 parts.append(f"<c{styled}><v>{value!r}</v></c>")
             else:
@@ -309,12 +315,14 @@ class XlsxSheet:
                 or (len(text) > EXCEL_MAX_CELL and max(map(len, chain.from_iterable(rows))) > EXCEL_MAX_CELL)):
             return False
         self._next_rows(len(rows))
+        kept = text[:1] == " " or text[-1:] == " " or any(piece in text for piece in _KEPT_AS_IT_IS)
         if "&" in text or "<" in text or ">" in text:
             text = _xml_escape(text)
-        text = text.replace(_VALUE, _TEXT_SEPARATOR)
-        lines = [f'<row r="{number}">{_TEXT_OPEN}{line}{_TEXT_CLOSE}</row>'
+        text = text.replace(_VALUE, _TEXT_SEPARATOR[kept])
+        opening = _TEXT_OPEN[kept]
+        lines = [f'<row r="{number}">{opening}{line}{_TEXT_CLOSE}</row>'
                  for number, line in enumerate(text.split(_ROW), start=self.rows - len(rows) + 1)]
-        self._add("".join(lines).replace(_EMPTY_TEXT, "<c/>"))
+        self._add("".join(lines).replace(_EMPTY_TEXT[kept], "<c/>"))
         return True
 
     def _next_rows(self, count: int) -> None:
