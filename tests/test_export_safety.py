@@ -227,7 +227,7 @@ def test_the_patch_log_neutralises_edited_values(tmp_path):
 
 # ---------------------------------------------------------------- 3. XLSX scratch
 
-def test_xlsx_scratch_stays_beside_the_output_and_goes(tmp_path, monkeypatch):
+def test_xlsx_is_streamed_into_a_part_file_beside_the_output_and_no_scratch_holds_cell_text(tmp_path, monkeypatch):
     system_temp = tmp_path / "system-temp"
     system_temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(system_temp))  # what TMPDIR sets for this process
@@ -237,15 +237,19 @@ def test_xlsx_scratch_stays_beside_the_output_and_goes(tmp_path, monkeypatch):
 
     def batches():
         yield [[f"{secret} {i}"] for i in range(500)]
-        # xlsxwriter has written those rows to its scratch by now (constant_memory streams rows).
+        yield [[f"{secret} {i}"] for i in range(500, 60_000)]  # more than the writer holds before writing
         seen["system temp"] = list(system_temp.rglob("*"))
-        seen["holding the text"] = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+        seen["files"] = [p for p in tmp_path.rglob("*") if p.is_file()]
+        seen["sizes"] = [p.stat().st_size for p in seen["files"]]
+        seen["holding the text"] = [p for p in seen["files"] if secret.encode() in p.read_bytes()]
         yield [["last"]]
 
-    assert write_xlsx(out / "t.xlsx", ["v"], batches()).rows == 501
-    assert seen["system temp"] == []
-    assert seen["holding the text"] and all(out in p.parents for p in seen["holding the text"])
+    assert write_xlsx(out / "t.xlsx", ["v"], batches()).rows == 60_001
+    assert seen["system temp"] == [] and seen["holding the text"] == []
+    (part,) = seen["files"]  # the file being written (compressed, so the text is not seen), beside the output
+    assert part.parent == out and part.name != "t.xlsx" and seen["sizes"][0] > 0
     assert list(system_temp.iterdir()) == [] and [p.name for p in out.iterdir()] == ["t.xlsx"]
+    assert openpyxl.load_workbook(out / "t.xlsx").active["A60001"].value == f"{secret} 59999"
 
 
 def test_convert_to_xlsx_leaves_nothing_in_the_system_temp_folder(tmp_path):

@@ -458,7 +458,8 @@ def export_tables(
                           raw=csv_raw)
             else:
                 table.xlsx_cells_cut = write_xlsx(path, columns, workbook.iter_batches(table.name), sheet_name=stem,
-                                                  should_cancel=should_cancel).cells_cut
+                                                  should_cancel=should_cancel,
+                                                  expected_rows=workbook.info(table.name).rows).cells_cut
             table.files.append(path.name)
             written.append(path)
     return written

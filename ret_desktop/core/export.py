@@ -10,21 +10,18 @@ import re
 import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
-import xlsxwriter
-
 from ret_desktop.core.fsutil import exported_file_mode, make_export_dir
-from ret_desktop.core.scratch import part_file, scratch_folder
+from ret_desktop.core.scratch import part_file
+from ret_desktop.core.xlsx import EXCEL_MAX_CELL  # noqa: F401 - the limit an export reports
+from ret_desktop.core.xlsx import EXCEL_MAX_COLUMNS, EXCEL_MAX_ROWS, CellStyle, XlsxBook, XlsxSheet, excel_sheet_name
 
-EXCEL_MAX_ROWS = 1_048_576  # including the header row
-EXCEL_MAX_CELL = 32_767
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 _WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?")
-_UNSAFE_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
-EXCEL_MAX_SHEET_NAME = 31
 
 # A cell a spreadsheet reads as a formula (OWASP "CSV injection"): it starts with one of these,
 # including the full-width forms some spreadsheets fold to ASCII, and the whitespace they trim first.
@@ -91,15 +88,6 @@ def unique_file_stems(names: Iterable[str]) -> list[str]:
         taken.add(stem.casefold())
         stems.append(stem)
     return stems
-
-
-def excel_sheet_name(name: str, suffix: str = "") -> str:
-    """``name`` as Excel accepts a sheet name: at most 31 characters with ``suffix``, none of
-    ``[]:*?/\\``, not starting or ending with ``'``, not the reserved ``History``."""
-    base = _UNSAFE_SHEET_CHARS.sub("_", name).strip("'")[: EXCEL_MAX_SHEET_NAME - len(suffix)].rstrip("'")
-    if base.casefold() == "history":
-        base += "_"
-    return (base or "Sheet") + suffix
 
 
 @contextmanager
@@ -277,72 +265,67 @@ def write_xlsx(
     sheet_name: str = "Sheet",
     max_rows_per_sheet: int = EXCEL_MAX_ROWS - 1,
     should_cancel: Callable[[], bool] = lambda: False,
+    expected_rows: int | None = None,
 ) -> XlsxWritten:
-    """XLSX with a frozen header, an autofilter and column widths; every value is written as text
-    (so ``=1+1`` is a string, never a formula).
+    """XLSX with a frozen header, an autofilter and column widths (from the header and the first
+    batch of rows); every value is written as text (so ``=1+1`` is a string, never a formula).
 
-    More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...
-    Characters XML cannot carry are removed; cells longer than Excel's limit are cut there, and
-    counted. xlsxwriter's scratch files (which hold cell text) go in a folder beside ``path``,
-    removed after.
+    More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...; of more
+    columns than a sheet holds, the first 16,383 are written and the last column's title says how
+    many more the CSV export has. Characters XML cannot carry are removed; cells longer than Excel's
+    limit are cut there, and counted. The sheets are streamed into the file (``ret_desktop.core.xlsx``):
+    no scratch file holds cell text. ``expected_rows``, when known, spares a small table a ZIP64 entry.
     """
-    count = cut = 0
-    with atomic_output(path) as tmp, scratch_folder(tmp.parent) as scratch:
-        workbook = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "tmpdir": str(scratch),
-                                                  "strings_to_numbers": False, "strings_to_formulas": False,
-                                                  "strings_to_urls": False})
-        try:
-            header_format = workbook.add_format({"bold": True})
-            widths = [min(max(len(h), 8), 60) for h in header]
-            sheet, sheet_row, sheet_count = None, 0, 0
+    if len(header) > EXCEL_MAX_COLUMNS:
+        header = [*header[:EXCEL_MAX_COLUMNS - 1], f"{len(header) - EXCEL_MAX_COLUMNS + 1:,} more columns: in the "
+                  f"CSV export only (a sheet holds {EXCEL_MAX_COLUMNS:,})"]
+        batches = ([row[:EXCEL_MAX_COLUMNS - 1] for row in batch] for batch in batches)
+    batches = iter(batches)
+    first = _without_illegal_xml(next(batches, []))
+    widths = [min(max(len(title), 8), 60) for title in header]
+    for col, values in enumerate(zip(*first)):
+        if col < len(widths):
+            widths[col] = max(widths[col], min(max(map(len, values)), 60))
+    row_bytes = sum(map(len, chain.from_iterable(first))) / len(first) + 50 * len(header) if first else 0
+    sheet_rows = max_rows_per_sheet if expected_rows is None else min(max_rows_per_sheet, expected_rows)
+    count = 0
+    sheets: list[XlsxSheet] = []
+    with atomic_output(path) as tmp, XlsxBook(tmp, {"header": CellStyle(bold=True)}) as book:
+        header_row = [(title, book.style("header")) for title in _without_illegal_xml([header])[0]]
 
-            def new_sheet():
-                nonlocal sheet, sheet_row, sheet_count, cut
-                if sheet is not None:
-                    _finish_sheet(sheet, sheet_row, header, widths)
-                sheet_count += 1
-                sheet = workbook.add_worksheet(excel_sheet_name(sheet_name, "" if sheet_count == 1 else f" ({sheet_count})"))
-                sheet.freeze_panes(1, 0)
-                for col, title in enumerate(header):
-                    text, was_cut = _clean(title)
-                    cut += was_cut
-                    sheet.write_string(0, col, text, header_format)
-                sheet_row = 0
+        def new_sheet() -> XlsxSheet:
+            if sheets:
+                sheets[-1].close()
+            number = len(sheets) + 1
+            sheet = book.add_sheet(excel_sheet_name(sheet_name, "" if number == 1 else f" ({number})"),
+                                   widths={col: width + 2 for col, width in enumerate(widths)}, frozen=(1, 0),
+                                   autofilter=len(header), expected_bytes=int(row_bytes * sheet_rows))
+            sheet.row(header_row)
+            sheets.append(sheet)
+            return sheet
 
-            new_sheet()
-            for batch in batches:
-                if should_cancel():
-                    raise ExportCancelled()
-                for row in batch:
-                    if sheet_row >= max_rows_per_sheet:
-                        new_sheet()
-                    sheet_row += 1
-                    count += 1
-                    for col, value in enumerate(row):
-                        if value:
-                            text, was_cut = _clean(value)
-                            cut += was_cut
-                            sheet.write_string(sheet_row, col, text)
-                            if len(text) > widths[col] and widths[col] < 60:
-                                widths[col] = min(len(text), 60)
-            _finish_sheet(sheet, sheet_row, header, widths)
-        finally:
-            workbook.close()
-    return XlsxWritten(count, cut)
-
-
-def _finish_sheet(sheet, last_row: int, header: Sequence[str], widths: list[int]) -> None:
-    if header:
-        sheet.autofilter(0, 0, last_row, len(header) - 1)
-    for col, width in enumerate(widths):
-        sheet.set_column(col, col, width + 2)
+        sheet = new_sheet()
+        for batch in chain([first], map(_without_illegal_xml, batches)):
+            if should_cancel():
+                raise ExportCancelled()
+            start = 0
+            while start < len(batch):
+                if sheet.rows > max_rows_per_sheet:  # the header and max_rows_per_sheet rows
+                    sheet = new_sheet()
+                room = max_rows_per_sheet + 1 - sheet.rows
+                sheet.text_rows(batch[start:start + room])
+                start += room
+            count += len(batch)
+        sheet.close()
+    return XlsxWritten(count, sum(s.cells_cut for s in sheets))
 
 
-def _clean(value: str) -> tuple[str, bool]:
-    """``value`` as a cell holds it, and whether it was cut to Excel's limit."""
-    if _ILLEGAL_XML.search(value):
-        value = _ILLEGAL_XML.sub("", value)
-    return value[:EXCEL_MAX_CELL], len(value) > EXCEL_MAX_CELL
+def _without_illegal_xml(rows: Sequence[Sequence[str]]) -> Sequence[Sequence[str]]:
+    """``rows`` without the control characters XML cannot carry (a table's values come from XML, so
+    only a hand edit can hold one; it is dropped, as it always was)."""
+    if not _ILLEGAL_XML.search("".join(chain.from_iterable(rows))):
+        return rows
+    return [[_ILLEGAL_XML.sub("", value) for value in row] for row in rows]
 
 
 def write_zip(path: Path, files: Iterable[Path]) -> None:

@@ -10,10 +10,8 @@ from __future__ import annotations
 import csv
 import html
 import os
-import re
 import sqlite3
 import tempfile
-import zipfile
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +19,9 @@ from typing import Callable, Iterator
 
 from ret_desktop.core.compare.engine import STATUS_COLUMNS, CompareSummary, TableDiff
 from ret_desktop.core.compare.sides import CompareCancelled
-from ret_desktop.core.export import EXCEL_MAX_CELL, EXCEL_MAX_ROWS, atomic_output, excel_sheet_name, safe_file_stem
+from ret_desktop.core.export import atomic_output, safe_file_stem
 from ret_desktop.core.fsutil import atomic_write_json
+from ret_desktop.core.xlsx import EXCEL_MAX_COLUMNS, EXCEL_MAX_ROWS, CellStyle, XlsxBook, excel_sheet_name
 
 REPORT_FORMATS = ("xlsx", "csv", "html")
 HTML_ROWS_PER_TABLE = 1000  # the page stays light; the XLSX and CSV reports hold every row
@@ -210,22 +209,23 @@ def _patch_csv(reader: DiffReader, tables: list[TableDiff], path: Path, should_c
 
 def _xlsx(reader: DiffReader, summary: CompareSummary, tables: list[TableDiff], path: Path, should_cancel) -> Path:
     used = {"summary"}
-    names = ["Summary"] + [_sheet_name(t.name, used) for t in tables]
-    with atomic_output(path) as tmp, _XlsxBook(tmp, names) as book:
-        sheet = book.sheet(widths={0: 40, 2: 40})
-        sheet.row([(title, _BOLD) for title in ("table", "status", "key", "rows added", "rows removed", "rows changed",
-                                               "cells changed", "columns added", "columns removed", "duplicate keys")])
+    names = [_sheet_name(t.name, used) for t in tables]
+    with atomic_output(path) as tmp, XlsxBook(tmp, _STYLES) as book:
+        bold = book.style("bold")
+        sheet = book.add_sheet("Summary", widths={0: 40, 2: 40})
+        sheet.row([(title, bold) for title in ("table", "status", "key", "rows added", "rows removed", "rows changed",
+                                              "cells changed", "columns added", "columns removed", "duplicate keys")])
         for t in summary.tables:
             sheet.row([(v, 0) for v in (t.name, t.status, ", ".join(t.key), t.rows_added, t.rows_removed,
                                         t.rows_changed, t.cells_changed, ", ".join(t.columns_added),
                                         ", ".join(t.columns_removed), t.duplicate_keys)])
         sheet.row([])
-        sheet.row([(title, _BOLD) for title in ("document", "status", "matched document", "similarity")])
+        sheet.row([(title, bold) for title in ("document", "status", "matched document", "similarity")])
         for d in summary.documents:
             sheet.row([(d.path, 0), (d.status, 0), (d.matched_path, 0), (d.similarity, 0)])
         sheet.close()
-        for table in tables:
-            _xlsx_table(book, reader, table, should_cancel)
+        for table, name in zip(tables, names):
+            _xlsx_table(book, name, reader, table, should_cancel)
     return path
 
 
@@ -237,26 +237,28 @@ def _sheet_name(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _xlsx_table(book: _XlsxBook, reader: DiffReader, table: TableDiff, should_cancel) -> None:
+def _xlsx_table(book: XlsxBook, name: str, reader: DiffReader, table: TableDiff, should_cancel) -> None:
     """The rows that are not the same: changed cells coloured, with the old value in a column
     ``<name> (old)`` beside each column that has a changed cell; added rows green, removed rows red."""
     columns = reader.columns(table.diff_table)
     with_old = set(reader.changed_columns(table.diff_table))
-    header = [("status", _BOLD), ("_file", _BOLD), ("_record", _BOLD)]
+    bold, changed_style, added, removed, old = map(book.style, ("bold", "changed", "added", "removed", "old"))
+    header = [("status", bold), ("_file", bold), ("_record", bold)]
     widths = {0: 12, 1: 30}
-    for i, name in enumerate(columns):
+    for i, column in enumerate(columns):
         widths[len(header)] = 16
-        header.append((name, _BOLD))
+        header.append((column, bold))
         if i in with_old:
             widths[len(header)] = 16
-            header.append((f"{name} (old)", _BOLD))
+            header.append((f"{column} (old)", bold))
     if len(header) > _EXCEL_MAX_COLUMNS:  # the last column a sheet holds says what did not fit
         header[_EXCEL_MAX_COLUMNS - 1:] = [(f"{len(header) - _EXCEL_MAX_COLUMNS + 1:,} more columns: see the CSV "
-                                            "reports", _BOLD)]
+                                            "reports", bold)]
     differing = table.rows_added + table.rows_removed + table.rows_changed + table.duplicate_keys
-    sheet = book.sheet(widths=widths, frozen=(1, 3), cells=min(differing, EXCEL_MAX_ROWS) * len(header))
+    sheet = book.add_sheet(name, widths=widths, frozen=(1, 3), autofilter=len(header),
+                           expected_bytes=min(differing, EXCEL_MAX_ROWS) * len(header) * 100)
     sheet.row(header)
-    fills = {"added": _ADDED, "removed": _REMOVED}
+    fills = {"added": added, "removed": removed}
     for number, row in enumerate(reader.rows(table.diff_table), start=1):
         if number == EXCEL_MAX_ROWS - 1:  # the sheet's last row says what did not fit
             sheet.row([(f"the first {number - 1:,} of {differing:,} rows that differ; the CSV reports hold them all", 0)])
@@ -268,191 +270,21 @@ def _xlsx_table(book: _XlsxBook, reader: DiffReader, table: TableDiff, should_ca
         changed = row.changed
         for i, value in enumerate(row.values):
             change = changed.get(i)
-            cells.append((value, _CHANGED if change else style))
+            cells.append((value, changed_style if change else style))
             if i in with_old:
-                cells.append((change[0], _OLD) if change else (None, style))
+                cells.append((change[0], old) if change else (None, style))
         sheet.row(cells[:_EXCEL_MAX_COLUMNS - 1] if len(cells) >= _EXCEL_MAX_COLUMNS else cells)
-    sheet.close(autofilter=len(header))
+    sheet.close()
 
 
-_EXCEL_MAX_COLUMNS = 16_384
-# Cell styles of the report (the order of cellXfs in _STYLES_XML).
-_BOLD, _CHANGED, _ADDED, _REMOVED, _OLD = 1, 2, 3, 4, 5
-_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{4}_")  # what _cell_text rewrites
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")  # \r too: XML would read it as \n
-_EXCEL_ESCAPE = re.compile("_x[0-9A-Fa-f]{4}_")  # how a cell spells a character XML cannot hold
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PACKAGE_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml"
-
-
-def _font(extra: str = "") -> str:
-    return f'<font>{extra}<sz val="11"/><name val="Calibri"/><family val="2"/></font>'
-
-
-def _fill(rgb: str) -> str:
-    return f'<fill><patternFill patternType="solid"><fgColor rgb="FF{rgb}"/><bgColor indexed="64"/></patternFill></fill>'
-
-
-def _xf(font: int, fill: int) -> str:
-    applied = (' applyFont="1"' if font else "") + (' applyFill="1"' if fill else "")
-    return f'<xf numFmtId="0" fontId="{font}" fillId="{fill}" borderId="0" xfId="0"{applied}/>'
-
-
-_GREY_ITALIC = '<i/><color rgb="FF595959"/>'
-_STYLES_XML = (
-    f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet xmlns="{_MAIN_NS}">'
-    f'<fonts count="4">{_font()}{_font("<b/>")}{_font("<strike/>")}{_font(_GREY_ITALIC)}</fonts>'
-    f'<fills count="6"><fill><patternFill patternType="none"/></fill><fill><patternFill patternType="gray125"/></fill>'
-    f'{_fill("FFE699")}{_fill("C6EFCE")}{_fill("FFC7CE")}{_fill("F2F2F2")}</fills>'
-    '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    # default, bold (headers), changed (yellow), added (green), removed (red, struck out), old value (grey, italic)
-    f'<cellXfs count="6">{_xf(0, 0)}{_xf(1, 0)}{_xf(0, 2)}{_xf(0, 3)}{_xf(2, 4)}{_xf(3, 5)}</cellXfs>'
-    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
-
-
-def _column_name(index: int) -> str:
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
-
-
-def _xml_text(value: str) -> str:
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def _cell_text(value: str) -> str:
-    """An inline string's XML: escaped, characters XML cannot hold as Excel writes them (``_xHHHH_``),
-    cut to Excel's limit."""
-    value = value[:EXCEL_MAX_CELL]
-    if _XML_SPECIAL.search(value):
-        value = _xml_text(value)
-        value = _EXCEL_ESCAPE.sub(r"_x005F\g<0>", value)  # a literal _xHHHH_ stays literal
-        value = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", value).replace("\ufffe", "").replace("\uffff", "")
-    if value[:1].isspace() or value[-1:].isspace():
-        return f'<is><t xml:space="preserve">{value}</t></is>'
-    return f"<is><t>{value}</t></is>"
-
-
-class _XlsxBook:
-    """A small XLSX writer for the reports: text and number cells in the few styles above, frozen
-    panes, column widths and an autofilter; each sheet streamed straight into the ZIP, one after the
-    other, so memory stays flat and no scratch file holds cell text. (xlsxwriter spends about 6 µs a
-    cell, and more on comments: half a minute for the 190,000 rows that differ in a 1M-row comparison.)"""
-
-    def __init__(self, path: Path, sheet_names: list[str]) -> None:
-        self._zip = zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1)
-        self._names = sheet_names
-        self._filters: dict[int, str] = {}
-        self._write("[Content_Types].xml", (
-            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            f'<Override PartName="/xl/workbook.xml" ContentType="{_TYPE}.sheet.main+xml"/>'
-            f'<Override PartName="/xl/styles.xml" ContentType="{_TYPE}.styles+xml"/>'
-            + "".join(f'<Override PartName="/xl/worksheets/sheet{n}.xml" ContentType="{_TYPE}.worksheet+xml"/>'
-                      for n in range(1, len(sheet_names) + 1)) + "</Types>"))
-        self._write("_rels/.rels", (
-            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PACKAGE_REL_NS}">'
-            f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'))
-        self._write("xl/styles.xml", _STYLES_XML)
-
-    def _write(self, name: str, text: str) -> None:
-        self._zip.writestr(name, text.encode("utf-8"))
-
-    def sheet(self, widths: dict[int, float], frozen: tuple[int, int] | None = None, cells: int = 0) -> _XlsxSheet:
-        """The next sheet (in the order of the names given); close it before asking for another.
-        ``cells``: about how many it will hold (a sheet that may pass 2 GiB needs a ZIP64 entry)."""
-        number = len(self._filters) + 1
-        handle = self._zip.open(f"xl/worksheets/sheet{number}.xml", "w", force_zip64=cells > 10_000_000)
-        return _XlsxSheet(handle, widths, frozen, number == 1,
-                          lambda ref: self._filters.__setitem__(number - 1, ref))
-
-    def __enter__(self) -> _XlsxBook:
-        return self
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            e = _xml_text
-            sheets = "".join(f'<sheet name="{e(name)}" sheetId="{n}" r:id="rId{n}"/>'
-                             for n, name in enumerate(self._names, start=1))
-            filters = "".join(
-                f'<definedName name="_xlnm._FilterDatabase" localSheetId="{index}" hidden="1">'
-                f"{e(chr(39) + self._names[index].replace(chr(39), chr(39) * 2) + chr(39))}!{ref}</definedName>"
-                for index, ref in self._filters.items() if ref)
-            self._write("xl/workbook.xml", (
-                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<workbook xmlns="{_MAIN_NS}" '
-                f'xmlns:r="{_REL_NS}"><bookViews><workbookView/></bookViews><sheets>{sheets}</sheets>'
-                + (f"<definedNames>{filters}</definedNames>" if filters else "") + "</workbook>"))
-            self._write("xl/_rels/workbook.xml.rels", (
-                f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<Relationships xmlns="{_PACKAGE_REL_NS}">'
-                + "".join(f'<Relationship Id="rId{n}" Type="{_REL_NS}/worksheet" Target="worksheets/sheet{n}.xml"/>'
-                          for n in range(1, len(self._names) + 1))
-                + f'<Relationship Id="rId{len(self._names) + 1}" Type="{_REL_NS}/styles" Target="styles.xml"/>'
-                "</Relationships>"))
-        self._zip.close()
-
-
-class _XlsxSheet:
-    def __init__(self, handle, widths: dict[int, float], frozen: tuple[int, int] | None, selected: bool,
-                 on_close: Callable[[str], None]) -> None:
-        self._handle, self._on_close = handle, on_close
-        self._rows = 0
-        self._pending: list[str] = []
-        self._letters: list[str] = []
-        pane, selected = "", ' tabSelected="1"' if selected else ""
-        if frozen:
-            rows, cols = frozen
-            pane = (f'<pane xSplit="{cols}" ySplit="{rows}" topLeftCell="{_column_name(cols)}{rows + 1}" '
-                    'activePane="bottomRight" state="frozen"/><selection pane="topRight"/>'
-                    '<selection pane="bottomLeft"/><selection pane="bottomRight"/>')
-        cols = "".join(f'<col min="{c + 1}" max="{c + 1}" width="{w}" customWidth="1"/>' for c, w in sorted(widths.items()))
-        self._pending.append(
-            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
-            f'<sheetViews><sheetView{selected} workbookViewId="0">{pane}</sheetView>'
-            f'</sheetViews><sheetFormatPr defaultRowHeight="15"/>{f"<cols>{cols}</cols>" if cols else ""}<sheetData>')
-
-    def row(self, cells: list[tuple[str | int | float | None, int]]) -> None:
-        """The next row: (value, style) per column from the first; an empty value without a style is left out."""
-        self._rows += 1
-        number = str(self._rows)
-        letters = self._letters
-        while len(letters) < len(cells):
-            letters.append(_column_name(len(letters)))
-        parts = [f'<row r="{number}">']
-        for col, (value, style) in enumerate(cells):
-            styled = f' s="{style}"' if style else ""
-            if isinstance(value, str) and value:
-                parts.append(f'<c r="{letters[col]}{number}"{styled} t="inlineStr">{_cell_text(value)}</c>')
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                parts.append(f'<c r="{letters[col]}{number}"{styled}><v>{value!r}</v></c>')
-            elif style:
-                parts.append(f'<c r="{letters[col]}{number}"{styled}/>')
-        if len(parts) == 1:
-            return  # an empty row is just not written
-        parts.append("</row>")
-        self._pending.append("".join(parts))
-        if len(self._pending) >= 1000:
-            self._flush()
-
-    def _flush(self) -> None:
-        self._handle.write("".join(self._pending).encode("utf-8"))
-        self._pending.clear()
-
-    def close(self, autofilter: int = 0) -> None:
-        """The sheet ends; ``autofilter``: over this many columns from the first, header to last row."""
-        ref = f"$A$1:${_column_name(autofilter - 1)}${max(self._rows, 1)}" if autofilter else ""
-        self._pending.append("</sheetData>" + (f'<autoFilter ref="{ref.replace("$", "")}"/>' if ref else "")
-                             + "</worksheet>")
-        self._flush()
-        self._handle.close()
-        self._on_close(ref)
+_EXCEL_MAX_COLUMNS = EXCEL_MAX_COLUMNS
+_STYLES = {
+    "bold": CellStyle(bold=True),  # headers
+    "changed": CellStyle(fill="FFE699"),  # yellow
+    "added": CellStyle(fill="C6EFCE"),  # green
+    "removed": CellStyle(strike=True, fill="FFC7CE"),  # red, struck out
+    "old": CellStyle(italic=True, color="595959", fill="F2F2F2"),  # an old value: grey, italic
+}
 
 
 # ------------------------------------------------------------------------------------- HTML
