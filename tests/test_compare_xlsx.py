@@ -9,14 +9,10 @@ import openpyxl
 from ret_desktop.core.compare import CompareOptions, Side, compare, write_reports
 from ret_desktop.core.export import EXCEL_MAX_CELL
 from test_compare import write_csv
+from test_xlsx import as_excel_reads
 
 ODD = "  <a & b>  "  # XML specials and spaces at both ends
 CONTROL = "bell\x07 tab\t\r\n and _x0041_"  # control characters, and text that looks like Excel's escape
-
-
-def as_excel_reads(value):
-    """Excel's reading of ``_xHHHH_`` (the form a cell gives characters XML cannot hold); openpyxl keeps it."""
-    return re.sub("_x([0-9A-F]{4})_", lambda m: chr(int(m.group(1), 16)), value) if value else value
 
 
 def report(tmp_path, old_rows, new_rows, name="t", **options):

@@ -31,6 +31,7 @@ from ret_desktop.core.export import (
 )
 from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
+from test_xlsx import as_excel_reads
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -347,13 +348,13 @@ def test_a_failed_convert_removes_the_folder_it_made_and_only_that(tmp_path):
 def test_write_xlsx_counts_the_cells_it_cuts(tmp_path):
     long = "A" * (EXCEL_MAX_CELL + 3) + "END"
     exactly = "B" * EXCEL_MAX_CELL
-    cleaned_to_fit = "\x01" * 10 + "C" * EXCEL_MAX_CELL  # the characters XML cannot carry go first
-    rows = [[long, "x"], [exactly, long], [cleaned_to_fit, ""]]
+    escaped = "\x01" * 10 + "C" * EXCEL_MAX_CELL  # a control character counts as one, though written as _x0001_
+    rows = [[long, "x"], [exactly, long], [escaped, ""]]
     written = write_xlsx(tmp_path / "t.xlsx", ["a", "b"], [rows], max_rows_per_sheet=2)
-    assert written == (3, 2)
+    assert written == (3, 3)
     sheets = openpyxl.load_workbook(tmp_path / "t.xlsx").worksheets
     assert sheets[0]["A2"].value == long[:EXCEL_MAX_CELL] and sheets[0]["A3"].value == exactly
-    assert sheets[1]["A2"].value == "C" * EXCEL_MAX_CELL
+    assert as_excel_reads(sheets[1]["A2"].value) == escaped[:EXCEL_MAX_CELL]
 
 
 def test_convert_reports_the_cut_cells_in_the_manifest_and_on_stderr(tmp_path):

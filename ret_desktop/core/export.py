@@ -19,7 +19,6 @@ from ret_desktop.core.scratch import part_file
 from ret_desktop.core.xlsx import EXCEL_MAX_CELL  # noqa: F401 - the limit an export reports
 from ret_desktop.core.xlsx import EXCEL_MAX_COLUMNS, EXCEL_MAX_ROWS, CellStyle, XlsxBook, XlsxSheet, excel_sheet_name
 
-_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
 _WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?")
 
@@ -272,7 +271,8 @@ def write_xlsx(
 
     More data rows than one sheet holds continue on ``<name> (2)``, ``<name> (3)``, ...; of more
     columns than a sheet holds, the first 16,383 are written and the last column's title says how
-    many more the CSV export has. Characters XML cannot carry are removed; cells longer than Excel's
+    many more the CSV export has. A character XML cannot carry is written as Excel writes
+    it (``_xHHHH_``), so it reads back as it was; cells longer than Excel's
     limit are cut there, and counted. The sheets are streamed into the file (``ret_desktop.core.xlsx``):
     no scratch file holds cell text. ``expected_rows``, when known, spares a small table a ZIP64 entry.
     """
@@ -281,7 +281,7 @@ def write_xlsx(
                   f"CSV export only (a sheet holds {EXCEL_MAX_COLUMNS:,})"]
         batches = ([row[:EXCEL_MAX_COLUMNS - 1] for row in batch] for batch in batches)
     batches = iter(batches)
-    first = _without_illegal_xml(next(batches, []))
+    first = next(batches, [])
     widths = [min(max(len(title), 8), 60) for title in header]
     for col, values in enumerate(zip(*first)):
         if col < len(widths):
@@ -291,7 +291,7 @@ def write_xlsx(
     count = 0
     sheets: list[XlsxSheet] = []
     with atomic_output(path) as tmp, XlsxBook(tmp, {"header": CellStyle(bold=True)}) as book:
-        header_row = [(title, book.style("header")) for title in _without_illegal_xml([header])[0]]
+        header_row = [(title, book.style("header")) for title in header]
 
         def new_sheet() -> XlsxSheet:
             if sheets:
@@ -305,7 +305,7 @@ def write_xlsx(
             return sheet
 
         sheet = new_sheet()
-        for batch in chain([first], map(_without_illegal_xml, batches)):
+        for batch in chain([first], batches):
             if should_cancel():
                 raise ExportCancelled()
             start = 0
@@ -318,14 +318,6 @@ def write_xlsx(
             count += len(batch)
         sheet.close()
     return XlsxWritten(count, sum(s.cells_cut for s in sheets))
-
-
-def _without_illegal_xml(rows: Sequence[Sequence[str]]) -> Sequence[Sequence[str]]:
-    """``rows`` without the control characters XML cannot carry (a table's values come from XML, so
-    only a hand edit can hold one; it is dropped, as it always was)."""
-    if not _ILLEGAL_XML.search("".join(chain.from_iterable(rows))):
-        return rows
-    return [[_ILLEGAL_XML.sub("", value) for value in row] for row in rows]
 
 
 def write_zip(path: Path, files: Iterable[Path]) -> None:
