@@ -188,8 +188,7 @@ class TableWriter:
             self.flush()
             self._run_schema(f"ALTER TABLE {self.sql_name} ADD COLUMN c{position + 1} TEXT", position)
         else:  # every pending row has every column
-            for row in self._pending:
-                row.append("")
+            self._pending = [[*row, ""] for row in self._pending]
         self._conn.execute(
             "INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)", (self.table_id, position, name)
         )

@@ -5,13 +5,20 @@ picked up from the tree when a record ends: the record's preceding siblings and 
 ancestors are the context carried onto its row, and are then deleted, like the record itself, so
 memory holds little more than the largest record. Context that appears after records of the same
 ancestor (a trailer) is written back onto those rows through the sink.
+
+Rows leave laid out in the document's own column order (first seen first). A record of a shape
+seen before is not walked element by element: it is serialised (in C) and matched against that
+shape's pattern, whose groups are its values (``_KnownShapes``); anything the pattern does not
+cover (a new element, mixed content, a comment, an escaped character) takes the general walk.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from lxml import etree
 
@@ -38,8 +45,14 @@ Pairs = list[tuple[str, str]]
 
 
 class RowSink(Protocol):
-    def add_row(self, table: str, pairs: Pairs) -> int:
-        """Store one row (column name, value pairs) and return its handle; handles increase."""
+    """Where one document's rows go."""
+
+    def add_columns(self, table: str, names: list[str]) -> None:
+        """New columns of ``table`` in this document, in first-seen order, before the first row that has them."""
+
+    def add_row(self, table: str, values: Sequence[str]) -> int:
+        """Store one row: a value per column of ``table`` announced so far (fewer: the others are
+        empty). Returns its handle: 0 for the document's first row of ``table``, then one more each."""
 
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         """Set these columns on the rows ``first``..``last`` (handles) of ``table``."""
@@ -378,6 +391,209 @@ class _Context:
                 parent.remove(level.element)
 
 
+class _Layout:
+    """The columns of one table in this document, in first-seen order: where each value goes."""
+
+    def __init__(self, sink: RowSink, table: str) -> None:
+        self.sink = sink
+        self.table = table
+        self.slots: dict[str, int] = {}
+
+    def slot(self, name: str) -> int:
+        place = self.slots.get(name)
+        if place is None:
+            place = self.slots[name] = len(self.slots)
+            self.sink.add_columns(self.table, [name])
+        return place
+
+    def values(self, pairs: Pairs) -> list[str]:
+        """``pairs`` as one value per column (announcing the new ones); a name twice: the last counts."""
+        slots = self.slots
+        row = [""] * len(slots)
+        try:
+            for name, value in pairs:
+                row[slots[name]] = value
+        except KeyError:
+            new = [name for name in dict.fromkeys(name for name, _value in pairs) if name not in slots]
+            for name in new:
+                slots[name] = len(slots)
+            self.sink.add_columns(self.table, new)
+            row = [""] * len(slots)
+            for name, value in pairs:
+                row[slots[name]] = value
+        return row
+
+
+# A serialised record, read as tokens: a start tag (name, attributes, "/" if empty), an end tag, or text.
+_TOKEN = re.compile(r'<(/?)([^\s/<>!?"]+)((?:\s+[^\s=<>"]+="[^"<>]*")*)(\s*)(/?)>|([^<]+)')
+_ATTRIBUTE = re.compile(r'(\s+)([^\s=<>"]+)="([^"<>]*)"')
+_MAX_SHAPES = 512  # per document
+_MAX_SHAPE_CHARS = 64 * 1024  # a longer record is walked: its pattern would cost more than it saves
+_TRIES_BEFORE_GIVING_UP = 64  # records that missed every known shape, before judging whether shapes pay
+
+
+@dataclass
+class _Shape:
+    """One shape of record: its pattern, whose groups are the record's values in document order
+    (attributes as written, leaf texts to be trimmed), and their column names."""
+
+    pattern: re.Pattern
+    names: list[str]
+    trimmed: list[bool]  # per group: a leaf's text (trimmed), else an attribute (as it is)
+    carried: Pairs | None = None  # the carried pairs ``gather`` was made for
+    gather: Callable[[tuple], tuple] | None = None
+
+
+class _KnownShapes:
+    """The shapes of the records seen so far, learnt from the general walk of a record and then
+    matched against the serialised records that follow.
+
+    A record matches a shape's pattern only when it has the same elements in the same order and
+    nesting, with the same namespace declarations and attribute names, no comment, processing
+    instruction or entity reference, and no text beside child elements (blanks aside): then the
+    general walk would give the same columns in the same order, and the values are the pattern's
+    groups, unescaped. A shape is kept only when its groups gave the
+    learning record's values exactly. Documents whose records seldom repeat a shape stop trying."""
+
+    def __init__(self, layout: _Layout) -> None:
+        self.layout = layout
+        self.by_tags: dict[int, list[_Shape]] = {}  # by the number of "<" in the serialised record
+        self.shapes = 0
+        self.hits = 0
+        self.misses = 0
+        self.active = True
+
+    def row(self, text: str, leading: tuple[str, ...], carried: Pairs) -> tuple | None:
+        """The laid-out row of a serialised record (``leading``: its _file and _record values) when
+        it has a known shape; else None."""
+        for shape in self.by_tags.get(text.count("<"), ()):
+            match = shape.pattern.fullmatch(text)
+            if match is not None:
+                if shape.carried is not carried:
+                    self._make_gather(shape, carried)
+                groups = match.groups("")
+                if "&" in text:
+                    groups = _unescaped(groups)
+                    if groups is None:
+                        break
+                self.hits += 1
+                return shape.gather((*leading, *[value for _name, value in carried], *groups,
+                                     *map(str.strip, groups), ""))
+        self.misses += 1
+        if self.misses >= _TRIES_BEFORE_GIVING_UP and self.misses > self.hits:
+            self.active = False
+        return None
+
+    def learn(self, text: str, pairs: Pairs) -> None:
+        """Keep the shape of the record serialised as ``text``, which the general walk made ``pairs`` of."""
+        if self.shapes >= _MAX_SHAPES or len(text) > _MAX_SHAPE_CHARS:
+            return
+        made = _shape_pattern(text)
+        if made is None:
+            return
+        pattern, trimmed = made
+        match = pattern.fullmatch(text)
+        groups = _unescaped(match.groups("")) if match is not None else None
+        if groups is None or len(trimmed) != len(pairs):
+            return
+        values = [value.strip() if trim else value for value, trim in zip(groups, trimmed)]
+        if values != [value for _name, value in pairs]:
+            return
+        self.by_tags.setdefault(text.count("<"), []).append(_Shape(pattern, [name for name, _v in pairs], trimmed))
+        self.shapes += 1
+
+    def _make_gather(self, shape: _Shape, carried: Pairs) -> None:
+        """Which value of (file, record, carried values, groups, trimmed groups, "") each column takes."""
+        names = [FILE_COLUMN, RECORD_COLUMN, *(name for name, _value in carried)]
+        base = len(names)
+        count = len(shape.names)
+        sources = list(range(base))
+        for number, (name, trim) in enumerate(zip(shape.names, shape.trimmed)):
+            names.append(name)
+            sources.append(base + number + (count if trim else 0))
+        source_of: dict[int, int] = {}
+        for name, source in zip(names, sources):
+            source_of[self.layout.slot(name)] = source  # a name twice: the last counts, as in _Layout.values
+        empty = base + 2 * count
+        width = len(self.layout.slots)
+        shape.gather = itemgetter(*(source_of.get(slot, empty) for slot in range(width)))
+        shape.carried = carried
+
+
+# What the serialiser escapes: the five predefined entities and character references.
+_REFERENCE = re.compile(r"&(?:(lt|gt|amp|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));")
+_PREDEFINED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _character(reference: re.Match) -> str:
+    name, decimal, hexadecimal = reference.groups()
+    return _PREDEFINED[name] if name else chr(int(decimal) if decimal else int(hexadecimal, 16))
+
+
+def _unescaped(groups: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Serialised values as their text; None if one holds a reference the serialiser does not make
+    (an entity reference left in the tree, which the general walk resolves)."""
+    values = []
+    for value in groups:
+        ampersands = value.count("&")
+        if ampersands:
+            value, references = _REFERENCE.subn(_character, value)
+            if references != ampersands:
+                return None
+        values.append(value)
+    return tuple(values)
+
+
+def _shape_pattern(text: str) -> tuple[re.Pattern, list[bool]] | None:
+    """The pattern of a serialised record's shape (see _KnownShapes) and, per group, whether it is a
+    leaf's text; None for a record the pattern cannot say (mixed content, a comment)."""
+    tokens = []
+    position = 0
+    while position < len(text):
+        token = _TOKEN.match(text, position)
+        if token is None:
+            return None
+        tokens.append(token)
+        position = token.end()
+    parts: list[str] = []
+    trimmed: list[bool] = []
+    index = 0
+    while index < len(tokens):
+        closing, name, attributes, space, empty, between = tokens[index].groups()
+        index += 1
+        if between is not None:
+            if not between.isspace():
+                return None  # text beside child elements
+            continue
+        if closing:
+            parts.append(re.escape(f"</{name}>") + r"\s*")
+            continue
+        parts.append(re.escape(f"<{name}"))
+        for attribute in _ATTRIBUTE.finditer(attributes):
+            blank, key, _value = attribute.groups()
+            if key == "xmlns" or key.startswith("xmlns:"):
+                parts.append(re.escape(attribute.group(0)))
+            else:
+                parts.append(re.escape(f'{blank}{key}="') + '([^"<]*)"')
+                trimmed.append(False)
+        parts.append(re.escape(space))
+        leaf_end = None
+        if empty:
+            leaf_end = index
+        elif index < len(tokens) and tokens[index].group(1) and tokens[index].group(2) == name:
+            leaf_end = index + 1
+        elif (index + 1 < len(tokens) and tokens[index].group(6) is not None and tokens[index + 1].group(1)
+              and tokens[index + 1].group(2) == name):
+            leaf_end = index + 2
+        if leaf_end is None:
+            parts.append(r">\s*")
+        else:  # a leaf, written <name/> when it has no text
+            parts.append("(?:/>|>([^<]*)" + re.escape(f"</{name}>") + r")\s*")
+            trimmed.append(True)
+            index = leaf_end
+    return re.compile("".join(parts)), trimmed
+
+
 def _ancestors(element: etree._Element) -> list[etree._Element]:
     """The ancestors of ``element``, root first."""
     chain = []
@@ -414,6 +630,7 @@ def flatten_document(
     should_cancel: Callable[[], bool] = lambda: False,
     on_bytes: Callable[[int], None] = lambda n: None,
     warnings: list[str] | None = None,
+    known_shapes: bool = True,
 ) -> int:
     """Stream ``path`` into ``sink``: one row of ``table`` per element at ``record`` (a path of
     Clark names from the root; None: the whole document is one record). In relational mode
@@ -421,15 +638,26 @@ def flatten_document(
     ``child_tables`` keys are paths of tags below the record element.
     Returns the number of records; ``warnings`` receives what the document's rows cannot say
     (named references kept literally). Raises XmlDocumentError (with line and column) or
-    FlattenCancelled; rows already given to the sink are then the caller's to discard."""
+    FlattenCancelled; rows already given to the sink are then the caller's to discard.
+    ``known_shapes`` False: every record takes the general walk (what the known shapes are tested against)."""
     rewrite_references, encoding = check_prolog(path)
     walker = _Walker(Names(), child_tables or {})
+    layouts: dict[str, _Layout] = {}
+
+    def add_row(table_name: str, pairs: Pairs) -> int:
+        layout = layouts.get(table_name)
+        if layout is None:
+            layout = layouts[table_name] = _Layout(sink, table_name)
+        return sink.add_row(table_name, layout.values(pairs))
+
     context = _Context(record or (), walker, sink, table)
-    add_row = sink.add_row
     walk = walker.element
     relational = bool(child_tables)
     record_node = walker.root("", () if relational else None)
     is_record = record_matcher(record) if record else None
+    # one record per document: nothing to learn a shape from
+    shapes = _KnownShapes(layouts.setdefault(table, _Layout(sink, table))) if record and known_shapes else None
+    serialise = etree.tostring
     records = 0
     found_record = False
     same_parent = None  # the records' parent while nothing but records arrive under it
@@ -457,14 +685,27 @@ def flatten_document(
                     carried = context.enter(chain, element) if chain else []
                     same_parent = parent
                 records += 1
-                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records))]
+                number = str(records)
+                text = None
+                if shapes is not None and shapes.active:
+                    text = serialise(element, encoding="unicode", with_tail=False)
+                    values = shapes.row(text, (file_label, number), carried)
+                    if values is not None:
+                        context.row_added(sink.add_row(table, values))
+                        if parent is not None:
+                            del parent[0]
+                        continue
+                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, number)]
                 row += carried
+                own = len(row)
                 walk(element, record_node, row)
                 context.row_added(add_row(table, row))
-                if relational:
+                if walker.child_rows:
                     for child_table, item in walker.child_rows:
-                        add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *item])
+                        add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, number), *item])
                     walker.child_rows.clear()
+                elif text is not None:
+                    shapes.learn(text, row[own:])
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference
             if found_record:
