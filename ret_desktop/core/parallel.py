@@ -134,8 +134,8 @@ class Replay:
         self._table(table).place(names)
 
     def add_row(self, table: str, values: Sequence[str]) -> int:
-        replayed = self._tables.get(table) or self._table(table)
-        return replayed.add(values) - replayed.first
+        replayed = self._tables.get(table)
+        return (replayed or self._table(table)).add(values)
 
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         replayed = self._table(table)
@@ -155,10 +155,11 @@ class Replay:
 class _ReplayedTable:
     """One table of a replayed document: where the document's columns are in the table."""
 
-    __slots__ = ("writer", "places", "in_order", "first", "_gather", "_gather_shape")
+    __slots__ = ("writer", "columns", "places", "in_order", "first", "_gather", "_gather_shape")
 
     def __init__(self, writer) -> None:
         self.writer = writer
+        self.columns = writer.columns  # the table's, as they grow
         self.places: list[int] = []  # the document's column n -> the table's
         self.in_order = True  # places[n] == n: rows need no reordering
         self.first = 0  # the row id of the document's first row
@@ -172,22 +173,22 @@ class _ReplayedTable:
             self.places.append(place)
 
     def add(self, values: Sequence[str]) -> int:
-        """Returns the row's id."""
-        width = len(self.writer.columns)
+        """Returns the row's handle: 0 for the document's first row in this table, then one more each."""
         if self.in_order:
-            if len(values) < width:
-                values = [*values, *[""] * (width - len(values))]
+            missing = len(self.columns) - len(values)
+            if missing:
+                values = [*values, *[""] * missing]
         else:
             # Padded to every column of the document and one more: the "" of the table's columns
             # this document lacks (index -1); then one gather in C takes the table's order.
             values = [*values, *[""] * (len(self.places) + 1 - len(values))]
-            if self._gather_shape != (len(self.places), width):
-                self._make_gather(width)
+            if self._gather_shape != (len(self.places), len(self.columns)):
+                self._make_gather(len(self.columns))
             values = self._gather(values)
-        handle = self.writer.add_values(values)
+        rowid = self.writer.add_values(values)
         if not self.first:
-            self.first = handle
-        return handle
+            self.first = rowid
+        return rowid - self.first
 
     def _make_gather(self, width: int) -> None:
         source = [-1] * width

@@ -441,6 +441,7 @@ class _Shape:
     names: list[str]
     trimmed: list[bool]  # per group: a leaf's text (trimmed), else an attribute (as it is)
     carried: Pairs | None = None  # the carried pairs ``gather`` was made for
+    carried_values: tuple[str, ...] = ()
     gather: Callable[[tuple], tuple] | None = None
 
 
@@ -477,8 +478,7 @@ class _KnownShapes:
                     if groups is None:
                         break
                 self.hits += 1
-                return shape.gather((*leading, *[value for _name, value in carried], *groups,
-                                     *map(str.strip, groups), ""))
+                return shape.gather((*leading, *shape.carried_values, *groups, *map(str.strip, groups), ""))
         self.misses += 1
         if self.misses >= _TRIES_BEFORE_GIVING_UP and self.misses > self.hits:
             self.active = False
@@ -518,6 +518,7 @@ class _KnownShapes:
         width = len(self.layout.slots)
         shape.gather = itemgetter(*(source_of.get(slot, empty) for slot in range(width)))
         shape.carried = carried
+        shape.carried_values = tuple(value for _name, value in carried)
 
 
 # What the serialiser escapes: the five predefined entities and character references.
