@@ -88,7 +88,7 @@ def _record(rng: random.Random, number: int, late: bool) -> str:
     return f"<rec{attributes}>{spacing}{spacing.join(parts)}{spacing}</rec>"
 
 
-def tricky_document(path: Path, seed: int, records: int = 240) -> Path:
+def tricky_document(path: Path, seed: int, records: int = 600) -> Path:
     rng = random.Random(seed)
     out = ['<?xml version="1.0" encoding="UTF-8"?>\n<root xmlns:p="urn:p" xmlns:q="urn:q" version="1">',
            "<head><id>batch-" + str(seed) + "</id></head>"]
@@ -170,7 +170,7 @@ def test_known_shapes_give_the_rows_of_the_general_walk(tmp_path, seed, general_
     assert fast.columns == reference.columns  # the same columns in the same order
     assert fast.padded() == reference.padded()
     assert fast.backfills == reference.backfills and fast.backfills  # the trailer, written back
-    assert walked == 240 and len(general_walks) - walked < 240 / 2  # most records took the known shape
+    assert walked == 600 and len(general_walks) - walked < 600 / 2  # most records took the known shape
 
 
 def test_known_shapes_of_leaf_records(tmp_path, general_walks):

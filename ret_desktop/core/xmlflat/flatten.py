@@ -15,6 +15,7 @@ cover (a new element, mixed content, a comment, an escaped character) takes the 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -428,8 +429,15 @@ class _Layout:
 _TOKEN = re.compile(r'<(/?)([^\s/<>!?"]+)((?:\s+[^\s=<>"]+="[^"<>]*")*)(\s*)(/?)>|([^<]+)')
 _ATTRIBUTE = re.compile(r'(\s+)([^\s=<>"]+)="([^"<>]*)"')
 _MAX_SHAPES = 512  # per document
-_MAX_SHAPE_CHARS = 64 * 1024  # a longer record is walked: its pattern would cost more than it saves
-_TRIES_BEFORE_GIVING_UP = 64  # records that missed every known shape, before judging whether shapes pay
+_MAX_SHAPE_CHARS = 16 * 1024  # a longer record is walked: its pattern would cost more than it saves
+_TRIES_BEFORE_GIVING_UP = 256  # records that missed every known shape, before judging whether shapes pay
+# Shapes' patterns (and which groups are leaf texts) by the skeleton of the records they were made
+# of, for every document of this process.
+_PATTERNS: dict[str, list[tuple[re.Pattern, list[bool]]]] = {}
+_MAX_PATTERNS = 256
+_PATTERNS_LOCK = threading.Lock()
+_QUOTED = re.compile(r'"[^"]*"')
+_TEXTS = re.compile(r">[^<]+<")
 
 
 @dataclass
@@ -459,6 +467,7 @@ class _KnownShapes:
     def __init__(self, layout: _Layout) -> None:
         self.layout = layout
         self.by_tags: dict[int, list[_Shape]] = {}  # by the number of "<" in the serialised record
+        self.seen_once: set[str] = set()  # skeletons seen once, with no pattern yet
         self.shapes = 0
         self.hits = 0
         self.misses = 0
@@ -488,19 +497,37 @@ class _KnownShapes:
         """Keep the shape of the record serialised as ``text``, which the general walk made ``pairs`` of."""
         if self.shapes >= _MAX_SHAPES or len(text) > _MAX_SHAPE_CHARS:
             return
+        skeleton = _TEXTS.sub("><", _QUOTED.sub('""', text))  # the record without its values
+        for pattern, trimmed in _PATTERNS.get(skeleton, ()):
+            if self._keep(pattern, trimmed, text, pairs):
+                return
+        # Making a pattern costs about as much as walking a hundred records of its shape: it is
+        # made the second time a skeleton is seen, and then kept for this process's other documents.
+        if skeleton not in self.seen_once:
+            self.seen_once.add(skeleton)
+            return
         made = _shape_pattern(text)
         if made is None:
             return
-        pattern, trimmed = made
+        pattern, trimmed = re.compile(made[0]), made[1]
+        with _PATTERNS_LOCK:  # conversions may run on several threads
+            if skeleton not in _PATTERNS and len(_PATTERNS) >= _MAX_PATTERNS:
+                del _PATTERNS[next(iter(_PATTERNS))]
+            _PATTERNS.setdefault(skeleton, []).append((pattern, trimmed))
+        self._keep(pattern, trimmed, text, pairs)
+
+    def _keep(self, pattern: re.Pattern, trimmed: list[bool], text: str, pairs: Pairs) -> bool:
+        """Keep this shape if its pattern gives the record's values exactly."""
         match = pattern.fullmatch(text)
         groups = _unescaped(match.groups("")) if match is not None else None
         if groups is None or len(trimmed) != len(pairs):
-            return
+            return False
         values = [value.strip() if trim else value for value, trim in zip(groups, trimmed)]
         if values != [value for _name, value in pairs]:
-            return
+            return False
         self.by_tags.setdefault(text.count("<"), []).append(_Shape(pattern, [name for name, _v in pairs], trimmed))
         self.shapes += 1
+        return True
 
     def _make_gather(self, shape: _Shape, carried: Pairs) -> None:
         """Which value of (file, record, carried values, groups, trimmed groups, "") each column takes."""
@@ -545,7 +572,7 @@ def _unescaped(groups: tuple[str, ...]) -> tuple[str, ...] | None:
     return tuple(values)
 
 
-def _shape_pattern(text: str) -> tuple[re.Pattern, list[bool]] | None:
+def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
     """The pattern of a serialised record's shape (see _KnownShapes) and, per group, whether it is a
     leaf's text; None for a record the pattern cannot say (mixed content, a comment)."""
     tokens = []
@@ -592,7 +619,7 @@ def _shape_pattern(text: str) -> tuple[re.Pattern, list[bool]] | None:
             parts.append("(?:/>|>([^<]*)" + re.escape(f"</{name}>") + r")\s*")
             trimmed.append(True)
             index = leaf_end
-    return re.compile("".join(parts)), trimmed
+    return "".join(parts), trimmed
 
 
 def _ancestors(element: etree._Element) -> list[etree._Element]:
