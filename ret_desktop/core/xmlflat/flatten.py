@@ -592,9 +592,10 @@ def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
         if between is not None:
             if not between.isspace():
                 return None  # text beside child elements
+            parts.append(r"\s*")  # blanks here, as the parser kept them: any blanks
             continue
         if closing:
-            parts.append(re.escape(f"</{name}>") + r"\s*")
+            parts.append(re.escape(f"</{name}>"))
             continue
         parts.append(re.escape(f"<{name}"))
         for attribute in _ATTRIBUTE.finditer(attributes):
@@ -614,9 +615,9 @@ def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
               and tokens[index + 1].group(2) == name):
             leaf_end = index + 2
         if leaf_end is None:
-            parts.append(r">\s*")
+            parts.append(">")
         else:  # a leaf, written <name/> when it has no text
-            parts.append("(?:/>|>([^<]*)" + re.escape(f"</{name}>") + r")\s*")
+            parts.append("(?:/>|>([^<]*)" + re.escape(f"</{name}>") + ")")
             trimmed.append(True)
             index = leaf_end
     return "".join(parts), trimmed
