@@ -448,6 +448,7 @@ class _Shape:
     pattern: re.Pattern
     names: list[str]
     trimmed: list[bool]  # per group: a leaf's text (trimmed), else an attribute (as it is)
+    attributes: bool = False  # some group is an attribute
     carried: Pairs | None = None  # the carried pairs ``gather`` was made for
     carried_values: tuple[str, ...] = ()
     gather: Callable[[tuple], tuple] | None = None
@@ -468,6 +469,8 @@ class _KnownShapes:
         self.layout = layout
         self.by_tags: dict[int, list[_Shape]] = {}  # by the number of "<" in the serialised record
         self.seen_once: set[str] = set()  # skeletons seen once, with no pattern yet
+        self.previous: _Shape | None = None  # the shape of the record before
+        self.first_try: _Shape | None = None  # a shape that came twice running: tried before the others
         self.shapes = 0
         self.hits = 0
         self.misses = 0
@@ -476,22 +479,34 @@ class _KnownShapes:
     def row(self, text: str, leading: tuple[str, ...], carried: Pairs) -> tuple | None:
         """The laid-out row of a serialised record (``leading``: its _file and _record values) when
         it has a known shape; else None."""
-        for shape in self.by_tags.get(text.count("<"), ()):
-            match = shape.pattern.fullmatch(text)
-            if match is not None:
-                if shape.carried is not carried:
-                    self._make_gather(shape, carried)
-                groups = match.groups("")
-                if "&" in text:
-                    groups = _unescaped(groups)
-                    if groups is None:
-                        break
-                self.hits += 1
-                return shape.gather((*leading, *shape.carried_values, *groups, *map(str.strip, groups), ""))
-        self.misses += 1
-        if self.misses >= _TRIES_BEFORE_GIVING_UP and self.misses > self.hits:
-            self.active = False
-        return None
+        shape = self.first_try
+        match = shape.pattern.fullmatch(text) if shape is not None else None
+        if match is None:
+            self.first_try = None
+            for shape in self.by_tags.get(text.count("<"), ()):
+                match = shape.pattern.fullmatch(text)
+                if match is not None:
+                    if shape is self.previous:  # the same shape twice running: tried first from now on
+                        self.first_try = shape
+                    break
+        groups = None if match is None else match.groups("")
+        if groups is not None and "&" in text:
+            groups = _unescaped(groups)
+        if groups is None:
+            self.previous = None
+            self.misses += 1
+            if self.misses >= _TRIES_BEFORE_GIVING_UP and self.misses > self.hits:
+                self.active = False
+            return None
+        self.previous = shape
+        self.hits += 1
+        if shape.carried is not carried:
+            self._make_gather(shape, carried)
+        if shape.attributes:
+            return shape.gather((*leading, *shape.carried_values, *groups, *map(str.strip, groups), ""))
+        if shape.gather is None:  # the values are in the columns' order already
+            return (*leading, *shape.carried_values, *map(str.strip, groups))
+        return shape.gather((*leading, *shape.carried_values, *map(str.strip, groups), ""))
 
     def learn(self, text: str, pairs: Pairs) -> None:
         """Keep the shape of the record serialised as ``text``, which the general walk made ``pairs`` of."""
@@ -525,25 +540,29 @@ class _KnownShapes:
         values = [value.strip() if trim else value for value, trim in zip(groups, trimmed)]
         if values != [value for _name, value in pairs]:
             return False
-        self.by_tags.setdefault(text.count("<"), []).append(_Shape(pattern, [name for name, _v in pairs], trimmed))
+        shape = _Shape(pattern, [name for name, _v in pairs], trimmed, attributes=not all(trimmed))
+        self.by_tags.setdefault(text.count("<"), []).append(shape)
         self.shapes += 1
         return True
 
     def _make_gather(self, shape: _Shape, carried: Pairs) -> None:
-        """Which value of (file, record, carried values, groups, trimmed groups, "") each column takes."""
+        """Which value of (file, record, carried values[, groups], trimmed groups, "") each column
+        takes (the groups as they are only where some are attributes)."""
         names = [FILE_COLUMN, RECORD_COLUMN, *(name for name, _value in carried)]
         base = len(names)
         count = len(shape.names)
         sources = list(range(base))
         for number, (name, trim) in enumerate(zip(shape.names, shape.trimmed)):
             names.append(name)
-            sources.append(base + number + (count if trim else 0))
+            sources.append(base + number + (count if trim and shape.attributes else 0))
         source_of: dict[int, int] = {}
         for name, source in zip(names, sources):
             source_of[self.layout.slot(name)] = source  # a name twice: the last counts, as in _Layout.values
-        empty = base + 2 * count
+        empty = base + count * (2 if shape.attributes else 1)
         width = len(self.layout.slots)
-        shape.gather = itemgetter(*(source_of.get(slot, empty) for slot in range(width)))
+        order = [source_of.get(slot, empty) for slot in range(width)]
+        in_order = not shape.attributes and order == list(range(empty))
+        shape.gather = None if in_order else itemgetter(*order)
         shape.carried = carried
         shape.carried_values = tuple(value for _name, value in carried)
 
