@@ -134,8 +134,10 @@ class Replay:
         self._table(table).place(names)
 
     def add_row(self, table: str, values: Sequence[str]) -> int:
-        replayed = self._tables.get(table)
-        return (replayed or self._table(table)).add(values)
+        replayed = self._tables.get(table) or self._table(table)
+        if replayed.in_order:
+            return replayed.writer.add_values(values) - replayed.first
+        return replayed.add(values)
 
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         replayed = self._table(table)
@@ -162,7 +164,7 @@ class _ReplayedTable:
         self.columns = writer.columns  # the table's, as they grow
         self.places: list[int] = []  # the document's column n -> the table's
         self.in_order = True  # places[n] == n: rows need no reordering
-        self.first = 0  # the row id of the document's first row
+        self.first = writer.next_rowid  # the row id of the document's first row: handles count from it
         self._gather: Callable[[list[str]], tuple] | None = None
         self._gather_shape = (0, 0)  # (document's columns, table's columns) it was made for
 
@@ -173,22 +175,13 @@ class _ReplayedTable:
             self.places.append(place)
 
     def add(self, values: Sequence[str]) -> int:
-        """Returns the row's handle: 0 for the document's first row in this table, then one more each."""
-        if self.in_order:
-            missing = len(self.columns) - len(values)
-            if missing:
-                values = [*values, *[""] * missing]
-        else:
-            # Padded to every column of the document and one more: the "" of the table's columns
-            # this document lacks (index -1); then one gather in C takes the table's order.
-            values = [*values, *[""] * (len(self.places) + 1 - len(values))]
-            if self._gather_shape != (len(self.places), len(self.columns)):
-                self._make_gather(len(self.columns))
-            values = self._gather(values)
-        rowid = self.writer.add_values(values)
-        if not self.first:
-            self.first = rowid
-        return rowid - self.first
+        """A row of the document's columns not in the table's order; returns its handle."""
+        # Padded to every column of the document and one more: the "" of the table's columns this
+        # document lacks (index -1); then one gather in C takes the table's order.
+        values = [*values, *[""] * (len(self.places) + 1 - len(values))]
+        if self._gather_shape != (len(self.places), len(self.columns)):
+            self._make_gather(len(self.columns))
+        return self.writer.add_values(self._gather(values)) - self.first
 
     def _make_gather(self, width: int) -> None:
         source = [-1] * width

@@ -159,8 +159,16 @@ class TableWriter:
             self.flush()
         return rowid
 
+    @property
+    def next_rowid(self) -> int:
+        return self._next_rowid
+
     def add_values(self, row: Sequence[str]) -> int:
-        """Append a row laid out already: one value per column, in column order (a list or tuple)."""
+        """Append a row laid out already: one value per column, in column order (a list or tuple;
+        fewer: the last columns are empty)."""
+        missing = len(self.columns) - len(row)
+        if missing:
+            row = [*row, *[""] * missing]
         self._pending.append(row)
         rowid = self._next_rowid
         self._next_rowid = rowid + 1
@@ -289,6 +297,9 @@ class Workbook:
         if scratch:  # thrown away after one run: no crash safety needed, and no WAL to copy twice
             self._conn.execute("PRAGMA journal_mode=MEMORY")
             self._conn.execute("PRAGMA synchronous=OFF")
+            # Written once from start to end, never paged through: large pages append rows with
+            # less work per row (a new file only; an existing one keeps its pages)
+            self._conn.execute("PRAGMA page_size=65536")
         else:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
