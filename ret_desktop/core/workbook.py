@@ -297,9 +297,6 @@ class Workbook:
         if scratch:  # thrown away after one run: no crash safety needed, and no WAL to copy twice
             self._conn.execute("PRAGMA journal_mode=MEMORY")
             self._conn.execute("PRAGMA synchronous=OFF")
-            # Written once from start to end, never paged through: large pages append rows with
-            # less work per row (a new file only; an existing one keeps its pages)
-            self._conn.execute("PRAGMA page_size=65536")
         else:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
