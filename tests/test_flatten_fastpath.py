@@ -129,6 +129,10 @@ class _Rows:
         rows.append(list(values))
         return len(rows) - 1
 
+    def add_rows(self, table: str, rows) -> None:
+        for values in rows:
+            self.add_row(table, values)
+
     def backfill(self, table: str, first: int, last: int, pairs) -> None:
         self.backfills.append((table, first, last, list(pairs)))
 

@@ -36,8 +36,9 @@ QUEUED_BATCHES = 4  # per worker, beside the one being filled
 TASKS_AHEAD = 4  # documents a worker is given at once: the next is there when one ends
 POLL_SECONDS = 0.05  # how often a waiting writer looks at the cancel flag
 
-# Operations in a batch: (ROW, table, values) | (COLUMNS, table, new names) | (BACKFILL, table, first, last, pairs)
-ROW, COLUMNS, BACKFILL = 0, 1, 2
+# Operations in a batch: (ROW, table, values) | (ROWS, table, list of values) | (COLUMNS, table, new names)
+# | (BACKFILL, table, first, last, pairs)
+ROW, ROWS, COLUMNS, BACKFILL = 0, 1, 2, 3
 # Messages from a worker: (BATCH, operations) | (DONE, result) | (FAILED, reason)
 _BATCH, _DONE, _FAILED = 0, 1, 2
 
@@ -92,6 +93,7 @@ class _BatchingSink:
     def __init__(self, send: Callable[[tuple], None]) -> None:
         self._send = send
         self._operations: list[tuple] = []
+        self._counted = 0  # rows in the operations beyond one per operation (ROWS carry many)
         self._rows: dict[str, int] = {}
 
     def add_columns(self, table: str, names: list[str]) -> None:
@@ -101,9 +103,16 @@ class _BatchingSink:
         self._operations.append((ROW, table, values))
         handle = self._rows.get(table, 0)
         self._rows[table] = handle + 1
-        if len(self._operations) >= ROWS_PER_BATCH:
+        if len(self._operations) + self._counted >= ROWS_PER_BATCH:
             self.flush()
         return handle
+
+    def add_rows(self, table: str, rows: list[Sequence[str]]) -> None:
+        self._operations.append((ROWS, table, rows))
+        self._rows[table] = self._rows.get(table, 0) + len(rows)
+        self._counted += len(rows) - 1
+        if len(self._operations) + self._counted >= ROWS_PER_BATCH:
+            self.flush()
 
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         self._operations.append((BACKFILL, table, first, last, list(pairs)))
@@ -112,6 +121,7 @@ class _BatchingSink:
         if self._operations:
             self._send((_BATCH, self._operations))
             self._operations = []
+            self._counted = 0
 
 
 class Replay:
@@ -139,6 +149,14 @@ class Replay:
             return replayed.writer.add_values(values) - replayed.first
         return replayed.add(values)
 
+    def add_rows(self, table: str, rows: list[Sequence[str]]) -> None:
+        replayed = self._tables.get(table) or self._table(table)
+        if replayed.in_order:
+            replayed.writer.add_rows(rows)
+        else:
+            for values in rows:
+                replayed.add(values)
+
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         replayed = self._table(table)
         self._sink.backfill(table, replayed.first + first, replayed.first + last, pairs)
@@ -148,6 +166,8 @@ class Replay:
             code = operation[0]
             if code == ROW:
                 self.add_row(operation[1], operation[2])
+            elif code == ROWS:
+                self.add_rows(operation[1], operation[2])
             elif code == COLUMNS:
                 self.add_columns(operation[1], operation[2])
             else:

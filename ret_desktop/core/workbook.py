@@ -176,6 +176,16 @@ class TableWriter:
             self.flush()
         return rowid
 
+    def add_rows(self, rows: list[Sequence[str]]) -> None:
+        """``add_values`` for each of ``rows``."""
+        width = len(self.columns)
+        if min(map(len, rows)) < width:
+            rows = [row if len(row) == width else [*row, *[""] * (width - len(row))] for row in rows]
+        self._pending += rows
+        self._next_rowid += len(rows)
+        if len(self._pending) >= _BATCH:
+            self.flush()
+
     def place_of(self, name: str) -> int:
         """The position of column ``name``, added at the end if new."""
         place = self._slots.get(name)

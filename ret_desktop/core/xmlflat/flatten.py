@@ -55,6 +55,9 @@ class RowSink(Protocol):
         """Store one row: a value per column of ``table`` announced so far (fewer: the others are
         empty). Returns its handle: 0 for the document's first row of ``table``, then one more each."""
 
+    def add_rows(self, table: str, rows: list[Sequence[str]]) -> None:
+        """Store these rows, as ``add_row`` each (their handles follow on); the list is the sink's."""
+
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         """Set these columns on the rows ``first``..``last`` (handles) of ``table``."""
 
@@ -429,6 +432,7 @@ class _Layout:
 _TOKEN = re.compile(r'<(/?)([^\s/<>!?"]+)((?:\s+[^\s=<>"]+="[^"<>]*")*)(\s*)(/?)>|([^<]+)')
 _ATTRIBUTE = re.compile(r'(\s+)([^\s=<>"]+)="([^"<>]*)"')
 _MAX_SHAPES = 512  # per document
+_ROWS_PER_HAND_OVER = 256
 _MAX_SHAPE_CHARS = 16 * 1024  # a longer record is walked: its pattern would cost more than it saves
 _TRIES_BEFORE_GIVING_UP = 256  # records that missed every known shape, before judging whether shapes pay
 # Shapes' patterns (and which groups are leaf texts) by the skeleton of the records they were made
@@ -706,6 +710,15 @@ def flatten_document(
     # one record per document: nothing to learn a shape from
     shapes = _KnownShapes(layouts.setdefault(table, _Layout(sink, table))) if record and known_shapes else None
     serialise = etree.tostring
+    pending: list[Sequence[str]] = []  # rows of known shapes not handed over yet: they go in batches
+    handles = 0  # the handle of the next row of ``table``
+
+    def hand_over() -> None:
+        nonlocal pending
+        if pending:
+            sink.add_rows(table, pending)
+            pending = []
+
     records = 0
     found_record = False
     same_parent = None  # the records' parent while nothing but records arrive under it
@@ -730,6 +743,7 @@ def flatten_document(
                     elif not is_record(chain, element):
                         continue  # the record's tag, somewhere else
                     found_record = True
+                    hand_over()  # before the context writes back onto the rows
                     carried = context.enter(chain, element) if chain else []
                     same_parent = parent
                 records += 1
@@ -739,15 +753,22 @@ def flatten_document(
                     text = serialise(element, encoding="unicode", with_tail=False)
                     values = shapes.row(text, (file_label, number), carried)
                     if values is not None:
-                        context.row_added(sink.add_row(table, values))
+                        pending.append(values)
+                        context.row_added(handles)
+                        handles += 1
+                        if len(pending) >= _ROWS_PER_HAND_OVER:
+                            hand_over()
                         if parent is not None:
                             del parent[0]
                         continue
+                hand_over()
                 row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, number)]
                 row += carried
                 own = len(row)
                 walk(element, record_node, row)
-                context.row_added(add_row(table, row))
+                handle = add_row(table, row)
+                handles = handle + 1
+                context.row_added(handle)
                 if walker.child_rows:
                     for child_table, item in walker.child_rows:
                         add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, number), *item])
@@ -756,6 +777,7 @@ def flatten_document(
                     shapes.learn(text, row[own:])
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference
+            hand_over()
             if found_record:
                 context.finish()
             elif record is not None:
