@@ -194,3 +194,24 @@ def test_known_shapes_in_relational_mode(tmp_path, seed):
     reference = _flatten(path, record, known_shapes=False, child_tables=children)
     fast = _flatten(path, record, known_shapes=True, child_tables=children)
     assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+
+
+def test_records_of_ever_new_shapes_stop_the_trying(tmp_path, general_walks, monkeypatch):
+    """Where no shape comes back, every record takes the general walk: the same rows, and the
+    serialising is given up after a while."""
+    path = tmp_path / "unique.xml"
+    path.write_text("<list>" + "".join(f"<item><field{n} a='{n}'>value {n}</field{n}></item>" for n in range(600))
+                    + "</list>", encoding="utf-8")
+    reference = _flatten(path, ("list", "item"), known_shapes=False)
+    serialised = []
+    original = flatten_module.etree.tostring
+
+    def counting(element, **options):
+        serialised.append(element)
+        return original(element, **options)
+
+    monkeypatch.setattr(flatten_module.etree, "tostring", counting)
+    fast = _flatten(path, ("list", "item"), known_shapes=True)
+    assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+    assert len(general_walks) == 1200
+    assert len(serialised) < 600 / 2

@@ -709,7 +709,9 @@ def flatten_document(
     is_record = record_matcher(record) if record else None
     # one record per document: nothing to learn a shape from
     shapes = _KnownShapes(layouts.setdefault(table, _Layout(sink, table))) if record and known_shapes else None
+    known = shapes.row if shapes is not None else None  # None once shapes do not pay
     serialise = etree.tostring
+    row_added = context.row_added
     pending: list[Sequence[str]] = []  # rows of known shapes not handed over yet: they go in batches
     handles = 0  # the handle of the next row of ``table``
 
@@ -749,12 +751,12 @@ def flatten_document(
                 records += 1
                 number = str(records)
                 text = None
-                if shapes is not None and shapes.active:
+                if known is not None:
                     text = serialise(element, encoding="unicode", with_tail=False)
-                    values = shapes.row(text, (file_label, number), carried)
+                    values = known(text, (file_label, number), carried)
                     if values is not None:
                         pending.append(values)
-                        context.row_added(handles)
+                        row_added(handles)
                         handles += 1
                         if len(pending) >= _ROWS_PER_HAND_OVER:
                             hand_over()
@@ -768,13 +770,15 @@ def flatten_document(
                 walk(element, record_node, row)
                 handle = add_row(table, row)
                 handles = handle + 1
-                context.row_added(handle)
+                row_added(handle)
                 if walker.child_rows:
                     for child_table, item in walker.child_rows:
                         add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, number), *item])
                     walker.child_rows.clear()
                 elif text is not None:
                     shapes.learn(text, row[own:])
+                if text is not None and not shapes.active:
+                    known = None
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference
             hand_over()
