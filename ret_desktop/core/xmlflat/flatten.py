@@ -597,7 +597,8 @@ def _unescaped(groups: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
     """The pattern of a serialised record's shape (see _KnownShapes) and, per group, whether it is a
-    leaf's text; None for a record the pattern cannot say (mixed content, a comment)."""
+    leaf's text; None for a record the pattern cannot say (mixed content, a comment). Its repeats
+    are possessive: what follows each never starts with what it repeats, so giving back cannot help."""
     tokens = []
     position = 0
     while position < len(text):
@@ -615,7 +616,7 @@ def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
         if between is not None:
             if not between.isspace():
                 return None  # text beside child elements
-            parts.append(r"\s*")  # blanks here, as the parser kept them: any blanks
+            parts.append(r"\s*+")  # blanks here, as the parser kept them: any blanks
             continue
         if closing:
             parts.append(re.escape(f"</{name}>"))
@@ -626,7 +627,7 @@ def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
             if key == "xmlns" or key.startswith("xmlns:"):
                 parts.append(re.escape(attribute.group(0)))
             else:
-                parts.append(re.escape(f'{blank}{key}="') + '([^"<]*)"')
+                parts.append(re.escape(f'{blank}{key}="') + '([^"<]*+)"')
                 trimmed.append(False)
         parts.append(re.escape(space))
         leaf_end = None
@@ -640,7 +641,7 @@ def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
         if leaf_end is None:
             parts.append(">")
         else:  # a leaf, written <name/> when it has no text
-            parts.append("(?:/>|>([^<]*)" + re.escape(f"</{name}>") + ")")
+            parts.append("(?:/>|>([^<]*+)" + re.escape(f"</{name}>") + ")")
             trimmed.append(True)
             index = leaf_end
     return "".join(parts), trimmed
