@@ -432,6 +432,7 @@ class _Layout:
 _TOKEN = re.compile(r'<(/?)([^\s/<>!?"]+)((?:\s+[^\s=<>"]+="[^"<>]*")*)(\s*)(/?)>|([^<]+)')
 _ATTRIBUTE = re.compile(r'(\s+)([^\s=<>"]+)="([^"<>]*)"')
 _MAX_SHAPES = 512  # per document
+_MAX_SHAPES_ALIKE = 8  # with as many tags: each is tried in turn
 _ROWS_PER_HAND_OVER = 256
 _MAX_SHAPE_CHARS = 16 * 1024  # a longer record is walked: its pattern would cost more than it saves
 _TRIES_BEFORE_GIVING_UP = 256  # records that missed every known shape, before judging whether shapes pay
@@ -544,9 +545,10 @@ class _KnownShapes:
         values = [value.strip() if trim else value for value, trim in zip(groups, trimmed)]
         if values != [value for _name, value in pairs]:
             return False
-        shape = _Shape(pattern, [name for name, _v in pairs], trimmed, attributes=not all(trimmed))
-        self.by_tags.setdefault(text.count("<"), []).append(shape)
-        self.shapes += 1
+        alike = self.by_tags.setdefault(text.count("<"), [])
+        if len(alike) < _MAX_SHAPES_ALIKE:
+            alike.append(_Shape(pattern, [name for name, _v in pairs], trimmed, attributes=not all(trimmed)))
+            self.shapes += 1
         return True
 
     def _make_gather(self, shape: _Shape, carried: Pairs) -> None:
