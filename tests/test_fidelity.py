@@ -189,11 +189,15 @@ def test_describe_groups_says_when_the_detected_record_makes_very_wide_rows(tmp_
 
 class _Rows:
     def __init__(self) -> None:
+        self.columns: list[str] = []
         self.rows: list = []
 
-    def add_row(self, table, pairs):
-        self.rows.append(pairs)
-        return len(self.rows)
+    def add_columns(self, table, names):
+        self.columns += names
+
+    def add_row(self, table, values):
+        self.rows.append(list(zip(self.columns, values)))
+        return len(self.rows) - 1
 
     def backfill(self, table, first, last, pairs):
         pass

@@ -366,7 +366,8 @@ def _write_in_process(ready: list[_Plan], children: dict[str, dict[ClarkPath, st
         try:
             with workbook.savepoint():
                 records = flatten_document(
-                    plan.document.path, plan.record, sink, file_label=label, table=plan.table,
+                    plan.document.path, plan.record, Replay(sink, sink.writer), file_label=label,
+                    table=plan.table,
                     child_tables=children.get(plan.table, {}), should_cancel=should_cancel,
                     on_bytes=lambda n, _label=label: advance(n, _label), warnings=warnings,
                 )
@@ -410,7 +411,7 @@ def _write_in_parallel(ready: list[_Plan], children: dict[str, dict[ClarkPath, s
 
 
 class _WorkbookSink:
-    """Rows from the flattener into the workbook's table writers."""
+    """The workbook's table writers, for the rows of each document (``Replay``)."""
 
     def __init__(self, workbook: Workbook, meta: dict[str, tuple[str, str, str | None]]) -> None:
         self.workbook = workbook
@@ -418,10 +419,6 @@ class _WorkbookSink:
 
     def writer(self, table: str) -> TableWriter:
         return self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
-
-    def add_row(self, table: str, pairs) -> int:
-        writer = self.workbook.writers.get(table) or self.workbook.writer(table, *self.meta[table])
-        return writer.add_row(pairs)
 
     def backfill(self, table: str, first: int, last: int, pairs) -> None:
         self.writer(table).backfill(first, last, pairs)

@@ -2,9 +2,8 @@
 document order.
 
 Each worker process scans (record detection) or flattens the documents it is given, one after
-another. Flattening goes into a sink that lays
-every row out in the document's own column order (as TableWriter lays it out in the table's) and
-sends the rows in batches over the worker's own pipe. The writer (the caller of ``FlattenPool.run``)
+another. The flattener lays every row out in the document's own column order; the worker sends
+the rows in batches over its own pipe. The writer (the caller of ``FlattenPool.run``)
 reads the documents' batches in document order and replays them into the workbook, so the tables
 are what one process would have written, byte for byte.
 
@@ -26,10 +25,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from ret_desktop.core.xmlflat.detect import scan_structure
-from ret_desktop.core.xmlflat.flatten import FlattenCancelled, Pairs, RowSink, flatten_document
+from ret_desktop.core.xmlflat.flatten import FlattenCancelled, Pairs, flatten_document
 from ret_desktop.core.xmlflat.names import ClarkPath
 
 ROWS_PER_BATCH = 1000
@@ -37,8 +36,9 @@ QUEUED_BATCHES = 4  # per worker, beside the one being filled
 TASKS_AHEAD = 4  # documents a worker is given at once: the next is there when one ends
 POLL_SECONDS = 0.05  # how often a waiting writer looks at the cancel flag
 
-# Operations in a batch: (ROW, table, values) | (COLUMNS, table, new names) | (BACKFILL, table, first, last, pairs)
-ROW, COLUMNS, BACKFILL = 0, 1, 2
+# Operations in a batch: (ROW, table, values) | (ROWS, table, list of values) | (COLUMNS, table, new names)
+# | (BACKFILL, table, first, last, pairs)
+ROW, ROWS, COLUMNS, BACKFILL = 0, 1, 2, 3
 # Messages from a worker: (BATCH, operations) | (DONE, result) | (FAILED, reason)
 _BATCH, _DONE, _FAILED = 0, 1, 2
 
@@ -73,7 +73,7 @@ class FlattenTask:
     def run(self, send: Callable[[tuple], None]) -> None:
         from ret_desktop.core.convert import failure_reason
 
-        sink = _LayingOutSink(send)
+        sink = _BatchingSink(send)
         warnings: list[str] = []
         try:
             records = flatten_document(Path(self.path), self.record, sink, file_label=self.file_label,
@@ -86,41 +86,33 @@ class FlattenTask:
         send((_DONE, (records, warnings)))
 
 
-class _LayingOutSink:
-    """In a worker: each row as values in the order of the document's own columns of its table
-    (the order TableWriter.add_row would give them), new columns announced before the first row
-    that has them; handles count rows per table from 0."""
+class _BatchingSink:
+    """In a worker: the document's rows (laid out by the flattener in the document's own column
+    order), new columns and backfills, sent over the pipe in batches as operations."""
 
     def __init__(self, send: Callable[[tuple], None]) -> None:
         self._send = send
         self._operations: list[tuple] = []
-        self._slots: dict[str, dict[str, int]] = {}
+        self._counted = 0  # rows in the operations beyond one per operation (ROWS carry many)
         self._rows: dict[str, int] = {}
 
-    def add_row(self, table: str, pairs: Pairs) -> int:
-        slots = self._slots.get(table)
-        if slots is None:
-            slots = self._slots[table] = {}
-        row = [""] * len(slots)
-        try:
-            for name, value in pairs:
-                row[slots[name]] = value
-        except KeyError:
-            new = []
-            for name, _value in pairs:
-                if name not in slots:
-                    slots[name] = len(slots)
-                    new.append(name)
-            self._operations.append((COLUMNS, table, new))
-            row = [""] * len(slots)
-            for name, value in pairs:
-                row[slots[name]] = value
-        self._operations.append((ROW, table, row))
+    def add_columns(self, table: str, names: list[str]) -> None:
+        self._operations.append((COLUMNS, table, names))
+
+    def add_row(self, table: str, values: Sequence[str]) -> int:
+        self._operations.append((ROW, table, values))
         handle = self._rows.get(table, 0)
         self._rows[table] = handle + 1
-        if len(self._operations) >= ROWS_PER_BATCH:
+        if len(self._operations) + self._counted >= ROWS_PER_BATCH:
             self.flush()
         return handle
+
+    def add_rows(self, table: str, rows: list[Sequence[str]]) -> None:
+        self._operations.append((ROWS, table, rows))
+        self._rows[table] = self._rows.get(table, 0) + len(rows)
+        self._counted += len(rows) - 1
+        if len(self._operations) + self._counted >= ROWS_PER_BATCH:
+            self.flush()
 
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         self._operations.append((BACKFILL, table, first, last, list(pairs)))
@@ -129,43 +121,70 @@ class _LayingOutSink:
         if self._operations:
             self._send((_BATCH, self._operations))
             self._operations = []
+            self._counted = 0
 
 
 class Replay:
-    """In the writer: one document's batches into the workbook's sink (``add_row`` / ``backfill``
-    with column names, as the flattener calls it), and its table writers' ``add_values``."""
+    """In the writer: one document's rows into the workbook's table writers, each row put into its
+    table's column order; a RowSink. In one process it is the flattener's sink; with workers it
+    replays their batches (``apply``)."""
 
-    def __init__(self, sink: RowSink, writer_of: Callable[[str], object]) -> None:
-        self._sink = sink
+    def __init__(self, sink, writer_of: Callable[[str], object]) -> None:
+        self._sink = sink  # its backfill(table, first row id, last row id, pairs)
         self._writer_of = writer_of  # table -> its TableWriter (created if new)
         self._tables: dict[str, _ReplayedTable] = {}
 
+    def _table(self, name: str) -> _ReplayedTable:
+        table = self._tables.get(name)
+        if table is None:
+            table = self._tables[name] = _ReplayedTable(self._writer_of(name))
+        return table
+
+    def add_columns(self, table: str, names: list[str]) -> None:
+        self._table(table).place(names)
+
+    def add_row(self, table: str, values: Sequence[str]) -> int:
+        replayed = self._tables.get(table) or self._table(table)
+        if replayed.in_order:
+            return replayed.writer.add_values(values) - replayed.first
+        return replayed.add(values)
+
+    def add_rows(self, table: str, rows: list[Sequence[str]]) -> None:
+        replayed = self._tables.get(table) or self._table(table)
+        if replayed.in_order:
+            replayed.writer.add_rows(rows)
+        else:
+            for values in rows:
+                replayed.add(values)
+
+    def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
+        replayed = self._table(table)
+        self._sink.backfill(table, replayed.first + first, replayed.first + last, pairs)
+
     def apply(self, operations: list[tuple]) -> None:
-        tables = self._tables
         for operation in operations:
-            table = tables.get(operation[1])
-            if table is None:
-                table = tables[operation[1]] = _ReplayedTable(self._writer_of(operation[1]))
             code = operation[0]
             if code == ROW:
-                table.add(operation[2])
+                self.add_row(operation[1], operation[2])
+            elif code == ROWS:
+                self.add_rows(operation[1], operation[2])
             elif code == COLUMNS:
-                table.place(operation[2])
+                self.add_columns(operation[1], operation[2])
             else:
-                _code, name, first, last, pairs = operation
-                self._sink.backfill(name, table.first + first, table.first + last, pairs)
+                self.backfill(*operation[1:])
 
 
 class _ReplayedTable:
     """One table of a replayed document: where the document's columns are in the table."""
 
-    __slots__ = ("writer", "places", "in_order", "first", "_gather", "_gather_shape")
+    __slots__ = ("writer", "columns", "places", "in_order", "first", "_gather", "_gather_shape")
 
     def __init__(self, writer) -> None:
         self.writer = writer
+        self.columns = writer.columns  # the table's, as they grow
         self.places: list[int] = []  # the document's column n -> the table's
         self.in_order = True  # places[n] == n: rows need no reordering
-        self.first = 0  # the row id of the document's first row
+        self.first = writer.next_rowid  # the row id of the document's first row: handles count from it
         self._gather: Callable[[list[str]], tuple] | None = None
         self._gather_shape = (0, 0)  # (document's columns, table's columns) it was made for
 
@@ -175,21 +194,14 @@ class _ReplayedTable:
             self.in_order = self.in_order and place == len(self.places)
             self.places.append(place)
 
-    def add(self, values: list[str]) -> None:
-        width = len(self.writer.columns)
-        if self.in_order:
-            if len(values) < width:
-                values += [""] * (width - len(values))
-        else:
-            # Padded to every column of the document and one more: the "" of the table's columns
-            # this document lacks (index -1); then one gather in C takes the table's order.
-            values += [""] * (len(self.places) + 1 - len(values))
-            if self._gather_shape != (len(self.places), width):
-                self._make_gather(width)
-            values = self._gather(values)
-        handle = self.writer.add_values(values)
-        if not self.first:
-            self.first = handle
+    def add(self, values: Sequence[str]) -> int:
+        """A row of the document's columns not in the table's order; returns its handle."""
+        # Padded to every column of the document and one more: the "" of the table's columns this
+        # document lacks (index -1); then one gather in C takes the table's order.
+        values = [*values, *[""] * (len(self.places) + 1 - len(values))]
+        if self._gather_shape != (len(self.places), len(self.columns)):
+            self._make_gather(len(self.columns))
+        return self.writer.add_values(self._gather(values)) - self.first
 
     def _make_gather(self, width: int) -> None:
         source = [-1] * width

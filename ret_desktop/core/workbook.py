@@ -161,14 +161,32 @@ class TableWriter:
             self.flush()
         return rowid
 
+    @property
+    def next_rowid(self) -> int:
+        return self._next_rowid
+
     def add_values(self, row: Sequence[str]) -> int:
-        """Append a row laid out already: one value per column, in column order (a list or tuple)."""
+        """Append a row laid out already: one value per column, in column order (a list or tuple;
+        fewer: the last columns are empty)."""
+        missing = len(self.columns) - len(row)
+        if missing:
+            row = [*row, *[""] * missing]
         self._pending.append(row)
         rowid = self._next_rowid
         self._next_rowid = rowid + 1
         if len(self._pending) >= _BATCH:
             self.flush()
         return rowid
+
+    def add_rows(self, rows: list[Sequence[str]]) -> None:
+        """``add_values`` for each of ``rows``."""
+        width = len(self.columns)
+        if min(map(len, rows)) < width:
+            rows = [row if len(row) == width else [*row, *[""] * (width - len(row))] for row in rows]
+        self._pending += rows
+        self._next_rowid += len(rows)
+        if len(self._pending) >= _BATCH:
+            self.flush()
 
     def place_of(self, name: str) -> int:
         """The position of column ``name``, added at the end if new."""
@@ -190,8 +208,7 @@ class TableWriter:
             self.flush()
             self._run_schema(f"ALTER TABLE {self.sql_name} ADD COLUMN c{position + 1} TEXT", position)
         else:  # every pending row has every column
-            for row in self._pending:
-                row.append("")
+            self._pending = [[*row, ""] for row in self._pending]
         self._conn.execute(
             "INSERT INTO wb_columns (table_id, position, name) VALUES (?, ?, ?)", (self.table_id, position, name)
         )

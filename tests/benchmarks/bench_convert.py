@@ -9,8 +9,9 @@ process (peak RSS from the OS):
   floor/t  iterparse filtered to the record tag, clear() and dropping done siblings (a faster floor)
   ours     ret_desktop convert: detection, streaming flattening into workbook.sqlite, CSV export
   pandas   pandas.read_xml(...).to_csv(...) (flat shape only; it cannot flatten the nested one)
-Targets (issue #3, at 100 MB): ours >= 40% of the floor's throughput; faster than pandas on the
-flat shape; with --memory-check, peak memory at 4x the size within 50 MB of the 1x figure.
+Targets (at 100 MB): ours >= 60% of the floor's throughput (issue 16; issue 3 asked for 40%), with
+the share of floor/t printed beside it; faster than pandas on the flat shape; with --memory-check,
+peak memory at 4x the size within 50 MB of the 1x figure.
 
 With --batch: a ZIP of 200 Crossref documents of about 0.5 MB each, converted end to end with 1
 worker (in-process) and with 2 .. all cores of worker processes (issue 16: >= 1.5x with 2 cores).
@@ -233,8 +234,8 @@ def main() -> int:
                 if kind == "ours":
                     share = figures["floor"]["seconds"] / figure["seconds"]
                     share_t = figures["floor/t"]["seconds"] / figure["seconds"]
-                    note = f"{share:.0%} of floor, {share_t:.0%} of floor/t (target >= 40% of floor)"
-                    verdicts.append(share >= 0.40)
+                    note = f"{share:.0%} of floor, {share_t:.0%} of floor/t (target >= 60% of floor)"
+                    verdicts.append(share >= 0.60)
                 if kind == "pandas":
                     speedup = figure["seconds"] / figures["ours"]["seconds"]
                     note = f"ours is {speedup:.2f}x faster (target > 1)"

@@ -82,8 +82,9 @@ def scan_structure(path: Path, max_bytes: int = DETECT_BYTES) -> DocumentStructu
         with open(path, "rb") as raw:
             # Undeclared named references are rewritten as the flattener does.
             handle = EntityFilter(raw, encoding) if rewrite_references else raw
+            # Blank text is no content (content is trimmed): not creating it saves time.
             parser = etree.XMLPullParser(
-                events=("start",), **PARSER_OPTIONS,
+                events=("start",), remove_blank_text=True, **PARSER_OPTIONS,
                 encoding=PARSER_ENCODING if rewrite_references and handle.transcodes else None)
             while read < max_bytes:
                 chunk = handle.read(_CHUNK)

@@ -5,13 +5,21 @@ picked up from the tree when a record ends: the record's preceding siblings and 
 ancestors are the context carried onto its row, and are then deleted, like the record itself, so
 memory holds little more than the largest record. Context that appears after records of the same
 ancestor (a trailer) is written back onto those rows through the sink.
+
+Rows leave laid out in the document's own column order (first seen first). A record of a shape
+seen before is not walked element by element: it is serialised (in C) and matched against that
+shape's pattern, whose groups are its values (``_KnownShapes``); anything the pattern does not
+cover (a new element, mixed content, a comment, an escaped character) takes the general walk.
 """
 
 from __future__ import annotations
 
+import re
+import threading
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from lxml import etree
 
@@ -38,8 +46,17 @@ Pairs = list[tuple[str, str]]
 
 
 class RowSink(Protocol):
-    def add_row(self, table: str, pairs: Pairs) -> int:
-        """Store one row (column name, value pairs) and return its handle; handles increase."""
+    """Where one document's rows go."""
+
+    def add_columns(self, table: str, names: list[str]) -> None:
+        """New columns of ``table`` in this document, in first-seen order, before the first row that has them."""
+
+    def add_row(self, table: str, values: Sequence[str]) -> int:
+        """Store one row: a value per column of ``table`` announced so far (fewer: the others are
+        empty). Returns its handle: 0 for the document's first row of ``table``, then one more each."""
+
+    def add_rows(self, table: str, rows: list[Sequence[str]]) -> None:
+        """Store these rows, as ``add_row`` each (their handles follow on); the list is the sink's."""
 
     def backfill(self, table: str, first: int, last: int, pairs: Pairs) -> None:
         """Set these columns on the rows ``first``..``last`` (handles) of ``table``."""
@@ -378,6 +395,260 @@ class _Context:
                 parent.remove(level.element)
 
 
+class _Layout:
+    """The columns of one table in this document, in first-seen order: where each value goes."""
+
+    def __init__(self, sink: RowSink, table: str) -> None:
+        self.sink = sink
+        self.table = table
+        self.slots: dict[str, int] = {}
+
+    def slot(self, name: str) -> int:
+        place = self.slots.get(name)
+        if place is None:
+            place = self.slots[name] = len(self.slots)
+            self.sink.add_columns(self.table, [name])
+        return place
+
+    def values(self, pairs: Pairs) -> list[str]:
+        """``pairs`` as one value per column (announcing the new ones); a name twice: the last counts."""
+        slots = self.slots
+        row = [""] * len(slots)
+        try:
+            for name, value in pairs:
+                row[slots[name]] = value
+        except KeyError:
+            new = [name for name in dict.fromkeys(name for name, _value in pairs) if name not in slots]
+            for name in new:
+                slots[name] = len(slots)
+            self.sink.add_columns(self.table, new)
+            row = [""] * len(slots)
+            for name, value in pairs:
+                row[slots[name]] = value
+        return row
+
+
+# A serialised record, read as tokens: a start tag (name, attributes, "/" if empty), an end tag, or text.
+_TOKEN = re.compile(r'<(/?)([^\s/<>!?"]+)((?:\s+[^\s=<>"]+="[^"<>]*")*)(\s*)(/?)>|([^<]+)')
+_ATTRIBUTE = re.compile(r'(\s+)([^\s=<>"]+)="([^"<>]*)"')
+_MAX_SHAPES = 512  # per document
+_MAX_SHAPES_ALIKE = 8  # with as many tags: each is tried in turn
+_ROWS_PER_HAND_OVER = 256
+_MAX_SHAPE_CHARS = 16 * 1024  # a longer record is walked: its pattern would cost more than it saves
+_TRIES_BEFORE_GIVING_UP = 256  # records that missed every known shape, before judging whether shapes pay
+# Shapes' patterns (and which groups are leaf texts) by the skeleton of the records they were made
+# of, for every document of this process.
+_PATTERNS: dict[str, list[tuple[re.Pattern, list[bool]]]] = {}
+_MAX_PATTERNS = 256
+_PATTERNS_LOCK = threading.Lock()
+_QUOTED = re.compile(r'"[^"]*"')
+_TEXTS = re.compile(r">[^<]+<")
+
+
+@dataclass
+class _Shape:
+    """One shape of record: its pattern, whose groups are the record's values in document order
+    (attributes as written, leaf texts to be trimmed), and their column names."""
+
+    pattern: re.Pattern
+    names: list[str]
+    trimmed: list[bool]  # per group: a leaf's text (trimmed), else an attribute (as it is)
+    attributes: bool = False  # some group is an attribute
+    carried: Pairs | None = None  # the carried pairs ``gather`` was made for
+    carried_values: tuple[str, ...] = ()
+    gather: Callable[[tuple], tuple] | None = None
+
+
+class _KnownShapes:
+    """The shapes of the records seen so far, learnt from the general walk of a record and then
+    matched against the serialised records that follow.
+
+    A record matches a shape's pattern only when it has the same elements in the same order and
+    nesting, with the same namespace declarations and attribute names, no comment, processing
+    instruction or entity reference, and no text beside child elements (blanks aside): then the
+    general walk would give the same columns in the same order, and the values are the pattern's
+    groups, unescaped. A shape is kept only when its groups gave the
+    learning record's values exactly. Documents whose records seldom repeat a shape stop trying."""
+
+    def __init__(self, layout: _Layout) -> None:
+        self.layout = layout
+        self.by_tags: dict[int, list[_Shape]] = {}  # by the number of "<" in the serialised record
+        self.seen_once: set[str] = set()  # skeletons seen once, with no pattern yet
+        self.previous: _Shape | None = None  # the shape of the record before
+        self.first_try: _Shape | None = None  # a shape that came twice running: tried before the others
+        self.shapes = 0
+        self.hits = 0
+        self.misses = 0
+        self.active = True
+
+    def row(self, text: str, leading: tuple[str, ...], carried: Pairs) -> tuple | None:
+        """The laid-out row of a serialised record (``leading``: its _file and _record values) when
+        it has a known shape; else None."""
+        shape = self.first_try
+        match = shape.pattern.fullmatch(text) if shape is not None else None
+        if match is None:
+            self.first_try = None
+            for shape in self.by_tags.get(text.count("<"), ()):
+                match = shape.pattern.fullmatch(text)
+                if match is not None:
+                    if shape is self.previous:  # the same shape twice running: tried first from now on
+                        self.first_try = shape
+                    break
+        groups = None if match is None else match.groups("")
+        if groups is not None and "&" in text:
+            groups = _unescaped(groups)
+        if groups is None:
+            self.previous = None
+            self.misses += 1
+            if self.misses >= _TRIES_BEFORE_GIVING_UP and self.misses > self.hits:
+                self.active = False
+            return None
+        self.previous = shape
+        self.hits += 1
+        if shape.carried is not carried:
+            self._make_gather(shape, carried)
+        if shape.attributes:
+            return shape.gather((*leading, *shape.carried_values, *groups, *map(str.strip, groups), ""))
+        if shape.gather is None:  # the values are in the columns' order already
+            return (*leading, *shape.carried_values, *map(str.strip, groups))
+        return shape.gather((*leading, *shape.carried_values, *map(str.strip, groups), ""))
+
+    def learn(self, text: str, pairs: Pairs) -> None:
+        """Keep the shape of the record serialised as ``text``, which the general walk made ``pairs`` of."""
+        if self.shapes >= _MAX_SHAPES or len(text) > _MAX_SHAPE_CHARS:
+            return
+        skeleton = _TEXTS.sub("><", _QUOTED.sub('""', text))  # the record without its values
+        for pattern, trimmed in _PATTERNS.get(skeleton, ()):
+            if self._keep(pattern, trimmed, text, pairs):
+                return
+        # Making a pattern costs about as much as walking a hundred records of its shape: it is
+        # made the second time a skeleton is seen, and then kept for this process's other documents.
+        if skeleton not in self.seen_once:
+            self.seen_once.add(skeleton)
+            return
+        made = _shape_pattern(text)
+        if made is None:
+            return
+        pattern, trimmed = re.compile(made[0]), made[1]
+        with _PATTERNS_LOCK:  # conversions may run on several threads
+            if skeleton not in _PATTERNS and len(_PATTERNS) >= _MAX_PATTERNS:
+                del _PATTERNS[next(iter(_PATTERNS))]
+            _PATTERNS.setdefault(skeleton, []).append((pattern, trimmed))
+        self._keep(pattern, trimmed, text, pairs)
+
+    def _keep(self, pattern: re.Pattern, trimmed: list[bool], text: str, pairs: Pairs) -> bool:
+        """Keep this shape if its pattern gives the record's values exactly."""
+        match = pattern.fullmatch(text)
+        groups = _unescaped(match.groups("")) if match is not None else None
+        if groups is None or len(trimmed) != len(pairs):
+            return False
+        values = [value.strip() if trim else value for value, trim in zip(groups, trimmed)]
+        if values != [value for _name, value in pairs]:
+            return False
+        alike = self.by_tags.setdefault(text.count("<"), [])
+        if len(alike) < _MAX_SHAPES_ALIKE:
+            alike.append(_Shape(pattern, [name for name, _v in pairs], trimmed, attributes=not all(trimmed)))
+            self.shapes += 1
+        return True
+
+    def _make_gather(self, shape: _Shape, carried: Pairs) -> None:
+        """Which value of (file, record, carried values[, groups], trimmed groups, "") each column
+        takes (the groups as they are only where some are attributes)."""
+        names = [FILE_COLUMN, RECORD_COLUMN, *(name for name, _value in carried)]
+        base = len(names)
+        count = len(shape.names)
+        sources = list(range(base))
+        for number, (name, trim) in enumerate(zip(shape.names, shape.trimmed)):
+            names.append(name)
+            sources.append(base + number + (count if trim and shape.attributes else 0))
+        source_of: dict[int, int] = {}
+        for name, source in zip(names, sources):
+            source_of[self.layout.slot(name)] = source  # a name twice: the last counts, as in _Layout.values
+        empty = base + count * (2 if shape.attributes else 1)
+        width = len(self.layout.slots)
+        order = [source_of.get(slot, empty) for slot in range(width)]
+        in_order = not shape.attributes and order == list(range(empty))
+        shape.gather = None if in_order else itemgetter(*order)
+        shape.carried = carried
+        shape.carried_values = tuple(value for _name, value in carried)
+
+
+# What the serialiser escapes: the five predefined entities and character references.
+_REFERENCE = re.compile(r"&(?:(lt|gt|amp|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));")
+_PREDEFINED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _character(reference: re.Match) -> str:
+    name, decimal, hexadecimal = reference.groups()
+    return _PREDEFINED[name] if name else chr(int(decimal) if decimal else int(hexadecimal, 16))
+
+
+def _unescaped(groups: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Serialised values as their text; None if one holds a reference the serialiser does not make
+    (an entity reference left in the tree, which the general walk resolves)."""
+    values = []
+    for value in groups:
+        ampersands = value.count("&")
+        if ampersands:
+            value, references = _REFERENCE.subn(_character, value)
+            if references != ampersands:
+                return None
+        values.append(value)
+    return tuple(values)
+
+
+def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
+    """The pattern of a serialised record's shape (see _KnownShapes) and, per group, whether it is a
+    leaf's text; None for a record the pattern cannot say (mixed content, a comment). Its repeats
+    are possessive: what follows each never starts with what it repeats, so giving back cannot help."""
+    tokens = []
+    position = 0
+    while position < len(text):
+        token = _TOKEN.match(text, position)
+        if token is None:
+            return None
+        tokens.append(token)
+        position = token.end()
+    parts: list[str] = []
+    trimmed: list[bool] = []
+    index = 0
+    while index < len(tokens):
+        closing, name, attributes, space, empty, between = tokens[index].groups()
+        index += 1
+        if between is not None:
+            if not between.isspace():
+                return None  # text beside child elements
+            parts.append(r"\s*+")  # blanks here, as the parser kept them: any blanks
+            continue
+        if closing:
+            parts.append(re.escape(f"</{name}>"))
+            continue
+        parts.append(re.escape(f"<{name}"))
+        for attribute in _ATTRIBUTE.finditer(attributes):
+            blank, key, _value = attribute.groups()
+            if key == "xmlns" or key.startswith("xmlns:"):
+                parts.append(re.escape(attribute.group(0)))
+            else:
+                parts.append(re.escape(f'{blank}{key}="') + '([^"<]*+)"')
+                trimmed.append(False)
+        parts.append(re.escape(space))
+        leaf_end = None
+        if empty:
+            leaf_end = index
+        elif index < len(tokens) and tokens[index].group(1) and tokens[index].group(2) == name:
+            leaf_end = index + 1
+        elif (index + 1 < len(tokens) and tokens[index].group(6) is not None and tokens[index + 1].group(1)
+              and tokens[index + 1].group(2) == name):
+            leaf_end = index + 2
+        if leaf_end is None:
+            parts.append(">")
+        else:  # a leaf, written <name/> when it has no text
+            parts.append("(?:/>|>([^<]*+)" + re.escape(f"</{name}>") + ")")
+            trimmed.append(True)
+            index = leaf_end
+    return "".join(parts), trimmed
+
+
 def _ancestors(element: etree._Element) -> list[etree._Element]:
     """The ancestors of ``element``, root first."""
     chain = []
@@ -414,6 +685,7 @@ def flatten_document(
     should_cancel: Callable[[], bool] = lambda: False,
     on_bytes: Callable[[int], None] = lambda n: None,
     warnings: list[str] | None = None,
+    known_shapes: bool = True,
 ) -> int:
     """Stream ``path`` into ``sink``: one row of ``table`` per element at ``record`` (a path of
     Clark names from the root; None: the whole document is one record). In relational mode
@@ -421,15 +693,37 @@ def flatten_document(
     ``child_tables`` keys are paths of tags below the record element.
     Returns the number of records; ``warnings`` receives what the document's rows cannot say
     (named references kept literally). Raises XmlDocumentError (with line and column) or
-    FlattenCancelled; rows already given to the sink are then the caller's to discard."""
+    FlattenCancelled; rows already given to the sink are then the caller's to discard.
+    ``known_shapes`` False: every record takes the general walk (what the known shapes are tested against)."""
     rewrite_references, encoding = check_prolog(path)
     walker = _Walker(Names(), child_tables or {})
+    layouts: dict[str, _Layout] = {}
+
+    def add_row(table_name: str, pairs: Pairs) -> int:
+        layout = layouts.get(table_name)
+        if layout is None:
+            layout = layouts[table_name] = _Layout(sink, table_name)
+        return sink.add_row(table_name, layout.values(pairs))
+
     context = _Context(record or (), walker, sink, table)
-    add_row = sink.add_row
     walk = walker.element
     relational = bool(child_tables)
     record_node = walker.root("", () if relational else None)
     is_record = record_matcher(record) if record else None
+    # one record per document: nothing to learn a shape from
+    shapes = _KnownShapes(layouts.setdefault(table, _Layout(sink, table))) if record and known_shapes else None
+    known = shapes.row if shapes is not None else None  # None once shapes do not pay
+    serialise = etree.tostring
+    row_added = context.row_added
+    pending: list[Sequence[str]] = []  # rows of known shapes not handed over yet: they go in batches
+    handles = 0  # the handle of the next row of ``table``
+
+    def hand_over() -> None:
+        nonlocal pending
+        if pending:
+            sink.add_rows(table, pending)
+            pending = []
+
     records = 0
     found_record = False
     same_parent = None  # the records' parent while nothing but records arrive under it
@@ -454,19 +748,43 @@ def flatten_document(
                     elif not is_record(chain, element):
                         continue  # the record's tag, somewhere else
                     found_record = True
+                    hand_over()  # before the context writes back onto the rows
                     carried = context.enter(chain, element) if chain else []
                     same_parent = parent
                 records += 1
-                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records))]
+                number = str(records)
+                text = None
+                if known is not None:
+                    text = serialise(element, encoding="unicode", with_tail=False)
+                    values = known(text, (file_label, number), carried)
+                    if values is not None:
+                        pending.append(values)
+                        row_added(handles)
+                        handles += 1
+                        if len(pending) >= _ROWS_PER_HAND_OVER:
+                            hand_over()
+                        if parent is not None:
+                            del parent[0]
+                        continue
+                hand_over()
+                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, number)]
                 row += carried
+                own = len(row)
                 walk(element, record_node, row)
-                context.row_added(add_row(table, row))
-                if relational:
+                handle = add_row(table, row)
+                handles = handle + 1
+                row_added(handle)
+                if walker.child_rows:
                     for child_table, item in walker.child_rows:
-                        add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, str(records)), *item])
+                        add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, number), *item])
                     walker.child_rows.clear()
+                elif text is not None:
+                    shapes.learn(text, row[own:])
+                if text is not None and not shapes.active:
+                    known = None
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference
+            hand_over()
             if found_record:
                 context.finish()
             elif record is not None:

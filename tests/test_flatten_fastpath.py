@@ -1,0 +1,217 @@
+"""The known-shape path of the flattener (a record serialised and matched against the shapes seen
+before) gives exactly the rows of the general walk, on documents full of the cases that could tell
+them apart."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from ret_desktop.core.xmlflat import flatten as flatten_module
+from ret_desktop.core.xmlflat.flatten import flatten_document
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+
+
+def _value(rng: random.Random) -> str:
+    """Text as documents write it: mostly plain, sometimes escaped, padded, non-ASCII or empty."""
+    word = " ".join(rng.choices(WORDS, k=rng.randint(1, 3)))
+    kind = rng.randrange(12)
+    if kind == 0:
+        return ""
+    if kind == 1:
+        return f"  {word}\n\t"
+    if kind == 2:
+        return f"{word} &amp; {word} &lt;3 &#233;"
+    if kind == 3:
+        return f"<![CDATA[{word} <raw> & co]]>"
+    if kind == 4:
+        return f"Zoë {word} \u4e2d\u6587 \U0001f600"
+    if kind == 5:
+        return "02"
+    if kind == 6:
+        return f"{word} &gt; {word}"
+    return word
+
+
+def _attribute(rng: random.Random) -> str:
+    kind = rng.randrange(8)
+    if kind == 0:
+        return " a &amp; b "
+    if kind == 1:
+        return "line&#10;break\ttab"
+    if kind == 2:
+        return "it's &quot;quoted&quot;"
+    if kind == 3:
+        return ""
+    return rng.choice(WORDS)
+
+
+def _record(rng: random.Random, number: int, late: bool) -> str:
+    """One ``rec`` of a few shapes that recur (so known shapes are matched) with the tricky parts
+    thrown in now and then."""
+    shape = rng.randrange(6)
+    parts = [f"<title>{_value(rng)}</title>"]
+    if shape in (0, 1, 2):
+        for _ in range(rng.randint(1, 3)):  # repeated children, with children of their own
+            parts.append(f'<person role="{_attribute(rng)}"><given>{_value(rng)}</given>'
+                         f"<family>{_value(rng)}</family></person>")
+    if shape in (1, 3):
+        parts.append(f'<p:note xml:lang="en" p:kind="{_attribute(rng)}">{_value(rng)}</p:note>')
+    if shape == 4:
+        parts.append("<empty/><empty></empty><blank> </blank>")
+    if shape == 5:
+        parts.append('<q:item xmlns:q="urn:other">other namespace</q:item><q:item>bound to urn:q</q:item>')
+    extra = rng.randrange(40)
+    if extra == 0:
+        parts.append(f"<para>Mixed <i>{_value(rng)}</i> content, <b>bold</b> too.</para>")
+    elif extra == 1:
+        parts.insert(1, "<!-- a comment between siblings -->")
+    elif extra == 2:
+        parts.append("<?pi between siblings?>")
+    elif extra == 3:
+        parts.append("stray text beside structure")
+    elif extra == 4:
+        parts.append(f"<leafwithcomment>before<!-- c -->after {_value(rng)}</leafwithcomment>")
+    elif extra == 5:
+        parts.append('<p:note xmlns:p="urn:rebound">prefix p bound elsewhere</p:note>')
+    elif extra == 6:
+        parts.append("<_file>an element named like a provenance column</_file>")
+    elif extra == 7:
+        parts.append(f"<deep><a><b><c>{_value(rng)}</c></b></a></deep>")
+    if late and rng.randrange(3) == 0:
+        parts.append(f"<late>{_value(rng)}</late>")  # a column that appears only near the end
+    attributes = f' id="r{number}"' + (f' status="{_attribute(rng)}"' if rng.randrange(3) == 0 else "")
+    spacing = "\n    " if rng.randrange(2) else ""
+    return f"<rec{attributes}>{spacing}{spacing.join(parts)}{spacing}</rec>"
+
+
+def tricky_document(path: Path, seed: int, records: int = 600) -> Path:
+    rng = random.Random(seed)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<root xmlns:p="urn:p" xmlns:q="urn:q" version="1">',
+           "<head><id>batch-" + str(seed) + "</id></head>"]
+    for group in range(3):
+        out.append(f'<group name="g{group}"><meta>{_value(rng)}</meta>')  # context carried onto its records
+        for number in range(records // 3):
+            out.append(_record(rng, number, late=group == 2 and number > records // 4))
+        out.append("</group>")
+    out.append("<trailer>written after the records</trailer></root>\n")
+    path.write_text("\n".join(out), encoding="utf-8")
+    return path
+
+
+def leaf_records_document(path: Path, seed: int) -> Path:
+    """Records that are leaves themselves (their text is the value), a few with attributes."""
+    rng = random.Random(seed)
+    items = []
+    for _ in range(200):
+        kind = f' kind="{_attribute(rng)}"' if rng.randrange(4) == 0 else ""
+        items.append(f"<item{kind}>{_value(rng)}</item>")
+    path.write_text("<list>" + "".join(items) + "</list>", encoding="utf-8")
+    return path
+
+
+class _Rows:
+    """Every table's columns and rows as the flattener hands them over."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[str]] = {}
+        self.rows: dict[str, list[list[str]]] = {}
+        self.backfills: list[tuple] = []
+
+    def add_columns(self, table: str, names: list[str]) -> None:
+        self.columns.setdefault(table, []).extend(names)
+
+    def add_row(self, table: str, values) -> int:
+        rows = self.rows.setdefault(table, [])
+        rows.append(list(values))
+        return len(rows) - 1
+
+    def add_rows(self, table: str, rows) -> None:
+        for values in rows:
+            self.add_row(table, values)
+
+    def backfill(self, table: str, first: int, last: int, pairs) -> None:
+        self.backfills.append((table, first, last, list(pairs)))
+
+    def padded(self) -> dict[str, list[list[str]]]:
+        """The rows with every column (a row may leave out the columns that came after it)."""
+        return {table: [row + [""] * (len(self.columns[table]) - len(row)) for row in rows]
+                for table, rows in self.rows.items()}
+
+
+def _flatten(path: Path, record: tuple[str, ...], known_shapes: bool, child_tables=None) -> _Rows:
+    rows = _Rows()
+    flatten_document(path, record, rows, file_label="doc.xml", table="t", child_tables=child_tables,
+                     known_shapes=known_shapes)
+    return rows
+
+
+@pytest.fixture
+def general_walks(monkeypatch):
+    """How many records the general walk took: the known-shape path must have taken the others."""
+    walks = []
+    original = flatten_module._Walker.element
+
+    def counting(self, element, node, out):
+        if node.path == "" and node.clark in (None, ()):
+            walks.append(element)
+        return original(self, element, node, out)
+
+    monkeypatch.setattr(flatten_module._Walker, "element", counting)
+    return walks
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_known_shapes_give_the_rows_of_the_general_walk(tmp_path, seed, general_walks):
+    path = tricky_document(tmp_path / f"tricky{seed}.xml", seed)
+    record = ("root", "group", "rec")
+    reference = _flatten(path, record, known_shapes=False)
+    walked = len(general_walks)
+    fast = _flatten(path, record, known_shapes=True)
+    assert fast.columns == reference.columns  # the same columns in the same order
+    assert fast.padded() == reference.padded()
+    assert fast.backfills == reference.backfills and fast.backfills  # the trailer, written back
+    assert walked == 600 and len(general_walks) - walked < 600 / 2  # most records took the known shape
+
+
+def test_known_shapes_of_leaf_records(tmp_path, general_walks):
+    path = leaf_records_document(tmp_path / "leaves.xml", 7)
+    reference = _flatten(path, ("list", "item"), known_shapes=False)
+    fast = _flatten(path, ("list", "item"), known_shapes=True)
+    assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+    assert len(general_walks) - 200 < 100
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_known_shapes_in_relational_mode(tmp_path, seed):
+    """Records with child-table rows go the general way; the others may take their known shape."""
+    path = tricky_document(tmp_path / f"tricky{seed}.xml", seed)
+    record = ("root", "group", "rec")
+    children = {("person",): "t.person"}
+    reference = _flatten(path, record, known_shapes=False, child_tables=children)
+    fast = _flatten(path, record, known_shapes=True, child_tables=children)
+    assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+
+
+def test_records_of_ever_new_shapes_stop_the_trying(tmp_path, general_walks, monkeypatch):
+    """Where no shape comes back, every record takes the general walk: the same rows, and the
+    serialising is given up after a while."""
+    path = tmp_path / "unique.xml"
+    path.write_text("<list>" + "".join(f"<item><field{n} a='{n}'>value {n}</field{n}></item>" for n in range(600))
+                    + "</list>", encoding="utf-8")
+    reference = _flatten(path, ("list", "item"), known_shapes=False)
+    serialised = []
+    original = flatten_module.etree.tostring
+
+    def counting(element, **options):
+        serialised.append(element)
+        return original(element, **options)
+
+    monkeypatch.setattr(flatten_module.etree, "tostring", counting)
+    fast = _flatten(path, ("list", "item"), known_shapes=True)
+    assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+    assert len(general_walks) == 1200
+    assert len(serialised) < 600 / 2
