@@ -525,11 +525,13 @@ def test_a_cancel_seen_by_the_second_half_stops_the_compare_and_leaves_nothing(t
 
 
 def test_ragged_rows_of_an_export_are_padded_or_refused_wherever_they_stand(tmp_path):
-    # The rows go to SQLite straight from the reader until one has another width than the header:
-    # then the file is read again row by row. The first odd rows here stand after 30,000 good ones.
+    # The rows go to SQLite straight from the reader, many to a statement, until one has another
+    # width than the header: then the file is read again row by row. The odd rows here stand among
+    # 30,000 good ones (old side) and in the last few rows (new side, and the refused one).
     header = ["id", "title", "year"]
     good = [[str(i), f"t{i}", "2000"] for i in range(30_000)]
-    old = write_csv(tmp_path / "old", "t.csv", [header] + good + [["30000", "short"], ["30001", "x", "1", ""]])
+    old = write_csv(tmp_path / "old", "t.csv", [header] + good[:15_000] + [["30000", "short"], ["30001", "x", "1", ""]]
+                    + good[15_000:])
     new = write_csv(tmp_path / "new", "t.csv", [header] + good + [["30000", "short", ""], ["30001", "x", "1"]])
     summary = compare(Side.export(old), Side.export(new), tmp_path / "r.sqlite", CompareOptions(key=("id",)))
     assert summary.same and summary.tables[0].rows_same == 30_002

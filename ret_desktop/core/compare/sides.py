@@ -13,6 +13,7 @@ import json
 import sqlite3
 import zipfile
 from dataclasses import dataclass, field, replace
+from itertools import chain, islice
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -22,6 +23,7 @@ from ret_desktop.core.workbook import Workbook
 
 PROVENANCE = ("_file", "_record")
 _CSV_BATCH = 20000  # rows between looks at a cancel and the progress, where rows are checked one by one
+_ROWS_PER_INSERT = 100  # rows bound to one INSERT of many VALUES, where rows go straight in
 _PROGRESS_STEPS = 2_000_000  # SQLite steps between them, where rows go straight in (some 20,000 rows of 20 columns)
 
 
@@ -304,8 +306,8 @@ def _manifest_tables(source: _ExportSource, names: list[str]) -> dict[str, tuple
 def _load_csv(conn: sqlite3.Connection, open_file: Callable, name: str, group: str, record_path: str,
               parent: str | None, should_cancel: Callable[[], bool], on_bytes: Callable[[int], None]) -> None:
     """One CSV file (``open_file()`` opens it, in bytes) as a new table. Its rows go to SQLite straight
-    from the reader; a row of another width than the header's stops that (SQLite counts the values),
-    and the file is read again with each row checked: short ones padded, long ones refused."""
+    from the reader, ``_ROWS_PER_INSERT`` to a statement; a row of another width than the header's
+    stops that, and the file is read again with each row checked: short ones padded, long ones refused."""
     with open_file() as handle:
         reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8-sig", newline=""))
         header = next(reader, None)
@@ -324,11 +326,19 @@ def _load_csv(conn: sqlite3.Connection, open_file: Callable, name: str, group: s
             on_bytes(handle.tell())
             return 1 if should_cancel() else 0
 
+        per_insert = max(1, min(_ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+        insert_many = insert + f", ({', '.join('?' * width)})" * (per_insert - 1)
         conn.set_progress_handler(progress, _PROGRESS_STEPS)
         try:
-            conn.executemany(insert, reader)
-            return
-        except sqlite3.ProgrammingError:  # "Incorrect number of bindings supplied": a ragged row
+            while True:
+                rows = list(islice(reader, per_insert))
+                if len(rows) < per_insert:
+                    conn.executemany(insert, rows)
+                    return
+                if set(map(len, rows)) != {width}:
+                    break
+                conn.execute(insert_many, list(chain.from_iterable(rows)))
+        except sqlite3.ProgrammingError:  # "Incorrect number of bindings supplied": a ragged row at the end
             pass
         except sqlite3.OperationalError as exc:
             if "interrupted" in str(exc):
