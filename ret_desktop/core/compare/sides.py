@@ -234,7 +234,7 @@ def _load_export(source_path: Path, path: Path, should_cancel: Callable[[], bool
             raise CompareError(f"{source_path.name}: no CSV file in this export")
         Workbook(path, scratch=True).close()  # the workbook's tables
         conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA journal_mode=OFF")  # a scratch file, removed when the compare stops: nothing resumes it
         conn.execute("PRAGMA synchronous=OFF")
         total = sum(source.size(n) for n in csv_names) or 1
         done = 0
