@@ -522,3 +522,41 @@ def test_a_cancel_seen_by_the_second_half_stops_the_compare_and_leaves_nothing(t
         compare(Side.export(old), Side.export(new), out / "r.sqlite", CompareOptions(key=("id",), parallel_from_rows=1),
                 should_cancel=lambda: threading.current_thread().name == "ret-compare-cells")
     assert list(out.iterdir()) == []
+
+
+def test_ragged_rows_of_an_export_are_padded_or_refused_wherever_they_stand(tmp_path):
+    # The rows go to SQLite straight from the reader, many to a statement, until one has another
+    # width than the header: then the file is read again row by row. The odd rows here stand among
+    # 30,000 good ones (old side) and in the last few rows (new side, and the refused one).
+    header = ["id", "title", "year"]
+    good = [[str(i), f"t{i}", "2000"] for i in range(30_000)]
+    old = write_csv(tmp_path / "old", "t.csv", [header] + good[:15_000] + [["30000", "short"], ["30001", "x", "1", ""]]
+                    + good[15_000:])
+    new = write_csv(tmp_path / "new", "t.csv", [header] + good + [["30000", "short", ""], ["30001", "x", "1"]])
+    summary = compare(Side.export(old), Side.export(new), tmp_path / "r.sqlite", CompareOptions(key=("id",)))
+    assert summary.same and summary.tables[0].rows_same == 30_002
+    ragged = write_csv(tmp_path / "ragged", "t.csv", [header] + good + [["30000", "a", "1", "extra"]])
+    with pytest.raises(CompareError, match="t: row 30002 has 4 fields, the header 3"):
+        compare(Side.export(ragged), Side.export(new), tmp_path / "r2.sqlite", CompareOptions(key=("id",)))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_long_csv_side_tells_its_progress_in_bytes_and_a_cancel_stops_its_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("ret_desktop.core.compare.sides._PROGRESS_STEPS", 1000, raising=False)  # ~50 rows
+    rows = [["id", "title", "year"]] + [[str(i), f"title {i}", "2000"] for i in range(5000)]
+    old, new = write_csv(tmp_path / "old", "t.csv", rows), write_csv(tmp_path / "new", "t.csv", rows)
+    size = (old / "t.csv").stat().st_size
+    seen = []
+    summary = compare(Side.export(old), Side.export(new), tmp_path / "r.sqlite", CompareOptions(key=("id",)),
+                      on_progress=lambda done, total, current: seen.append((done, total, current)))
+    reading = [done for done, total, current in seen if current == "reading old: t.csv"]
+    assert summary.same and len(reading) > 10 and reading == sorted(reading) and 0 < reading[-2] < size
+    out = tmp_path / "out"
+    out.mkdir()
+    seen.clear()
+    with pytest.raises(CompareCancelled):
+        compare(Side.export(old), Side.export(new), out / "r.sqlite", CompareOptions(key=("id",)),
+                should_cancel=lambda: any(done > 0 for done, _total, _current in seen),
+                on_progress=lambda done, total, current: seen.append((done, total, current)))
+    assert {current for _done, _total, current in seen} == {"reading old: t.csv"}  # stopped while reading
+    assert list(out.iterdir()) == []

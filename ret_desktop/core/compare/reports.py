@@ -78,7 +78,7 @@ class DiffReader:
         table_id = self._id(diff_table)
         cells = self._conn.cursor().execute(
             "SELECT row, col, old, new FROM cmp_cells WHERE tbl = ? ORDER BY row, col", (table_id,))
-        pending = cells.fetchone()
+        pending = next(cells, None)
         offset = len(STATUS_COLUMNS)
         for row in self._conn.execute(f"SELECT * FROM t{table_id} WHERE c1 <> 'same' ORDER BY rowid"):
             row_id, status, file, record, *values = row[:-2]
@@ -86,7 +86,7 @@ class DiffReader:
             while pending is not None and pending[0] <= row_id:
                 if pending[0] == row_id:
                     changed[pending[1] - offset] = (pending[2], pending[3])
-                pending = cells.fetchone()
+                pending = next(cells, None)
             yield DiffRow(status, file or "", record or "", values, changed)
 
     def _id(self, diff_table: str) -> int:
@@ -110,10 +110,7 @@ def write_reports(result_path: Path, summary: CompareSummary, out_dir: Path, for
             if "xlsx" in formats:
                 made.append(_xlsx(reader, summary, diffs, scratch / "compare.xlsx", should_cancel))
             if "csv" in formats:
-                stems = _stems(diffs)
-                for table in diffs:
-                    made.append(_daff_csv(reader, table, scratch / f"{stems[table.name]}.diff.csv", should_cancel))
-                made.append(_patch_csv(reader, diffs, scratch / "patch.csv", should_cancel))
+                made += _csv_reports(reader, diffs, scratch, should_cancel)
             if "html" in formats:
                 made.append(_html(reader, summary, diffs, scratch / "compare.html", should_cancel))
         atomic_write_json(scratch / "summary.json", summary.as_json(), mode=0o644)
@@ -140,12 +137,6 @@ def _stems(tables: list[TableDiff]) -> dict[str, str]:
     return stems
 
 
-def _key_text(table: TableDiff, columns: list[str], row: DiffRow) -> str:
-    if table.key:
-        return " | ".join(row.values[columns.index(k)] or "" for k in table.key)
-    return f"{row.file}#{row.record}"
-
-
 # ------------------------------------------------------------------------------------- CSV
 
 def _arrow(values: list[str]) -> str:
@@ -156,53 +147,51 @@ def _arrow(values: list[str]) -> str:
     return arrow
 
 
-def _daff_csv(reader: DiffReader, table: TableDiff, path: Path, should_cancel) -> Path:
-    columns = reader.columns(table.diff_table)
-    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        if table.columns_added or table.columns_removed:
-            writer.writerow(["!"] + ["+++" if c in table.columns_added else "---" if c in table.columns_removed
-                                     else "" for c in columns])
-        writer.writerow(["@@"] + columns)
-        for number, row in enumerate(reader.rows(table.diff_table)):
-            if number % 10000 == 0 and should_cancel():
-                raise CompareCancelled()
-            values = ["" if v is None else v for v in row.values]
-            if row.status == "added":
-                writer.writerow(["+++"] + values)
-            elif row.status == "removed":
-                writer.writerow(["---"] + values)
-            elif row.status == "changed":
-                pairs = {i: ("" if o is None else o, "" if n is None else n) for i, (o, n) in row.changed.items()}
-                arrow = _arrow([v for pair in pairs.values() for v in pair])
-                for i, (old, new) in pairs.items():
-                    values[i] = f"{old}{arrow}{new}"
-                writer.writerow([arrow] + values)
-            else:  # a row whose key is repeated or empty on one side: not paired, shown as it is
-                writer.writerow([""] + values)
-    return path
-
-
-def _patch_csv(reader: DiffReader, tables: list[TableDiff], path: Path, should_cancel) -> Path:
-    """One line per changed cell, and per filled cell of an added or removed row."""
-    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(["table", "key", "column", "old", "new", "change"])
+def _csv_reports(reader: DiffReader, tables: list[TableDiff], folder: Path, should_cancel) -> list[Path]:
+    """Each table's daff CSV and the patch CSV of them all (one line per changed cell, and per filled
+    cell of an added or removed row), written in one pass over each table's rows that differ."""
+    stems = _stems(tables)
+    made = []
+    patch_path = folder / "patch.csv"
+    with atomic_output(patch_path) as patch_tmp, open(patch_tmp, "w", encoding="utf-8", newline="") as patch_handle:
+        patch = csv.writer(patch_handle, lineterminator="\r\n")
+        patch.writerow(["table", "key", "column", "old", "new", "change"])
         for table in tables:
-            columns = reader.columns(table.diff_table)
-            for number, row in enumerate(reader.rows(table.diff_table)):
-                if number % 10000 == 0 and should_cancel():
-                    raise CompareCancelled()
-                key = _key_text(table, columns, row)
-                if row.status == "changed":
-                    for i, (old, new) in row.changed.items():
-                        writer.writerow([table.name, key, columns[i], old or "", new or "", "changed"])
-                elif row.status in ("added", "removed"):
-                    for name, value in zip(columns, row.values):
-                        if value:
-                            old, new = ("", value) if row.status == "added" else (value, "")
-                            writer.writerow([table.name, key, name, old, new, row.status])
-    return path
+            path = folder / f"{stems[table.name]}.diff.csv"
+            with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+                _table_csv(reader, table, csv.writer(handle, lineterminator="\r\n"), patch, should_cancel)
+            made.append(path)
+    return made + [patch_path]
+
+
+def _table_csv(reader: DiffReader, table: TableDiff, daff, patch, should_cancel) -> None:
+    """One table's rows: into its daff CSV (``daff``) and the patch CSV (``patch``)."""
+    columns = reader.columns(table.diff_table)
+    if table.columns_added or table.columns_removed:
+        daff.writerow(["!"] + ["+++" if c in table.columns_added else "---" if c in table.columns_removed
+                               else "" for c in columns])
+    daff.writerow(["@@"] + columns)
+    name, key_at = table.name, [columns.index(k) for k in table.key]
+    for number, row in enumerate(reader.rows(table.diff_table)):
+        if number % 10000 == 0 and should_cancel():
+            raise CompareCancelled()
+        values = ["" if v is None else v for v in row.values]
+        key = " | ".join(values[i] for i in key_at) if key_at else f"{row.file}#{row.record}"
+        if row.status == "changed":
+            pairs = {i: ("" if o is None else o, "" if n is None else n) for i, (o, n) in row.changed.items()}
+            patch.writerows([(name, key, columns[i], old, new, "changed") for i, (old, new) in pairs.items()])
+            arrow = _arrow([v for pair in pairs.values() for v in pair])
+            for i, (old, new) in pairs.items():
+                values[i] = f"{old}{arrow}{new}"
+            daff.writerow([arrow] + values)
+        elif row.status == "added":
+            patch.writerows([(name, key, c, "", v, "added") for c, v in zip(columns, values) if v])
+            daff.writerow(["+++"] + values)
+        elif row.status == "removed":
+            patch.writerows([(name, key, c, v, "", "removed") for c, v in zip(columns, values) if v])
+            daff.writerow(["---"] + values)
+        else:  # a row whose key is repeated or empty on one side: not paired, shown as it is
+            daff.writerow([""] + values)
 
 
 # ------------------------------------------------------------------------------------- XLSX
