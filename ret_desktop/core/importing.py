@@ -742,11 +742,15 @@ class _Inflate:
         return self._zlib.decompress(self._zlib.unconsumed_tail + data, max_length)
 
 
+_LZMA_MAX_DICTIONARY = 64 * 1024**2  # the largest any xz or 7-Zip preset uses
+
+
 class _ZipLzma:
     """LZMA as a ZIP stores it (a version, the size of the properties, the properties, then a raw
-    LZMA1 stream) through the decompressor interface of ``bz2.BZ2Decompressor``. Its dictionary is
-    never larger than the entry claims to be (no honest stream refers further back; a longer one
-    fails the size check anyway), so a header cannot make it take gigabytes."""
+    LZMA1 stream) through the decompressor interface of ``bz2.BZ2Decompressor``. Its dictionary,
+    memory held while the entry decompresses, is never larger than the entry claims to be (no honest
+    stream refers further back; a longer one fails the size check anyway), and an entry needing
+    more than ``_LZMA_MAX_DICTIONARY`` is refused, so a header cannot make it take gigabytes."""
 
     def __init__(self, size: int) -> None:
         self._largest_dictionary = max(size, 4096)  # liblzma's smallest
@@ -775,9 +779,14 @@ class _ZipLzma:
             if len(properties) != 5 or properties[0] >= 9 * 5 * 5:
                 raise lzma.LZMAError("invalid LZMA properties")
             literal_context, position = properties[0] % 9, properties[0] // 9
+            named = int.from_bytes(properties[1:5], "little")
+            dictionary = min(named, self._largest_dictionary)
+            if dictionary > _LZMA_MAX_DICTIONARY:
+                raise NotImplementedError(f"an LZMA dictionary of {_size(named)}; "
+                                          f"at most {_size(_LZMA_MAX_DICTIONARY)} is read")
             self._lzma = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[{
                 "id": lzma.FILTER_LZMA1, "lc": literal_context, "lp": position % 5, "pb": position // 5,
-                "dict_size": min(int.from_bytes(properties[1:5], "little"), self._largest_dictionary)}])
+                "dict_size": dictionary}])
         return self._lzma.decompress(data, max_length)
 
 

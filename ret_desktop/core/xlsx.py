@@ -3,8 +3,8 @@ column widths and an autofilter, each sheet streamed straight into the ZIP, one 
 memory stays flat and no scratch file holds cell text.
 
 Every string is a text cell (``02`` stays ``02``, ``=1+1`` is never a formula), written as Excel
-writes what XML cannot hold: a control character as ``_xHHHH_``, a literal ``_xHHHH_`` (or ``_xHH_``,
-which LibreOffice reads as a character too) as ``_x005F_xHHHH_``. A value longer than a cell holds
+writes what XML cannot hold: a control character, a lone surrogate, U+FFFE or U+FFFF as ``_xHHHH_``,
+a literal ``_xHHHH_`` (or ``_xHH_``, which LibreOffice reads as a character too) as ``_x005F_xHHHH_``. A value longer than a cell holds
 (``EXCEL_MAX_CELL`` characters) is cut there and counted in ``XlsxSheet.cells_cut``; a sheet refuses
 rows past ``EXCEL_MAX_ROWS`` and cells past ``EXCEL_MAX_COLUMNS`` (``XlsxError``). Rows of plain
 text are joined a thousand at a time (xlsxwriter spends about 6 µs a cell; this, a small part of it).
@@ -25,7 +25,7 @@ EXCEL_MAX_ROWS = 1_048_576  # including a header row
 EXCEL_MAX_COLUMNS = 16_384
 EXCEL_MAX_CELL = 32_767
 EXCEL_MAX_SHEET_NAME = 31
-_UNSAFE_SHEET_CHARS = re.compile("[\\[\\]:*?/\\\\\x00-\x1f\ufffe\uffff]")  # and what XML cannot carry
+_UNSAFE_SHEET_CHARS = re.compile("[\\[\\]:*?/\\\\\x00-\x1f\ud800-\udfff\ufffe\uffff]")  # and what XML cannot carry
 _ZIP64_BYTES = 1 << 30  # a sheet expected to be larger may pass 2 GiB, which needs a ZIP64 entry
 
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -45,10 +45,15 @@ _EMPTY_TEXT = {kept: opening + _TEXT_CLOSE for kept, opening in _TEXT_OPEN.items
 _KEPT_AS_IT_IS = (" \x00", "\x00 ", " \x01", "\x01 ", "\t", "\n")  # in a batch's text (see _VALUE, _ROW)
 # In a batch's text: the separators of values and of rows (a value holding one takes the slow path).
 _VALUE, _ROW = "\x00", "\x01"
-_NOT_PLAIN = re.compile("[\x02-\x08\x0b-\x1f\ufffe\uffff]")  # with _VALUE, _ROW and "_x": what _text rewrites
-_XML_SPECIAL = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9A-Fa-f]{1,4}_")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f]")  # \r too: XML would read it as \n
+# What XML cannot carry, written as _xHHHH_: controls (\r too: XML would read it as \n), lone surrogates
+# (no UTF-8 for them) and U+FFFE/U+FFFF.
+_UNWRITABLE = "\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff"
+_NOT_PLAIN = re.compile("[\x02-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")  # with _VALUE, _ROW and "_x": what _text rewrites
+_XML_SPECIAL = re.compile(f"[&<>{_UNWRITABLE}]|_x[0-9A-Fa-f]{{1,4}}_")
 _EXCEL_ESCAPE = re.compile("_x[0-9A-Fa-f]{1,4}_")  # Excel reads four digits; LibreOffice reads _x12_ too
+# An underscore that starts what a reader takes for an escape (also once the next character is written
+# as one), or a character XML cannot carry: _text writes the first as _x005F_, the second as _xHHHH_.
+_TO_ESCAPE = re.compile(f"_(?=x[0-9A-Fa-f]{{1,4}}[_{_UNWRITABLE}])|[{_UNWRITABLE}]")
 
 
 class XlsxError(ValueError):
@@ -94,8 +99,7 @@ def _attribute(value: str) -> str:
 def _text(value: str) -> str:
     """A value (at most EXCEL_MAX_CELL characters) as the text of a ``<t>``."""
     if _XML_SPECIAL.search(value):
-        value = _EXCEL_ESCAPE.sub(r"_x005F\g<0>", _xml_escape(value))  # a literal _xHHHH_ stays literal
-        value = _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", value).replace("\ufffe", "").replace("\uffff", "")
+        value = _TO_ESCAPE.sub(lambda m: f"_x{ord(m.group()):04X}_", _xml_escape(value))  # _ is 005F
     return value
 
 

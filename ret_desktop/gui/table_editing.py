@@ -19,6 +19,15 @@ from ret_desktop.gui.table_model import WorkbookTableModel
 from ret_desktop.gui.table_view import EntryTableView
 
 
+def _spreadsheet_cell(value: str) -> str:
+    """A value as one cell of tab-separated text: quoted, as a spreadsheet's own copy quotes it, when
+    it holds a tab or line break (else the rest is a cell of its own, maybe a live formula) or starts
+    with a quote."""
+    if "\t" in value or "\n" in value or "\r" in value or value.startswith('"'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
 class TableEditor(QObject):
     """The editing actions of ``view``; those that do not need the table's focus belong to ``owner``
     (the window), whose keys they use."""
@@ -149,7 +158,7 @@ class TableEditor(QObject):
         columns = sorted({c for _, c in cells})
         grid = [[model.index(r, c).data() or "" for c in columns] for r in rows]
         shown = grid if self.csv_raw() else [[neutralise_formula(value) for value in line] for line in grid]
-        text = "\n".join("\t".join(line) for line in shown) + "\n"
+        text = "\n".join("\t".join(map(_spreadsheet_cell, line)) for line in shown) + "\n"
         self._copied = (text, grid)
         QGuiApplication.clipboard().setText(text)
 
