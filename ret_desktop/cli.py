@@ -366,7 +366,7 @@ def _compare_keys(specs: list[str]) -> tuple[tuple[str, ...], dict[str, tuple[st
             columns = table_keys.setdefault(table, [])
             if column:
                 columns.append(column)
-    return tuple(key), {table: tuple(columns) for table, columns in table_keys.items()}
+    return tuple(dict.fromkeys(key)), {table: tuple(dict.fromkeys(columns)) for table, columns in table_keys.items()}
 
 
 def run_compare(settings: Settings, args: argparse.Namespace) -> int:

@@ -416,6 +416,11 @@ class _Diff:
         """A key named for a table must be that table's on both sides; the default key must fit at
         least one of the tables it serves."""
         options = self.options
+        for key in (options.key, *options.table_keys.values()):
+            provenance = next((c for c in key if c in PROVENANCE), None)
+            if provenance:
+                raise CompareError(f"{provenance} says where a row comes from and cannot be a key: without a key, "
+                                   f"rows are paired by document and record")
         for name, key in options.table_keys.items():
             pair = next((p for p in pairs if name in {t.name for t in (p.old, p.new) if t}), None)
             if pair is None:
