@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ret_desktop.core.export import write_csv
-from ret_desktop.core.xmlflat import flatten as flatten_module
 from ret_desktop.core.xmlflat.flatten import flatten_document
+from ret_desktop.core.xmlflat.names import ANY_DEPTH, ANY_ELEMENT
 
 WORDS = ["alpha", "beta", "a.b*c", "(x|y)+", "[z]{2}", "$^\\d", "Zoë", "\u4e2d", "\U0001f600", "02"]
 TEXTS = [
@@ -109,8 +109,12 @@ def fuzz_document(path: Path, seed: int, records: int) -> Path:
            '<root xmlns:p="urn:p" version="1"><head><id>batch</id></head>']
     groups = rng.randint(1, 3)
     for group in range(groups):
-        out.append(f'<group name="g{group}"><meta>{_text(rng)}</meta>')
+        extra = f' extra="{rng.choice(WORDS)}"' if group and rng.randrange(2) else ""  # new carried column
+        out.append(f'<group name="g{group}"{extra}><meta>{_text(rng)}</meta>')
         for number in range(records // groups):
+            if rng.randrange(150) == 0:  # context between records of the same group, carried from then on
+                tag = f"between{rng.randrange(2)}"
+                out.append(f"<{tag}>{_text(rng)}</{tag}>")
             out.append(_record(rng, number, late=number > records // 2))
         out.append("</group>")
     out.append("<trailer>after</trailer></root>")
@@ -184,3 +188,105 @@ def test_fuzzed_documents_give_the_rows_of_the_general_walk(tmp_path, seed):
 def test_fuzzed_documents_in_relational_mode(tmp_path, seed):
     path = fuzz_document(tmp_path / f"fuzz{seed}.xml", seed, 300)
     _assert_same(path, tmp_path, child_tables={("person",): "t.person"})
+
+
+def test_the_shape_cache_across_documents_of_other_prefixes_and_context(tmp_path):
+    """Patterns are kept for the process's other documents: one learnt where the namespace is
+    ``p`` (and the records carry one context) must not give another document's rows its columns."""
+    documents = []
+    for number, (prefix, uri, context) in enumerate([("p", "urn:p", "<meta>one</meta>"),
+                                                     ("q", "urn:p", '<meta kind="k">two</meta><more>x</more>'),
+                                                     ("p", "urn:other", ""), ("p", "urn:p", "<meta/>")]):
+        records = "".join(f'<rec id="{n}"><{prefix}:v {prefix}:a="{n}">{n} &amp; {number}</{prefix}:v>'
+                          f"<w>{' ' if n % 7 else ''}{n}</w></rec>" for n in range(300))
+        path = tmp_path / f"doc{number}.xml"
+        path.write_text(f'<root xmlns:{prefix}="{uri}"><group>{context}{records}</group></root>', encoding="utf-8")
+        documents.append(path)
+    for path in documents + documents[::-1]:
+        _assert_same(path, tmp_path)
+
+
+def test_two_threads_converting_documents_of_the_same_shapes_at_once(tmp_path):
+    paths = [fuzz_document(tmp_path / f"t{seed}.xml", seed, 700) for seed in (2, 5, 8, 11)]
+    references = [_flatten(path, False) for path in paths]
+    results: dict[tuple[int, int, int], _Rows] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def convert(worker: int) -> None:
+        try:
+            start.wait()
+            for round_ in range(2):
+                for number, path in enumerate(paths if worker else paths[::-1]):
+                    results[(worker, round_, number)] = _flatten(path, True)
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=convert, args=(worker,)) for worker in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for (worker, _round, number), rows in results.items():
+        index = number if worker else len(paths) - 1 - number
+        reference = references[index]
+        assert (rows.columns, rows.padded(), rows.backfills) == (
+            reference.columns, reference.padded(), reference.backfills)
+
+
+def _repeat(record, count: int = 300) -> str:
+    return "".join(record(n) for n in range(count))
+
+
+EDGE_CASES = {
+    "no-break space between children": ("<root><g>" + _repeat(
+        lambda n: f"<rec><a>{n}</a>{chr(160) if n % 3 else ''}<b>x</b></rec>") + "</g></root>", ("root", "g", "rec")),
+    "blanks kept by xml:space": ("<root><g>" + _repeat(
+        lambda n: f"<rec xml:space='preserve'>{'  ' if n % 2 else ''}<a>{n}</a>{' ' if n % 3 else ''}<b> x </b></rec>")
+        + "</g></root>", ("root", "g", "rec")),
+    "records that are leaves": ("<root>" + _repeat(lambda n: f"<rec a='{n}'>{' t ' if n % 2 else ''}</rec>") + "</root>",
+                                ("root", "rec")),
+    "any element": ("<root>" + _repeat(lambda n: f"<r{n % 3}><a>{n}</a></r{n % 3}>") + "</root>", ("root", "*")),
+    "any depth": ("<root>" + _repeat(lambda n: f"<w><rec><a>{n}</a></rec></w>" if n % 2 else f"<rec><a>{n}</a></rec>")
+                  + "</root>", ("root", "**", "rec")),
+    "same name nested": ("<root><g>" + _repeat(lambda n: f"<rec><a><a>{n}</a></a><a/></rec>") + "</g></root>",
+                         ("root", "g", "rec")),
+    "named references with a DOCTYPE": ("<!DOCTYPE root SYSTEM 'x.dtd'><root><g>" + _repeat(
+        lambda n: f"<rec><a>{n} &uuml; &foo; &amp;</a><b k='&eacute;&bar;'/></rec>") + "</g></root>", ("root", "g", "rec")),
+    "names like provenance columns": ("<root><g>" + _repeat(
+        lambda n: f"<rec id='{n}'><id>{n}</id><_file>z</_file><_record>q</_record></rec>") + "</g></root>",
+        ("root", "g", "rec")),
+    "two prefixes of one namespace": ("<root xmlns:p='urn:p' xmlns:q='urn:p'><g>" + _repeat(
+        lambda n: f"<rec p:a='{n}' {'q' if n % 2 else 'p'}:b='x'/>") + "</g></root>", ("root", "g", "rec")),
+    "prefix rebound per group": ("<root>" + "".join(
+        f"<g xmlns:p='urn:{k}'>" + _repeat(lambda n: f"<rec><p:a>{n}</p:a></rec>", 100) + "</g>" for k in (1, 2, 1))
+        + "</root>", ("root", "g", "rec")),
+    "text beside the records": ("<root><g>context" + _repeat(
+        lambda n: f"<rec><a>{n}</a></rec>" + ("more" if n == 100 else "") + (f"tail{n}" if n % 50 == 0 else ""))
+        + "trailer</g></root>", ("root", "g", "rec")),
+    "blanks outside XML's": ("<root><g>" + _repeat(
+        lambda n: f"<rec><a>{n}&#x85;</a><b>&#x2028;{n}&#xA0;</b></rec>") + "</g></root>", ("root", "g", "rec")),
+    "blanks inside tags": ("<root><g>" + _repeat(
+        lambda n: f"<rec  a = '1'\n b='{n}' ><x   /><y\n></y ></rec >") + "</g></root>", ("root", "g", "rec")),
+    "many attributes": ("<root><g>" + _repeat(
+        lambda n: "<rec " + " ".join(f"a{k}='{n}{k}'" for k in range(300)) + "><x>1</x></rec>", 40) + "</g></root>",
+        ("root", "g", "rec")),
+    "more shapes alike than are kept": ("<root><g>" + _repeat(
+        lambda n: f"<rec><t{n % 12}>{n}</t{n % 12}></rec>", 600) + "</g></root>", ("root", "g", "rec")),
+    "a quote in text": ("<root><g>" + _repeat(lambda n: f"<rec><a>5\" long {n}</a><b k='v{n}'/></rec>") + "</g></root>",
+                        ("root", "g", "rec")),
+    "namespaces declared on leaves": ("<root><g>" + _repeat(
+        lambda n: f"<rec><a xmlns='urn:{n % 2}'>{n}</a><b xmlns:z='urn:z' z:k='{n}'/></rec>") + "</g></root>",
+        ("root", "g", "rec")),
+}
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+def test_edge_cases_give_the_rows_of_the_general_walk(tmp_path, case):
+    text, record = EDGE_CASES[case]
+    record = tuple({"*": ANY_ELEMENT, "**": ANY_DEPTH}.get(tag, tag) for tag in record)
+    path = tmp_path / "edge.xml"
+    path.write_text(text, encoding="utf-8")
+    _assert_same(path, tmp_path, record=record)
+    _assert_same(path, tmp_path, child_tables={("a",): "t.a"}, record=record)
