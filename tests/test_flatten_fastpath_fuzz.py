@@ -241,9 +241,10 @@ def _repeat(record, count: int = 300) -> str:
 
 EDGE_CASES = {
     "no-break space between children": ("<root><g>" + _repeat(
-        lambda n: f"<rec><a>{n}</a>{chr(160) if n % 3 else ''}<b>x</b></rec>") + "</g></root>", ("root", "g", "rec")),
+        lambda n: f"<rec><a>{n}</a>{chr(160) if n % 3 else 'text' if n % 10 == 0 else ''}<b>x</b></rec>") + "</g></root>", ("root", "g", "rec")),
     "blanks kept by xml:space": ("<root><g>" + _repeat(
-        lambda n: f"<rec xml:space='preserve'>{'  ' if n % 2 else ''}<a>{n}</a>{' ' if n % 3 else ''}<b> x </b></rec>")
+        lambda n: f"<rec xml:space='preserve'>{'  ' if n % 2 else ''}<a>{n}</a>{' ' if n % 3 else ' y ' if n % 9 == 0 else ''}"
+        "<b> x </b></rec>")
         + "</g></root>", ("root", "g", "rec")),
     "records that are leaves": ("<root>" + _repeat(lambda n: f"<rec a='{n}'>{' t ' if n % 2 else ''}</rec>") + "</root>",
                                 ("root", "rec")),
