@@ -215,3 +215,17 @@ def test_records_of_ever_new_shapes_stop_the_trying(tmp_path, general_walks, mon
     assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
     assert len(general_walks) == 1200
     assert len(serialised) < 600 / 2
+
+
+def test_patterns_of_one_skeleton_stay_few(tmp_path, monkeypatch):
+    """Documents alike but for their namespace URI share a skeleton (quoted values are blanked):
+    the process keeps a few patterns of it, not one per URI, and each document's rows stay exact."""
+    monkeypatch.setattr(flatten_module, "_PATTERNS", {})
+    for number in range(40):
+        path = tmp_path / f"ns{number}.xml"
+        path.write_text("<list>" + "".join(f'<item><a xmlns="urn:example:{number}">{n}</a><b>x{n}</b></item>'
+                                           for n in range(20)) + "</list>", encoding="utf-8")
+        reference = _flatten(path, ("list", "item"), known_shapes=False)
+        fast = _flatten(path, ("list", "item"), known_shapes=True)
+        assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+    assert max(map(len, flatten_module._PATTERNS.values())) <= flatten_module._MAX_SHAPES_ALIKE

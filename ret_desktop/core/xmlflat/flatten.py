@@ -533,7 +533,9 @@ class _KnownShapes:
         with _PATTERNS_LOCK:  # conversions may run on several threads
             if skeleton not in _PATTERNS and len(_PATTERNS) >= _MAX_PATTERNS:
                 del _PATTERNS[next(iter(_PATTERNS))]
-            _PATTERNS.setdefault(skeleton, []).append((pattern, trimmed))
+            alike = _PATTERNS.setdefault(skeleton, [])
+            alike.append((pattern, trimmed))
+            del alike[:-_MAX_SHAPES_ALIKE]  # a skeleton blanks namespace URIs too: one per URI would pile up
         self._keep(pattern, trimmed, text, pairs)
 
     def _keep(self, pattern: re.Pattern, trimmed: list[bool], text: str, pairs: Pairs) -> bool:
