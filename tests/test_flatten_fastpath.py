@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ret_desktop.core.export import write_csv
 from ret_desktop.core.xmlflat import flatten as flatten_module
 from ret_desktop.core.xmlflat.flatten import flatten_document
 
@@ -113,7 +114,7 @@ def leaf_records_document(path: Path, seed: int) -> Path:
     return path
 
 
-class _Rows:
+class FlattenedRows:
     """Every table's columns and rows as the flattener hands them over."""
 
     def __init__(self) -> None:
@@ -141,9 +142,18 @@ class _Rows:
         return {table: [row + [""] * (len(self.columns[table]) - len(row)) for row in rows]
                 for table, rows in self.rows.items()}
 
+    def csv(self, folder: Path) -> dict[str, bytes]:
+        """Each table as the CSV export writes it."""
+        out = {}
+        for table, rows in self.padded().items():
+            path = folder / f"{table}.csv"
+            write_csv(path, self.columns[table], [rows])
+            out[table] = path.read_bytes()
+        return out
 
-def _flatten(path: Path, record: tuple[str, ...], known_shapes: bool, child_tables=None) -> _Rows:
-    rows = _Rows()
+
+def _flatten(path: Path, record: tuple[str, ...], known_shapes: bool, child_tables=None) -> FlattenedRows:
+    rows = FlattenedRows()
     flatten_document(path, record, rows, file_label="doc.xml", table="t", child_tables=child_tables,
                      known_shapes=known_shapes)
     return rows

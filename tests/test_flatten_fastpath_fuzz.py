@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ret_desktop.core.export import write_csv
 from ret_desktop.core.xmlflat.flatten import flatten_document
 from ret_desktop.core.xmlflat.names import ANY_DEPTH, ANY_ELEMENT
+from test_flatten_fastpath import FlattenedRows
 
 WORDS = ["alpha", "beta", "a.b*c", "(x|y)+", "[z]{2}", "$^\\d", "Zoë", "\u4e2d", "\U0001f600", "02"]
 TEXTS = [
@@ -125,42 +125,8 @@ def fuzz_document(path: Path, seed: int, records: int) -> Path:
     return path
 
 
-class _Rows:
-    def __init__(self) -> None:
-        self.columns: dict[str, list[str]] = {}
-        self.rows: dict[str, list[list[str]]] = {}
-        self.backfills: list[tuple] = []
-
-    def add_columns(self, table, names):
-        self.columns.setdefault(table, []).extend(names)
-
-    def add_row(self, table, values) -> int:
-        rows = self.rows.setdefault(table, [])
-        rows.append(list(values))
-        return len(rows) - 1
-
-    def add_rows(self, table, rows):
-        for values in rows:
-            self.add_row(table, values)
-
-    def backfill(self, table, first, last, pairs):
-        self.backfills.append((table, first, last, list(pairs)))
-
-    def padded(self):
-        return {table: [row + [""] * (len(self.columns[table]) - len(row)) for row in rows]
-                for table, rows in self.rows.items()}
-
-    def csv(self, folder: Path) -> dict[str, bytes]:
-        out = {}
-        for table, rows in self.padded().items():
-            path = folder / f"{table}.csv"
-            write_csv(path, self.columns[table], [rows])
-            out[table] = path.read_bytes()
-        return out
-
-
-def _flatten(path: Path, known_shapes: bool, child_tables=None, record=("root", "group", "rec")) -> _Rows:
-    rows = _Rows()
+def _flatten(path: Path, known_shapes: bool, child_tables=None, record=("root", "group", "rec")) -> FlattenedRows:
+    rows = FlattenedRows()
     flatten_document(path, record, rows, file_label="doc.xml", table="t", child_tables=child_tables,
                      known_shapes=known_shapes)
     return rows
@@ -209,7 +175,7 @@ def test_the_shape_cache_across_documents_of_other_prefixes_and_context(tmp_path
 def test_two_threads_converting_documents_of_the_same_shapes_at_once(tmp_path):
     paths = [fuzz_document(tmp_path / f"t{seed}.xml", seed, 700) for seed in (2, 5, 8, 11)]
     references = [_flatten(path, False) for path in paths]
-    results: dict[tuple[int, int, int], _Rows] = {}
+    results: dict[tuple[int, int, int], FlattenedRows] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
