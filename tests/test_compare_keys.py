@@ -170,7 +170,7 @@ def test_the_dialog_picks_a_key_per_table_for_a_session_of_two_tables(app, qtbot
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QRadioButton
 
-    from test_compare_window import open_dialog, result_window, run_compare
+    from test_compare_window import open_dialog, propose_keys, result_window, run_compare
     from test_gui import child, convert_all, create_admin_and_sign_in, import_samples
 
     create_admin_and_sign_in(app, qtbot)
@@ -184,11 +184,7 @@ def test_the_dialog_picks_a_key_per_table_for_a_session_of_two_tables(app, qtbot
     child(dialog, QLineEdit, "oldSidePath").setText(str(old))
     child(dialog, QLineEdit, "compareKey").setText("title")  # typed first: preselected where it is proposed
 
-    runner = app.main_window.controller.runner
-    finished = []
-    runner.job_finished.connect(lambda *args: finished.append(args))
-    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    propose_keys(app, qtbot, dialog)
     keys = dialog.table_keys
     assert keys.isVisible() and keys.tables() == ["ARTICLES", "CITATIONS"]
     articles, citations = keys.box("ARTICLES"), keys.box("CITATIONS")
@@ -236,18 +232,14 @@ def test_typed_keys_and_no_key_per_table_and_stale_proposals_are_dropped(app, qt
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QLineEdit, QPushButton
 
-    from test_compare_window import fill, open_dialog, run_compare
+    from test_compare_window import fill, open_dialog, propose_keys, run_compare
     from test_gui import child, create_admin_and_sign_in
 
     create_admin_and_sign_in(app, qtbot)
     old, new = xml_pair(tmp_path)
     dialog = open_dialog(app)
     fill(dialog, old, new)
-    runner = app.main_window.controller.runner
-    finished = []
-    runner.job_finished.connect(lambda *args: finished.append(args))
-    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    propose_keys(app, qtbot, dialog)
     keys = dialog.table_keys
     keys.box("ARTICLES").setCurrentText("no key: by document and row order")
     keys.box("CITATIONS").setCurrentText(" doi ,cited ")  # columns typed in, not proposed

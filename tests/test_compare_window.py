@@ -43,6 +43,15 @@ def fill(dialog, old, new, key=""):
     child(dialog, QLineEdit, "compareKey").setText(key)
 
 
+def propose_keys(app, qtbot, dialog):
+    """Click Propose keys and wait for its job to end."""
+    runner = app.main_window.controller.runner
+    finished = []
+    runner.job_finished.connect(lambda *args: finished.append(args))
+    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+
+
 def run_compare(app, qtbot, dialog):
     runner = app.main_window.controller.runner
     finished = []
@@ -186,11 +195,7 @@ def test_a_user_compares_and_picks_a_proposed_key(app, qtbot, tmp_path):
     old, new = batch_pair(tmp_path)
     dialog = open_dialog(app)
     fill(dialog, old, new)
-    runner = app.main_window.controller.runner
-    finished = []
-    runner.job_finished.connect(lambda *args: finished.append(args))
-    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    propose_keys(app, qtbot, dialog)
     keys = dialog.table_keys
     assert keys.isVisible() and keys.tables() == ["EXPORT_2024_02"]
     box = keys.box("EXPORT_2024_02")
