@@ -229,8 +229,7 @@ def test_the_dialog_picks_a_key_per_table_for_a_session_of_two_tables(app, qtbot
 
 
 def test_typed_keys_and_no_key_per_table_and_stale_proposals_are_dropped(app, qtbot, tmp_path):
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QLineEdit, QPushButton
+    from PySide6.QtWidgets import QLineEdit
 
     from test_compare_window import fill, open_dialog, propose_keys, run_compare
     from test_gui import child, create_admin_and_sign_in
