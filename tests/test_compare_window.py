@@ -43,22 +43,22 @@ def fill(dialog, old, new, key=""):
     child(dialog, QLineEdit, "compareKey").setText(key)
 
 
-def propose_keys(app, qtbot, dialog):
-    """Click Propose keys and wait for its job to end."""
+def click_and_wait(app, qtbot, dialog, button: str):
+    """Click the dialog's button of this name and wait for the job it starts to end; how it ended."""
     runner = app.main_window.controller.runner
     finished = []
     runner.job_finished.connect(lambda *args: finished.append(args))
-    qtbot.mouseClick(child(dialog, QPushButton, "proposeKeys"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(child(dialog, QPushButton, button), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
+    return finished[0]
+
+
+def propose_keys(app, qtbot, dialog):
+    return click_and_wait(app, qtbot, dialog, "proposeKeys")
 
 
 def run_compare(app, qtbot, dialog):
-    runner = app.main_window.controller.runner
-    finished = []
-    runner.job_finished.connect(lambda *args: finished.append(args))
-    qtbot.mouseClick(child(dialog, QPushButton, "compareRun"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: bool(finished) and not runner.busy, timeout=60_000)
-    return finished[0]
+    return click_and_wait(app, qtbot, dialog, "compareRun")
 
 
 def result_window(app) -> CompareWindow:

@@ -158,9 +158,11 @@ _EXPORT_AND_BLOCK = textwrap.dedent("""
 """)
 
 
-def _kill_when(args: list[str], ready: str) -> int:
-    """Start ``python -c args`` in the repository, wait for its line ``ready``, SIGKILL it; its pid."""
-    child = subprocess.Popen([sys.executable, "-c", *args], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+def kill_when(args: list[str], ready: str) -> int:
+    """Start ``python -c args`` in the repository, wait for its line ``ready``, SIGKILL it; its pid.
+    Its stdin stays open, so a child may hold by reading it."""
+    child = subprocess.Popen([sys.executable, "-c", *args], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
     try:
         assert child.stdout.readline().strip() == ready
         os.kill(child.pid, signal.SIGKILL)
@@ -190,7 +192,7 @@ def test_a_convert_killed_midway_leaves_scratch_that_the_next_run_removes(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     mine = _users_files(out)
-    pid = _kill_when([_CONVERT_AND_BLOCK, str(library(tmp_path / "big.xml", 20_000)), str(out)], "converting")
+    pid = kill_when([_CONVERT_AND_BLOCK, str(library(tmp_path / "big.xml", 20_000)), str(out)], "converting")
     left = [p for p in out.iterdir() if re.match(rf"\.ret-work-{pid}[.-]", p.name)]  # <pid>.<start time>
     assert len(left) == 1 and (left[0] / "workbook.sqlite").exists()  # what SIGKILL left behind
 
@@ -214,7 +216,7 @@ def test_an_export_killed_midway_leaves_scratch_that_the_app_start_removes(tmp_p
     folder.mkdir()
     mine = _users_files(folder)
     records = settings.runtime_root / "scratch"
-    pid = _kill_when([_EXPORT_AND_BLOCK, str(library(tmp_path / "big.xml", 20_000)), str(session), str(folder),
+    pid = kill_when([_EXPORT_AND_BLOCK, str(library(tmp_path / "big.xml", 20_000)), str(session), str(folder),
                       str(records), how], "exporting")
     left = [p for p in folder.iterdir() if re.search(rf"ret-(work-)?{pid}[.-]", p.name)]
     assert len(left) == 1 and left[0].name.startswith(".BIG.csv.ret-" if how == "tables" else ".ret-work-")

@@ -2,17 +2,14 @@
 removes; the file it was replacing is untouched."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from ret_desktop.core.fsutil import atomic_write_json
 from ret_desktop.core.scratch import sweep_leftovers
+from test_faults import kill_when
 
 needs_sigkill = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX")
 
@@ -35,23 +32,6 @@ WRITE_AND_HOLD = textwrap.dedent("""
 """)
 
 
-def kill_while_writing(target: Path, runtime_root: Path) -> int:
-    """A real child process writes ``target`` (10 MB) with ``atomic_write_json`` and is SIGKILLed
-    once all the bytes are in its temporary file; returns the child's pid."""
-    child = subprocess.Popen([sys.executable, "-c", WRITE_AND_HOLD, str(target), str(runtime_root)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    try:
-        assert child.stdout.readline().strip() == "written"
-        os.kill(child.pid, signal.SIGKILL)
-        assert child.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    return child.pid
-
-
 @needs_sigkill
 @pytest.mark.parametrize("where", ["jobs", "config"])  # inside the runtime root (a job record), and outside it
 def test_a_write_killed_midway_leaves_a_temporary_file_that_the_next_start_removes(tmp_path, where):
@@ -64,7 +44,7 @@ def test_a_write_killed_midway_leaves_a_temporary_file_that_the_next_start_remov
     users_file = folder / ".settings.json.1234.tmp"  # not named as the app's: never removed
     users_file.write_text("mine")
 
-    pid = kill_while_writing(target, runtime_root)
+    pid = kill_when([WRITE_AND_HOLD, str(target), str(runtime_root)], "written")  # all 10 MB in its temporary file
 
     left = sorted(set(folder.iterdir()) - {target, users_file})
     assert len(left) == 1 and left[0].stat().st_size > 10_000_000  # the whole new text, never renamed
