@@ -24,7 +24,7 @@ from ret_desktop.core.cache import CacheError
 from ret_desktop.core.config import Settings, SettingsError, load_settings
 from ret_desktop.core.convert import MODES, ConvertOptions, convert_to_folder
 from ret_desktop.core.diskspace import DiskFullError
-from ret_desktop.core.export import EXCEL_MAX_CELL, zip_file_name
+from ret_desktop.core.export import zip_file_name
 from ret_desktop.core.importing import GROUP_BY_CHOICES, IntakeLimits
 from ret_desktop.core.fsutil import restrict_umask
 from ret_desktop.core.logs import configure_logging
@@ -34,6 +34,7 @@ from ret_desktop.core.scratch import record_scratch_in
 from ret_desktop.core.services import Services, open_services
 from ret_desktop.core.text import counted
 from ret_desktop.core.workbook import WorkbookError
+from ret_desktop.core.xlsx import EXCEL_MAX_CELL
 from ret_desktop.core.xmlflat.detect import MANY_WIDE_COLUMNS, record_path_problem
 
 EXIT_USAGE = 2

@@ -7,7 +7,7 @@ import zipfile
 import openpyxl
 
 from ret_desktop.core.compare import CompareOptions, Side, compare, write_reports
-from ret_desktop.core.export import EXCEL_MAX_CELL
+from ret_desktop.core.xlsx import EXCEL_MAX_CELL
 from test_compare import write_csv
 from test_xlsx import as_excel_reads
 

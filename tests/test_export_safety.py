@@ -19,8 +19,6 @@ import pytest
 
 from ret_desktop.core.convert import ConvertOptions, convert_documents, convert_to_folder, export_tables, export_zip
 from ret_desktop.core.export import (
-    EXCEL_MAX_CELL,
-    excel_sheet_name,
     neutralise_formula,
     neutralise_header,
     unique_file_stems,
@@ -31,6 +29,7 @@ from ret_desktop.core.export import (
 )
 from ret_desktop.core.importing import take_in
 from ret_desktop.core.workbook import Workbook
+from ret_desktop.core.xlsx import EXCEL_MAX_CELL, excel_sheet_name
 from test_xlsx import as_excel_reads
 
 

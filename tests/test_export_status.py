@@ -6,7 +6,7 @@ import pytest
 
 from ret_desktop.core.config import load_settings
 from ret_desktop.core.convert import ConvertOptions
-from ret_desktop.core.export import EXCEL_MAX_CELL
+from ret_desktop.core.xlsx import EXCEL_MAX_CELL
 from ret_desktop.core.services import open_services
 from ret_desktop.gui.ops import ConvertOp, ExportOp, ImportOp
 from ret_desktop.gui.session import SessionController, SessionState

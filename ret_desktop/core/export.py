@@ -16,7 +16,6 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from ret_desktop.core.fsutil import exported_file_mode, make_export_dir
 from ret_desktop.core.scratch import part_file
-from ret_desktop.core.xlsx import EXCEL_MAX_CELL  # noqa: F401 - the limit an export reports
 from ret_desktop.core.xlsx import EXCEL_MAX_COLUMNS, EXCEL_MAX_ROWS, CellStyle, XlsxBook, XlsxSheet, excel_sheet_name
 
 _UNSAFE_FILE_CHARS = re.compile(r'[\\/:*?"<>|\x00-\x1f]')

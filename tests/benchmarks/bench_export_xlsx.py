@@ -69,7 +69,7 @@ def make_workbook(data: Path, rows: int) -> Path:
 def write_with_xlsxwriter(path: Path, header, batches, sheet_name: str) -> int:
     """What the export did before: xlsxwriter in constant_memory mode, every value as a string."""
     import xlsxwriter
-    from ret_desktop.core.export import excel_sheet_name
+    from ret_desktop.core.xlsx import excel_sheet_name
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "tmpdir": str(path.parent),
                                                "strings_to_numbers": False, "strings_to_formulas": False,
                                                "strings_to_urls": False})
