@@ -715,7 +715,7 @@ class _Stored:
         return not self._pending
 
     def decompress(self, data: bytes, max_length: int) -> bytes:
-        data, self._pending = self._pending + data, b""
+        data = self._pending + data
         self._pending = data[max_length:]
         return data[:max_length]
 
@@ -772,9 +772,9 @@ class _ZipLzma:
     def decompress(self, data: bytes, max_length: int) -> bytes:
         if self._lzma is None:
             self._header += data
-            if len(self._header) < 4 or len(self._header) < 4 + struct.unpack_from("<H", self._header, 2)[0]:
+            end = 4 + struct.unpack_from("<H", self._header, 2)[0] if len(self._header) >= 4 else None
+            if end is None or len(self._header) < end:
                 return b""
-            end = 4 + struct.unpack_from("<H", self._header, 2)[0]
             properties, data, self._header = self._header[4:end], self._header[end:], b""
             if len(properties) != 5 or properties[0] >= 9 * 5 * 5:
                 raise lzma.LZMAError("invalid LZMA properties")
