@@ -1,5 +1,6 @@
 import os
 import time
+from contextlib import contextmanager
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -44,6 +45,25 @@ def app(tmp_path, qtbot):
     built.login_window.show()
     yield built
     built.close()
+
+
+@contextmanager
+def signed_in_controller(data_dir, **environment: str):
+    """A session controller with alice's session started, on ``data_dir`` (settings from
+    ``environment`` besides it); at the end the session is wiped as sign-out does."""
+    from ret_desktop.core.services import open_services
+    from ret_desktop.gui.session import SessionController, SessionState
+
+    services = open_services(load_settings({"RET_DATA_DIR": str(data_dir), **environment}), keyring_backend=None)
+    controller = SessionController(services)
+    info = services.sessions.create("alice")
+    controller.start(SessionState(info, services.sessions.folder(info.session_id), "alice"))
+    try:
+        yield controller
+    finally:
+        controller.end()
+        services.sessions.wipe(info.session_id, reason="sign_out")
+        services.close()
 
 
 @pytest.fixture

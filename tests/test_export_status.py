@@ -4,24 +4,16 @@ cell). Real ops on the job runner's thread, a real session and workbook; no wind
 import openpyxl
 import pytest
 
-from ret_desktop.core.config import load_settings
+from conftest import signed_in_controller
 from ret_desktop.core.convert import ConvertOptions
 from ret_desktop.core.xlsx import EXCEL_MAX_CELL
-from ret_desktop.core.services import open_services
 from ret_desktop.gui.ops import ConvertOp, ExportOp, ImportOp
-from ret_desktop.gui.session import SessionController, SessionState
 
 
 @pytest.fixture
 def controller(tmp_path, qtbot):
-    services = open_services(load_settings({"RET_DATA_DIR": str(tmp_path / "data")}), keyring_backend=None)
-    controller = SessionController(services)
-    info = services.sessions.create("alice")
-    controller.start(SessionState(info, services.sessions.folder(info.session_id), "alice"))
-    yield controller
-    controller.end()
-    services.sessions.wipe(info.session_id, reason="sign_out")
-    services.close()
+    with signed_in_controller(tmp_path / "data") as controller:
+        yield controller
 
 
 def _run(controller, qtbot, op):

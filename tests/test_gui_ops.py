@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 import shiboken6
 
-from ret_desktop.core.config import load_settings
+from conftest import signed_in_controller
 from ret_desktop.core.jobs import JobState, JobStore, failure_summary, failure_trace
-from ret_desktop.core.services import open_services
 from ret_desktop.gui.jobs import JobRunner
 from ret_desktop.gui.ops import Op
-from ret_desktop.gui.session import SessionController, SessionState
 
 SECRET = "Capybaraentry-7.xml"  # stands for a name from the session
 
@@ -70,15 +68,8 @@ def test_failure_summary_and_trace_name_types_and_places_only():
 
 @pytest.fixture
 def controller(tmp_path, qtbot):
-    settings = load_settings({"RET_DATA_DIR": str(tmp_path / "data"), "RET_OPERATIONS_PER_MINUTE": "2"})
-    services = open_services(settings, keyring_backend=None)
-    controller = SessionController(services)
-    info = services.sessions.create("alice")
-    controller.start(SessionState(info, services.sessions.folder(info.session_id), "alice"))
-    yield controller
-    controller.end()
-    services.sessions.wipe(info.session_id, reason="sign_out")
-    services.close()
+    with signed_in_controller(tmp_path / "data", RET_OPERATIONS_PER_MINUTE="2") as controller:
+        yield controller
 
 
 class CountRowsOp(Op):
