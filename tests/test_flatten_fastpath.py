@@ -12,6 +12,7 @@ import pytest
 from ret_desktop.core.export import write_csv
 from ret_desktop.core.xmlflat import flatten as flatten_module
 from ret_desktop.core.xmlflat.flatten import flatten_document
+from ret_desktop.core.xmlflat.names import ANY_ELEMENT
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
 
@@ -89,14 +90,20 @@ def _record(rng: random.Random, number: int, late: bool) -> str:
     return f"<rec{attributes}>{spacing}{spacing.join(parts)}{spacing}</rec>"
 
 
-def tricky_document(path: Path, seed: int, records: int = 600) -> Path:
+NAMESPACES = ' xmlns:p="urn:p" xmlns:q="urn:q"'
+
+
+def tricky_document(path: Path, seed: int, records: int = 600, declared_on_records: bool = False) -> Path:
+    """``declared_on_records``: the namespaces are declared on each record rather than the root,
+    so runs of a shape are serialised with their parent (none is declared above them)."""
     rng = random.Random(seed)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<root xmlns:p="urn:p" xmlns:q="urn:q" version="1">',
+    out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<root{"" if declared_on_records else NAMESPACES} version="1">',
            "<head><id>batch-" + str(seed) + "</id></head>"]
     for group in range(3):
         out.append(f'<group name="g{group}"><meta>{_value(rng)}</meta>')  # context carried onto its records
         for number in range(records // 3):
-            out.append(_record(rng, number, late=group == 2 and number > records // 4))
+            record = _record(rng, number, late=group == 2 and number > records // 4)
+            out.append(record.replace("<rec", "<rec" + NAMESPACES, 1) if declared_on_records else record)
         out.append("</group>")
     out.append("<trailer>written after the records</trailer></root>\n")
     path.write_text("\n".join(out), encoding="utf-8")
@@ -174,9 +181,10 @@ def general_walks(monkeypatch):
     return walks
 
 
+@pytest.mark.parametrize("declared_on_records", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_known_shapes_give_the_rows_of_the_general_walk(tmp_path, seed, general_walks):
-    path = tricky_document(tmp_path / f"tricky{seed}.xml", seed)
+def test_known_shapes_give_the_rows_of_the_general_walk(tmp_path, seed, declared_on_records, general_walks):
+    path = tricky_document(tmp_path / f"tricky{seed}.xml", seed, declared_on_records=declared_on_records)
     record = ("root", "group", "rec")
     reference = _flatten(path, record, known_shapes=False)
     walked = len(general_walks)
@@ -195,10 +203,11 @@ def test_known_shapes_of_leaf_records(tmp_path, general_walks):
     assert len(general_walks) - 200 < 100
 
 
+@pytest.mark.parametrize("declared_on_records", [False, True])
 @pytest.mark.parametrize("seed", range(3))
-def test_known_shapes_in_relational_mode(tmp_path, seed):
+def test_known_shapes_in_relational_mode(tmp_path, seed, declared_on_records):
     """Records with child-table rows go the general way; the others may take their known shape."""
-    path = tricky_document(tmp_path / f"tricky{seed}.xml", seed)
+    path = tricky_document(tmp_path / f"tricky{seed}.xml", seed, declared_on_records=declared_on_records)
     record = ("root", "group", "rec")
     children = {("person",): "t.person"}
     reference = _flatten(path, record, known_shapes=False, child_tables=children)
@@ -239,3 +248,105 @@ def test_patterns_of_one_skeleton_stay_few(tmp_path, monkeypatch):
         fast = _flatten(path, ("list", "item"), known_shapes=True)
         assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
     assert max(map(len, flatten_module._PATTERNS.values())) <= flatten_module._MAX_SHAPES_ALIKE
+
+
+def _run_record(rng: random.Random, number: int) -> str:
+    """A record of the one shape most of a runs document has, with values of every kind."""
+    year = rng.choice(["1999", "", " 2001 ", "&#50;002"])
+    year = "<year/>" if not year and rng.randrange(2) else f"<year>{year}</year>"
+    return (f'<rec id="r{number}" kind="{_attribute(rng)}"><title>{_value(rng)}</title>'
+            f"<author>{_value(rng)}</author>{year}</rec>")
+
+
+# What breaks a run of records of one shape, between two records or instead of one.
+RUN_BREAKS = [
+    "stray text between records",
+    "<!-- a comment between records -->",
+    "<?pi between records?>",
+    "<note>context between records, carried from here on</note>",
+    '<rec id="b"><title>another shape</title><extra>x</extra></rec>',
+    '<rec id="z" xmlns:z="urn:z"><z:title>own namespace</z:title><author>a</author><year>1</year></rec>',
+    '<rec id="n"><title>a record inside</title><author><rec>not a record</rec></author><year>2</year></rec>',
+    '<rec id="m"><title>mixed <i>content</i> here</title><author>a</author><year>3</year></rec>',
+    '<rec id="e"><title>&nbsp; named, undeclared</title><author>a</author><year>4</year></rec>',
+    '<rec id="c"><title>t</title><!-- inside --><author>a</author><year>5</year></rec>',
+]
+
+
+def runs_document(path: Path, seed: int) -> Path:
+    """Runs of one record shape, long and short (past the records and bytes held at once), broken
+    by all that can come between records, under parents with text and attributes, and with no
+    namespace declared above the records: these runs are serialised with their parent."""
+    rng = random.Random(seed)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE root SYSTEM "root.dtd">\n'  # named references are kept
+           '<root version="1 &gt; 0"><head><id>runs</id></head>']
+    number = 0
+    for group in range(3):
+        out.append(f'<group name="g{group}" note="a &gt; b &quot;q&quot; &lt;c&gt;">text of the group')
+        for _run in range(rng.randint(8, 14)):
+            for _ in range(rng.choice([1, 2, 3, 40, 300, 700])):
+                number += 1
+                out.append(_run_record(rng, number) + rng.choice(["", "\n", "\n  "]))
+            if rng.randrange(6) == 0:  # one record of more than the bytes held at once
+                out.append(f'<rec id="long"><title>{"long " * 60_000}</title><author>a</author><year>6</year></rec>')
+            out.append(rng.choice(RUN_BREAKS))
+        out.append("</group>")
+    out.append("<trailer>written after the records</trailer></root>\n")
+    path.write_text("".join(out), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_runs_of_one_shape_serialised_with_their_parent(tmp_path, seed, monkeypatch):
+    path = runs_document(tmp_path / f"runs{seed}.xml", seed)
+    record = ("root", "group", "rec")
+    reference = _flatten(path, record, known_shapes=False)
+    serialised = []
+    original = flatten_module.etree.tostring
+
+    def counting(element, **options):
+        serialised.append(element.tag)
+        return original(element, **options)
+
+    monkeypatch.setattr(flatten_module.etree, "tostring", counting)
+    fast = _flatten(path, record, known_shapes=True)
+    assert fast.columns == reference.columns
+    assert fast.padded() == reference.padded()
+    assert fast.backfills == reference.backfills and fast.backfills
+    assert fast.csv(tmp_path) == reference.csv(tmp_path)
+    records = len(reference.rows["t"])
+    assert records > 3000
+    assert serialised.count("group") > 10 and len(serialised) < records / 4  # most went with their parent
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_runs_of_one_shape_in_relational_mode(tmp_path, seed):
+    path = runs_document(tmp_path / f"runs{seed}.xml", seed)
+    record = ("root", "group", "rec")
+    children = {("author",): "t.author"}
+    reference = _flatten(path, record, known_shapes=False, child_tables=children)
+    fast = _flatten(path, record, known_shapes=True, child_tables=children)
+    assert (fast.columns, fast.padded(), fast.backfills) == (reference.columns, reference.padded(),
+                                                             reference.backfills)
+
+
+@pytest.mark.parametrize("root, record", [
+    ('<list xmlns="urn:l">', ("{urn:l}list", "{urn:l}item")),  # a record's text alone declares the namespace
+    ("<list>", ("list", ANY_ELEMENT)),  # the events of the records' children come before theirs
+])
+def test_where_runs_cannot_go_with_their_parent_each_record_is_serialised_once(tmp_path, monkeypatch, root, record):
+    path = tmp_path / "list.xml"
+    path.write_text(root + "".join(f"<item><a>{n}</a><b>x{n}</b></item>" for n in range(2000)) + "</list>",
+                    encoding="utf-8")
+    reference = _flatten(path, record, known_shapes=False)
+    serialised = []
+    original = flatten_module.etree.tostring
+
+    def counting(element, **options):
+        serialised.append(element)
+        return original(element, **options)
+
+    monkeypatch.setattr(flatten_module.etree, "tostring", counting)
+    fast = _flatten(path, record, known_shapes=True)
+    assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+    assert len(serialised) <= 2000

@@ -63,7 +63,7 @@ def _leaf(rng: random.Random, name: str, attributes: list[str] = ()) -> str:
     return f"<{name}{attrs}>{text}</{name}>"
 
 
-def _record(rng: random.Random, number: int, late: bool) -> str:
+def _record(rng: random.Random, number: int, late: bool, on_record: bool = False) -> str:
     shape = rng.randrange(5)
     spacing = rng.choice(["", "\n  ", "\r\n\t", " "])
     parts: list[str] = [_leaf(rng, "title")]
@@ -95,18 +95,21 @@ def _record(rng: random.Random, number: int, late: bool) -> str:
     if late and rng.randrange(4) == 0:
         parts.append(_leaf(rng, "late"))
     attributes = _attributes(rng, ["id", "status"] if rng.randrange(3) else ["id"])
-    redeclare = ' xmlns:p="urn:p"' if rng.randrange(10) == 0 else ""
+    redeclare = ' xmlns:p="urn:p"' if rng.randrange(10) == 0 or on_record else ""
     return f"<rec{attributes}{redeclare}>{spacing}{spacing.join(parts)}{spacing}</rec>"
 
 
 ENCODINGS = ["utf-8", "utf-16", "iso-8859-1"]
 
 
-def fuzz_document(path: Path, seed: int, records: int) -> Path:
+def fuzz_document(path: Path, seed: int, records: int, declared_on_records: bool = False) -> Path:
+    """``declared_on_records``: ``p`` is declared on each record, not the root (then runs of a
+    shape are serialised with their parent)."""
     rng = random.Random(seed)
     encoding = ENCODINGS[seed % len(ENCODINGS)]
+    declaration = "" if declared_on_records else ' xmlns:p="urn:p"'
     out = [f'<?xml version="1.0" encoding="{encoding.upper()}"?>',
-           '<root xmlns:p="urn:p" version="1"><head><id>batch</id></head>']
+           f'<root{declaration} version="1"><head><id>batch</id></head>']
     groups = rng.randint(1, 3)
     for group in range(groups):
         extra = f' extra="{rng.choice(WORDS)}"' if group and rng.randrange(2) else ""  # new carried column
@@ -115,7 +118,7 @@ def fuzz_document(path: Path, seed: int, records: int) -> Path:
             if rng.randrange(150) == 0:  # context between records of the same group, carried from then on
                 tag = f"between{rng.randrange(2)}"
                 out.append(f"<{tag}>{_text(rng)}</{tag}>")
-            out.append(_record(rng, number, late=number > records // 2))
+            out.append(_record(rng, number, late=number > records // 2, on_record=declared_on_records))
         out.append("</group>")
     out.append("<trailer>after</trailer></root>")
     text = "\n".join(out)
@@ -143,10 +146,11 @@ def _assert_same(path: Path, folder: Path, child_tables=None, record=("root", "g
     assert fast.csv(folder / "fast") == reference.csv(folder / "ref")
 
 
+@pytest.mark.parametrize("declared_on_records", [False, True])
 @pytest.mark.parametrize("seed", range(24))
-def test_fuzzed_documents_give_the_rows_of_the_general_walk(tmp_path, seed):
+def test_fuzzed_documents_give_the_rows_of_the_general_walk(tmp_path, seed, declared_on_records):
     records = [40, 300, 700][seed % 3]  # below and across the 256-miss rule
-    path = fuzz_document(tmp_path / f"fuzz{seed}.xml", seed, records)
+    path = fuzz_document(tmp_path / f"fuzz{seed}.xml", seed, records, declared_on_records)
     _assert_same(path, tmp_path)
 
 

@@ -90,6 +90,29 @@ def test_an_undeclared_reference_without_a_doctype_fails_with_its_line_and_colum
     assert "without a DOCTYPE" in outcome.error
 
 
+def test_an_undeclared_reference_far_from_the_end_is_reported_not_an_empty_document(tmp_path):
+    """Fed on after the reference, the parser ended with "Start tag expected" at line 1, column 1:
+    that was the error shown for a document with a bad reference and 64 KiB or more after it."""
+    records = "\n".join(f"<i><a>{n}</a></i>" for n in range(10_000))
+    document = f"<r>\n<i><a>J&uuml;rgen</a></i>\n{records}<i><a>&nbsp;</a></i></r>"
+    result, _tables = convert([write(tmp_path, "r.xml", document)], tmp_path)
+    [outcome] = result.files
+    assert outcome.status == "failed"
+    assert outcome.error.startswith("line 2, column 14: Entity 'uuml' not defined"), outcome.error
+
+
+def test_a_documents_error_is_its_own_after_another_documents_error(tmp_path):
+    """libxml2 keeps earlier parses' errors in its log: the second document's cause must be its own
+    reference, not the first document's."""
+    records = "\n".join(f"<i><a>{n}</a></i>" for n in range(10_000))
+    first = write(tmp_path, "a.xml", f"<r>\n<i><a>&uuml;</a></i>\n{records}</r>")
+    second = write(tmp_path, "b.xml", f"<r>\n\n<i><a>x &eacute;</a></i>\n{records}</r>")
+    result, _tables = convert([first, second], tmp_path)
+    errors = {outcome.path: outcome.error for outcome in result.files}
+    assert errors["a.xml"].startswith("line 2, column 13: Entity 'uuml' not defined"), errors
+    assert errors["b.xml"].startswith("line 3, column 17: Entity 'eacute' not defined"), errors
+
+
 # Provenance columns are the app's alone
 
 ORDERS = ("<orders><order><_file>C:/fake/path.xml</_file><_record>999</_record><id>A1</id>"

@@ -434,6 +434,8 @@ _ATTRIBUTE = re.compile(r'(\s+)([^\s=<>"]+)="([^"<>]*)"')
 _MAX_SHAPES = 512  # per document
 _MAX_SHAPES_ALIKE = 8  # with as many tags: each is tried in turn
 _ROWS_PER_HAND_OVER = 256
+_MAX_HELD = 512  # records held in the tree to be serialised with their parent
+_MAX_HELD_BYTES = 256 * 1024  # of the document read while they are
 _MAX_SHAPE_CHARS = 16 * 1024  # a longer record is walked: its pattern would cost more than it saves
 _TRIES_BEFORE_GIVING_UP = 256  # records that missed every known shape, before judging whether shapes pay
 # Shapes' patterns (and which groups are leaf texts) by the skeleton of the records they were made
@@ -442,6 +444,7 @@ _PATTERNS: dict[str, list[tuple[re.Pattern, list[bool]]]] = {}
 _MAX_PATTERNS = 256
 _PATTERNS_LOCK = threading.Lock()
 _QUOTED = re.compile(r'"[^"]*"')
+_BLANKS = re.compile(r"[ \t\r\n]*+")  # XML's blanks, not str.isspace's
 _TEXTS = re.compile(r">[^<]+<")
 
 
@@ -457,6 +460,7 @@ class _Shape:
     carried: Pairs | None = None  # the carried pairs ``gather`` was made for
     carried_values: tuple[str, ...] = ()
     gather: Callable[[tuple], tuple] | None = None
+    run_pattern: re.Pattern | None = None  # the pattern and the blanks after it (rows_of_run)
 
 
 class _KnownShapes:
@@ -507,11 +511,43 @@ class _KnownShapes:
         self.hits += 1
         if shape.carried is not carried:
             self._make_gather(shape, carried)
-        if shape.attributes:
-            return shape.gather((*leading, *shape.carried_values, *groups, *map(str.strip, groups), ""))
-        if shape.gather is None:  # the values are in the columns' order already
-            return (*leading, *shape.carried_values, *map(str.strip, groups))
-        return shape.gather((*leading, *shape.carried_values, *map(str.strip, groups), ""))
+        return _laid_out(shape, leading, groups)
+
+    def rows_of_run(self, text: str, position: int, limit: int, file_label: str, number: int, carried: Pairs,
+                    out: list[Sequence[str]]) -> tuple[int, int]:
+        """Records serialised one after another in ``text`` from ``position`` on (their parent
+        serialised whole) that have the shape of the records before (``first_try``): their rows,
+        numbered from ``number`` + 1, go to ``out``, at most ``limit`` of them. Returns how many and
+        where the next record starts. A match of the shape's pattern at the start of a record is
+        that record whole, as the pattern's elements nest as the record's do; blanks between
+        records (which the parser keeps beside other text) are no value."""
+        shape = self.first_try
+        if shape is None:
+            return 0, position
+        if shape.carried is not carried:
+            self._make_gather(shape, carried)
+        if shape.run_pattern is None:  # a record of the shape and the blanks after it
+            shape.run_pattern = re.compile(f"(?:{shape.pattern.pattern}){_BLANKS.pattern}")
+        match = shape.run_pattern.match
+        escaped = "&" in text
+        taken = 0
+        while taken < limit:
+            found = match(text, position)
+            if found is None:
+                break
+            groups = found.groups("")
+            end = found.end()
+            if escaped and text.find("&", position, end) >= 0:
+                groups = _unescaped(groups)
+                if groups is None:
+                    break
+            taken += 1
+            out.append(_laid_out(shape, (file_label, str(number + taken)), groups))
+            position = end
+        if taken:
+            self.hits += taken
+            self.previous = shape
+        return taken, position
 
     def learn(self, text: str, pairs: Pairs) -> None:
         """Keep the shape of the record serialised as ``text``, which the general walk made ``pairs`` of."""
@@ -573,6 +609,16 @@ class _KnownShapes:
         shape.gather = None if in_order else itemgetter(*order)
         shape.carried = carried
         shape.carried_values = tuple(value for _name, value in carried)
+
+
+def _laid_out(shape: _Shape, leading: tuple[str, ...], groups: tuple[str, ...]) -> tuple:
+    """The row of a record of ``shape`` (its gather made for the record's carried pairs) whose
+    pattern's groups are ``groups``."""
+    if shape.attributes:
+        return shape.gather((*leading, *shape.carried_values, *groups, *map(str.strip, groups), ""))
+    if shape.gather is None:  # the values are in the columns' order already
+        return (*leading, *shape.carried_values, *map(str.strip, groups))
+    return shape.gather((*leading, *shape.carried_values, *map(str.strip, groups), ""))
 
 
 # What the serialiser escapes: the five predefined entities and character references.
@@ -730,6 +776,82 @@ def flatten_document(
     found_record = False
     same_parent = None  # the records' parent while nothing but records arrive under it
     carried: Pairs = []
+    # Records of one run of a known shape are held in the tree and serialised with their parent in
+    # one go (``settle``) rather than one by one: where no namespace is declared above them, a
+    # record's text there is its text alone. Not for ``/root/*``, whose children's events come first.
+    may_hold = known is not None and record[-1] != ANY_ELEMENT
+    holding = False  # records under ``same_parent`` may be held
+    held = 0  # records held: the first children of ``same_parent``
+    last_held = None
+    held_from = 0  # the bytes read when the first was held
+
+    def take(element: etree._Element, text: str | None = None) -> None:
+        """The row of one record, whose context is entered (``text``: its serialisation, if made)."""
+        nonlocal records, handles, known
+        records += 1
+        number = str(records)
+        if known is not None:
+            if text is None:
+                text = serialise(element, encoding="unicode", with_tail=False)
+            values = known(text, (file_label, number), carried)
+            if values is not None:
+                pending.append(values)
+                row_added(handles)
+                handles += 1
+                if len(pending) >= _ROWS_PER_HAND_OVER:
+                    hand_over()
+                return
+        else:
+            text = None
+        hand_over()
+        row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, number)]
+        row += carried
+        own = len(row)
+        walk(element, record_node, row)
+        handle = add_row(table, row)
+        handles = handle + 1
+        row_added(handle)
+        if walker.child_rows:
+            for child_table, item in walker.child_rows:
+                add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, number), *item])
+            walker.child_rows.clear()
+        elif text is not None:
+            shapes.learn(text, row[own:])
+        if text is not None and not shapes.active:
+            known = None
+
+    def settle() -> None:
+        """The rows of the held records, which then leave the tree."""
+        nonlocal held, last_held, records, handles
+        parent, count = same_parent, held
+        held, last_held = 0, None
+        text = serialise(parent, encoding="unicode", with_tail=False)  # and what is parsed after them
+        first = serialise(parent[0], encoding="unicode", with_tail=False)
+        position = text.find("<", 1)  # the parent's start tag holds no "<": the first record starts here
+        if position < 0 or not text.startswith(first, position):
+            position = -1  # not the records' own texts: each is serialised alone
+        index = 0
+        while index < count:
+            if position >= 0 and known is not None:
+                taken, position = shapes.rows_of_run(text, position, count - index, file_label, records, carried,
+                                                     pending)
+                if taken:
+                    row_added(handles)
+                    handles += taken
+                    row_added(handles - 1)
+                    records += taken
+                    index += taken
+                    if len(pending) >= _ROWS_PER_HAND_OVER:
+                        hand_over()
+                    continue
+            element = parent[index]
+            alone = first if index == 0 else serialise(element, encoding="unicode", with_tail=False)
+            if position >= 0:
+                position = _BLANKS.match(text, position + len(alone)).end() if text.startswith(alone, position) else -1
+            take(element, alone)
+            index += 1
+        del parent[:count]
+
     with open(path, "rb") as handle:
         reader = _CountingReader(handle, on_bytes, should_cancel)
         references = EntityFilter(reader, encoding) if rewrite_references else None
@@ -742,6 +864,13 @@ def flatten_document(
                                      **PARSER_OPTIONS)
             for _event, element in events:
                 parent = element.getparent()
+                if held:
+                    if (parent is same_parent and element.getprevious() is last_held and held < _MAX_HELD
+                            and reader.read_bytes - held_from < _MAX_HELD_BYTES):
+                        held += 1
+                        last_held = element
+                        continue
+                    settle()
                 if parent is None or parent is not same_parent or parent[0] is not element:
                     chain = _ancestors(element)
                     if record is None:
@@ -752,40 +881,19 @@ def flatten_document(
                     found_record = True
                     hand_over()  # before the context writes back onto the rows
                     carried = context.enter(chain, element) if chain else []
+                    if parent is not same_parent:
+                        holding = may_hold and parent is not None and not parent.nsmap
                     same_parent = parent
-                records += 1
-                number = str(records)
-                text = None
-                if known is not None:
-                    text = serialise(element, encoding="unicode", with_tail=False)
-                    values = known(text, (file_label, number), carried)
-                    if values is not None:
-                        pending.append(values)
-                        row_added(handles)
-                        handles += 1
-                        if len(pending) >= _ROWS_PER_HAND_OVER:
-                            hand_over()
-                        if parent is not None:
-                            del parent[0]
-                        continue
-                hand_over()
-                row: Pairs = [(FILE_COLUMN, file_label), (RECORD_COLUMN, number)]
-                row += carried
-                own = len(row)
-                walk(element, record_node, row)
-                handle = add_row(table, row)
-                handles = handle + 1
-                row_added(handle)
-                if walker.child_rows:
-                    for child_table, item in walker.child_rows:
-                        add_row(child_table, [(FILE_COLUMN, file_label), (RECORD_COLUMN, number), *item])
-                    walker.child_rows.clear()
-                elif text is not None:
-                    shapes.learn(text, row[own:])
-                if text is not None and not shapes.active:
-                    known = None
+                if holding and known is not None and shapes.first_try is not None:
+                    held = 1
+                    last_held = element
+                    held_from = reader.read_bytes
+                    continue
+                take(element)
                 if parent is not None:
                     del parent[0]  # the record, now a row; its memory goes with the last reference
+            if held:
+                settle()
             hand_over()
             if found_record:
                 context.finish()

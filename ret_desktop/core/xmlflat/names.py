@@ -43,15 +43,21 @@ class XmlDocumentError(Exception):
     def from_syntax_error(cls, error: etree.XMLSyntaxError) -> XmlDocumentError:
         line, column = error.position if error.position else (error.lineno, None)
         message = re.sub(r",? line \d+, column \d+$", "", error.msg or str(error)).strip()
+        stopped = None
         if not line:
             # A stream parser may end with a generic "no element found" at (0, 0); the error that
             # stopped it (an undeclared entity) is the last one of its log.
             stopped = error.error_log.last_error
-            if stopped is not None and stopped.line:
-                message = stopped.message.strip()
-                if stopped.type_name == "ERR_UNDECLARED_ENTITY":
-                    message += " (a document without a DOCTYPE may use only &amp; &lt; &gt; &quot; &apos;)"
-                return cls(message, stopped.line, stopped.column)
+        elif error.code == etree.ErrorTypes.ERR_DOCUMENT_EMPTY:
+            # Fed on after a fatal error, it may end with "Start tag expected" at 1:1: the first
+            # fatal error of its log (emptied by check_prolog, which every parse begins with) is the cause.
+            stopped = next((entry for entry in error.error_log if entry.level == etree.ErrorLevels.FATAL
+                            and entry.type != etree.ErrorTypes.ERR_DOCUMENT_EMPTY), None)
+        if stopped is not None and stopped.line:
+            message = stopped.message.strip()
+            if stopped.type_name == "ERR_UNDECLARED_ENTITY":
+                message += " (a document without a DOCTYPE may use only &amp; &lt; &gt; &quot; &apos;)"
+            return cls(message, stopped.line, stopped.column)
         return cls(message, line, column)
 
 
@@ -71,6 +77,7 @@ def check_prolog(path: Path) -> tuple[bool, str | None]:
     """Refuse a document that declares entities, before reading any of its content. Returns whether
     undeclared named references are to be rewritten (see ``entities``: the document has a DOCTYPE),
     and the document's encoding as the parser found it."""
+    etree.clear_error_log()  # this thread's log keeps earlier documents' errors: it tells of this one only
     parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
     try:
         with open(path, "rb") as handle:
