@@ -350,3 +350,23 @@ def test_where_runs_cannot_go_with_their_parent_each_record_is_serialised_once(t
     fast = _flatten(path, record, known_shapes=True)
     assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
     assert len(serialised) <= 2000
+
+
+def test_a_parent_with_a_long_start_is_not_serialised_with_each_run(tmp_path, monkeypatch):
+    """Its text and attributes would be written again with every run of its records."""
+    path = tmp_path / "long-start.xml"
+    path.write_text(f'<list note="{"n" * 300_000}">{"t" * 300_000}'
+                    + "".join(f"<item><a>{n}</a><b>x{n}</b></item>" for n in range(5000)) + "</list>", encoding="utf-8")
+    reference = _flatten(path, ("list", "item"), known_shapes=False)
+    written = []
+    original = flatten_module.etree.tostring
+
+    def measuring(element, **options):
+        text = original(element, **options)
+        written.append(len(text))
+        return text
+
+    monkeypatch.setattr(flatten_module.etree, "tostring", measuring)
+    fast = _flatten(path, ("list", "item"), known_shapes=True)
+    assert (fast.columns, fast.padded()) == (reference.columns, reference.padded())
+    assert sum(written) < path.stat().st_size

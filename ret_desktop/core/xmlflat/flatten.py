@@ -436,6 +436,7 @@ _MAX_SHAPES_ALIKE = 8  # with as many tags: each is tried in turn
 _ROWS_PER_HAND_OVER = 256
 _MAX_HELD = 512  # records held in the tree to be serialised with their parent
 _MAX_HELD_BYTES = 256 * 1024  # of the document read while they are
+_MAX_PARENT_START = 4096  # characters of their parent's start tag and text
 _MAX_SHAPE_CHARS = 16 * 1024  # a longer record is walked: its pattern would cost more than it saves
 _TRIES_BEFORE_GIVING_UP = 256  # records that missed every known shape, before judging whether shapes pay
 # Shapes' patterns (and which groups are leaf texts) by the skeleton of the records they were made
@@ -697,6 +698,12 @@ def _shape_pattern(text: str) -> tuple[str, list[bool]] | None:
     return "".join(parts), trimmed
 
 
+def _start_is_short(element: etree._Element) -> bool:
+    """Whether ``element``'s text before its children, written again with each run of its records
+    serialised, is short (its start tag, its text)."""
+    return len(element.text or "") + sum(len(key) + len(value) for key, value in element.items()) < _MAX_PARENT_START
+
+
 def _ancestors(element: etree._Element) -> list[etree._Element]:
     """The ancestors of ``element``, root first."""
     chain = []
@@ -882,7 +889,7 @@ def flatten_document(
                     hand_over()  # before the context writes back onto the rows
                     carried = context.enter(chain, element) if chain else []
                     if parent is not same_parent:
-                        holding = may_hold and parent is not None and not parent.nsmap
+                        holding = may_hold and parent is not None and not parent.nsmap and _start_is_short(parent)
                     same_parent = parent
                 if holding and known is not None and shapes.first_try is not None:
                     held = 1
