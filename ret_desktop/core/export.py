@@ -32,8 +32,6 @@ _UNQUOTED_TRIGGERS = "=+@\t\uff1d\uff0b\uff0d\uff20-"
 # character runs fast. A line's first field is looked for among the rows' first values instead.
 _AFTER_COMMA_FORMULA = re.compile(',(?:[' + re.escape(_UNQUOTED_TRIGGERS) + ']|"[' + re.escape(FORMULA_TRIGGERS) + "])")
 _LINE_START_FORMULA = re.compile("\n[" + re.escape(FORMULA_TRIGGERS) + "]")
-# A value holding one of these needs the csv module (quoting), or breaks a line of the CSV.
-_NEEDS_QUOTING = ',"\r\n'
 _ASCII_ATTRIBUTE = re.compile(r"@[A-Za-z_][A-Za-z0-9_.:-]*")
 
 
@@ -223,13 +221,14 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
     shortest = min(map(len, batch), default=0)
     breaks = "\n" in values or "\r" in values
     if shortest > 1 and not breaks and "," not in values and '"' not in values:
-        text = "\r\n".join(chain(map(",".join, batch), ("",)))  # no row needs the csv module: at once, in C
+        text = "\r\n".join(map(",".join, batch)) + "\r\n"  # no row needs the csv module: at once, in C
     else:
         for row in batch:
             add_row(row)
         lines.append("")
         text = "\r\n".join(lines)
-    if raw or not _may_hold_formula(text, map(itemgetter(0), batch) if shortest else [row[0] for row in batch if row]):
+    first_values = map(itemgetter(0), batch) if shortest else [row[0] for row in batch if row]
+    if raw or not _may_hold_formula(text, first_values):
         return text, False, breaks
     lines.clear()
     changed = False
@@ -245,7 +244,7 @@ def _may_hold_formula(text: str, first_values: Iterable[str]) -> bool:
     """Whether a field of ``text`` (CSV lines whose first fields hold ``first_values``) may start
     with a formula trigger; never False where one does."""
     if '"' not in text and not any(map(text.__contains__, _UNQUOTED_TRIGGERS)):
-        return False  # no trigger anywhere (each looked for at memchr's speed)
+        return False  # no trigger anywhere, nor a quoted field (that may start with a line end)
     return bool(_AFTER_COMMA_FORMULA.search(text) or _LINE_START_FORMULA.search("\n" + "\n".join(first_values)))
 
 
