@@ -216,17 +216,19 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
             slow.writerow(row)
             lines.append(fallback.getvalue()[:-2])
 
-    # The values side by side: each rare character is then looked for once, at memchr's speed.
-    values = "".join(chain.from_iterable(batch))
+    text = "\r\n".join(map(",".join, batch))
+    rows = len(batch)
     shortest = min(map(len, batch), default=0)
-    breaks = "\n" in values or "\r" in values
-    if shortest > 1 and not breaks and "," not in values and '"' not in values:
-        text = "\r\n".join(map(",".join, batch)) + "\r\n"  # no row needs the csv module: at once, in C
+    if (shortest > 1 and '"' not in text and text.count(",") == sum(map(len, batch)) - rows
+            and text.count("\n") == rows - 1 and text.count("\r") == rows - 1):
+        text += "\r\n"  # no row needs the csv module: the whole batch at once, in C
+        breaks = False
     else:
         for row in batch:
             add_row(row)
         lines.append("")
         text = "\r\n".join(lines)
+        breaks = text.count("\n") != rows or text.count("\r") != rows
     first_values = map(itemgetter(0), batch) if shortest else [row[0] for row in batch if row]
     if raw or not _may_hold_formula(text, first_values):
         return text, False, breaks
