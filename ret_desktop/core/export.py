@@ -145,7 +145,7 @@ class CsvCopy:
         """Rows of ``width`` fields (the table's columns at the time)."""
         if not rows:
             return
-        text, changed, breaks = _csv_lines(rows, self._writer, raw=False)
+        text, changed, breaks = _csv_lines(rows, self._writer, raw=False, width=width)
         self.neutralised = self.neutralised or changed
         data = text.encode("utf-8")
         self._handle.write(data)
@@ -194,14 +194,15 @@ def _csv_header(header: Sequence[str], raw: bool) -> Sequence[str]:
     return header if raw else [neutralise_header(title) for title in header]
 
 
-def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, bool, bool]:
+def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool, width: int | None = None) -> tuple[str, bool, bool]:
     """The CSV text of ``batch`` (values neutralised unless ``raw``), whether neutralising changed a
     value, and whether a value holds a line break (so that not every line end is a row's end).
     A row none of whose values holds a comma, quote or line break (and that is not one empty value,
     which the csv module quotes) is joined as it is (the csv module inspects every character, which
     is slow); the others go through the csv module, so the output is the same. A batch with no such
     row at all is joined in one go. Rows are neutralised value by value only in a batch whose text
-    shows a field that may need it."""
+    shows a field that may need it. ``width``: every row has that many values (spares two passes
+    over the rows to find it)."""
     lines = []
     fallback = io.StringIO()
     slow = csv.writer(fallback, dialect=writer.dialect)
@@ -218,8 +219,9 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
 
     text = "\r\n".join(map(",".join, batch))
     rows = len(batch)
-    shortest = min(map(len, batch), default=0)
-    if (shortest > 1 and '"' not in text and text.count(",") == sum(map(len, batch)) - rows
+    shortest = min(map(len, batch), default=0) if width is None else width
+    fields = sum(map(len, batch)) if width is None else width * rows
+    if (shortest > 1 and '"' not in text and text.count(",") == fields - rows
             and text.count("\n") == rows - 1 and text.count("\r") == rows - 1):
         text += "\r\n"  # no row needs the csv module: the whole batch at once, in C
         breaks = False
