@@ -11,6 +11,7 @@ import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
@@ -25,10 +26,12 @@ _WINDOWS_RESERVED = re.compile(r"(?i)(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?"
 # including the full-width forms some spreadsheets fold to ASCII, and the whitespace they trim first.
 FORMULA_TRIGGERS = "=+-@\t\r\n\uff1d\uff0b\uff0d\uff20"
 _PLAIN_NUMBER = re.compile(r"[+-]|[+-]?(?=[.,]?[0-9])[0-9.,]+(?: [0-9.,]+)*(?:[eE][+-]?[0-9]+)?")
-# A field of CSV text that may start with a trigger (only a quoted field starts with a line end);
-# one search per separator, as each has a literal first character the search runs fast.
-_FIELD_START = '(?:[=+@\t\uff1d\uff0b\uff0d\uff20-]|"[' + re.escape(FORMULA_TRIGGERS) + "])"
-_MAYBE_FORMULA = (re.compile("," + _FIELD_START), re.compile("\n" + _FIELD_START))
+# The triggers an unquoted CSV field can start with (one starting with a line end is quoted).
+_UNQUOTED_TRIGGERS = "=+@\t\uff1d\uff0b\uff0d\uff20-"
+# A field after a comma in CSV text that may start with a trigger: a search for a literal first
+# character runs fast. A line's first field is looked for among the rows' first values instead.
+_AFTER_COMMA_FORMULA = re.compile(',(?:[' + re.escape(_UNQUOTED_TRIGGERS) + ']|"[' + re.escape(FORMULA_TRIGGERS) + "])")
+_LINE_START_FORMULA = re.compile("\n[" + re.escape(FORMULA_TRIGGERS) + "]")
 _ASCII_ATTRIBUTE = re.compile(r"@[A-Za-z_][A-Za-z0-9_.:-]*")
 
 
@@ -142,12 +145,11 @@ class CsvCopy:
         """Rows of ``width`` fields (the table's columns at the time)."""
         if not rows:
             return
-        text, changed = _csv_lines(rows, self._writer, raw=False)
+        text, changed, breaks = _csv_lines(rows, self._writer, raw=False, width=width)
         self.neutralised = self.neutralised or changed
         data = text.encode("utf-8")
         self._handle.write(data)
         self._handle.flush()  # a full disk shows here, not in the export
-        breaks = text.count("\n") != len(rows) or text.count("\r") != len(rows)
         self._pieces.append((len(data), width, breaks))
         self.rows += len(rows)
 
@@ -192,13 +194,15 @@ def _csv_header(header: Sequence[str], raw: bool) -> Sequence[str]:
     return header if raw else [neutralise_header(title) for title in header]
 
 
-def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, bool]:
-    """The CSV text of ``batch`` (values neutralised unless ``raw``) and whether neutralising
-    changed a value. A row none of whose values holds a comma, quote or line break (and that is not
-    one empty value, which the csv module quotes) is joined as it is (the csv module inspects every
-    character, which is slow); the others go through the csv module, so the output is the same. A
-    batch with no such row at all is joined in one go.
-    Rows are neutralised value by value only in a batch whose text shows a field that may need it."""
+def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool, width: int | None = None) -> tuple[str, bool, bool]:
+    """The CSV text of ``batch`` (values neutralised unless ``raw``), whether neutralising changed a
+    value, and whether a value holds a line break (so that not every line end is a row's end).
+    A row none of whose values holds a comma, quote or line break (and that is not one empty value,
+    which the csv module quotes) is joined as it is (the csv module inspects every character, which
+    is slow); the others go through the csv module, so the output is the same. A batch with no such
+    row at all is joined in one go. Rows are neutralised value by value only in a batch whose text
+    shows a field that may need it. ``width``: every row has that many values (spares two passes
+    over the rows to find it)."""
     lines = []
     fallback = io.StringIO()
     slow = csv.writer(fallback, dialect=writer.dialect)
@@ -215,16 +219,21 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
 
     text = "\r\n".join(map(",".join, batch))
     rows = len(batch)
-    if (rows and min(map(len, batch)) > 1 and text.count(",") == sum(map(len, batch)) - rows
-            and text.count("\n") == rows - 1 and text.count("\r") == rows - 1 and '"' not in text):
+    shortest = min(map(len, batch), default=0) if width is None else width
+    fields = sum(map(len, batch)) if width is None else width * rows
+    if (shortest > 1 and '"' not in text and text.count(",") == fields - rows
+            and text.count("\n") == rows - 1 and text.count("\r") == rows - 1):
         text += "\r\n"  # no row needs the csv module: the whole batch at once, in C
+        breaks = False
     else:
         for row in batch:
             add_row(row)
         lines.append("")
         text = "\r\n".join(lines)
-    if raw or not _may_hold_formula(text):
-        return text, False
+        breaks = text.count("\n") != rows or text.count("\r") != rows
+    first_values = map(itemgetter(0), batch) if shortest else [row[0] for row in batch if row]
+    if raw or not _may_hold_formula(text, first_values):
+        return text, False, breaks
     lines.clear()
     changed = False
     for row in batch:
@@ -232,12 +241,15 @@ def _csv_lines(batch: Sequence[Sequence[str]], writer, raw: bool) -> tuple[str, 
         changed = changed or neutral != list(row)
         add_row(neutral)
     lines.append("")
-    return "\r\n".join(lines), changed
+    return "\r\n".join(lines), changed, breaks
 
 
-def _may_hold_formula(text: str) -> bool:
-    after_comma, at_line_start = _MAYBE_FORMULA
-    return bool(at_line_start.match("\n" + text[:2]) or after_comma.search(text) or at_line_start.search(text))
+def _may_hold_formula(text: str, first_values: Iterable[str]) -> bool:
+    """Whether a field of ``text`` (CSV lines whose first fields hold ``first_values``) may start
+    with a formula trigger; never False where one does."""
+    if '"' not in text and not any(map(text.__contains__, _UNQUOTED_TRIGGERS)):
+        return False  # no trigger anywhere, nor a quoted field (that may start with a line end)
+    return bool(_AFTER_COMMA_FORMULA.search(text) or _LINE_START_FORMULA.search("\n" + "\n".join(first_values)))
 
 
 def write_patch_log(path: Path, entries: Iterable, raw: bool = False) -> int:

@@ -61,7 +61,9 @@ CREATE INDEX IF NOT EXISTS wb_journal_undone ON wb_journal (undone, step);
 _BATCH = 2000
 _SQLITE_MAX_COLUMNS = 2000  # SQLite's default limit, the rowid included
 _ROWS_PER_INSERT = 100
-_MAX_VARIABLES = 32766  # SQLite's bound-parameter limit (3.32 and newer)
+# Values bound to one INSERT at most: a Crossref-shaped table (65 columns) inserts 2-5% faster with 24
+# rows to a statement than with 100 (SQLite holds a copy of each bound value until the next binding).
+_VALUES_PER_INSERT = 1600
 
 
 class WorkbookError(RuntimeError):
@@ -281,7 +283,7 @@ class TableWriter:
 
     def _insert(self, width: int) -> None:
         # Many rows per statement: far fewer statement steps (each releases and retakes the GIL).
-        per_statement = max(1, min(_ROWS_PER_INSERT, _MAX_VARIABLES // width))
+        per_statement = max(1, min(_ROWS_PER_INSERT, _VALUES_PER_INSERT // width))
         whole = len(self._pending) - len(self._pending) % per_statement
         if whole:
             sql = self._insert_sql + (",(" + ",".join("?" * width) + ")") * (per_statement - 1)
