@@ -321,3 +321,124 @@ def test_records_are_not_serialised_again_and_again(tmp_path, monkeypatch, case)
     written = _serialised(path, record, monkeypatch)
     assert sum(length for _tag, length in written) < most * path.stat().st_size
     assert any(tag == "g" for tag, _length in written)  # runs still go with their parent
+
+
+def _encoded(text: str, data: bytes) -> bytes:
+    """``text`` in the encoding of the document ``data`` (UTF-16 with its byte-order mark, or UTF-8)."""
+    return text.encode("utf-16-le") if data[:2] == b"\xff\xfe" else text.encode("utf-8")
+
+
+BREAKAGES = ["", "<", "&#1;", "</bad>", "\u0001", "<rec", "&unterminated", "]]>"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_document_broken_in_a_run_fails_with_the_general_walks_error(tmp_path, seed):
+    path, record, child_tables = attack_document(tmp_path / f"broken{seed}.xml", seed)
+    data = path.read_bytes()
+    rng = random.Random(seed)
+    at = rng.randrange(len(data) // 3, len(data) - 10)
+    at -= at % 2  # a whole UTF-16 unit
+    breakage = BREAKAGES[seed % len(BREAKAGES)]
+    path.write_bytes(data[:at] + _encoded(breakage, data) + (data[at:] if breakage else b""))
+    outcome = assert_same_as_the_general_walk(path, record, tmp_path, child_tables)
+    assert isinstance(outcome, tuple), "the broken document was read whole"
+
+
+@pytest.mark.parametrize("reads", [1, 2, 4])
+def test_cancelled_in_a_run(tmp_path, reads):
+    """Cancelled after some reads, with records held: the conversion stops, and the rows handed
+    over by then (the caller's to discard) are the general walk's first rows."""
+    path = tmp_path / "cancel.xml"
+    path.write_text("<root><g>" + "".join(f'<rec id="{n}"><a>{n}</a><b>x</b></rec>' for n in range(20_000))
+                    + "</g></root>", encoding="utf-8")
+    reference = FlattenedRows()
+    flatten_document(path, ("root", "g", "rec"), reference, file_label="doc.xml", table="t", known_shapes=False)
+    calls = []
+
+    def cancel_after_some_reads() -> bool:
+        calls.append(1)
+        return len(calls) > reads
+
+    rows = FlattenedRows()
+    with pytest.raises(FlattenCancelled):
+        flatten_document(path, ("root", "g", "rec"), rows, file_label="doc.xml", table="t",
+                         should_cancel=cancel_after_some_reads)
+    given = rows.padded().get("t", [])
+    assert given and given == [row[:len(rows.columns["t"])] for row in reference.padded()["t"][:len(given)]]
+    assert rows.columns["t"] == reference.columns["t"]
+
+
+def _many(record, count: int = 60) -> str:
+    return "".join(record(n) for n in range(count))
+
+
+def _plain(n: int) -> str:
+    return f'<rec id="{n}"><a>{n}</a><b>x{n}</b></rec>'
+
+
+# What can make a parent's text other than its records' texts laid end to end, each in a document
+# of runs: (document, record path, whether runs go with their parent there).
+ATTACKS = {
+    "tails of text": ("<r><g>" + _many(lambda n: _plain(n) + ("tail" if n % 7 == 0 else "\n ")) + "</g></r>",
+                      ("r", "g", "rec"), True),
+    "CDATA in values and tails": ("<r><g>" + _many(
+        lambda n: f"<rec><a><![CDATA[ <{n}> & ]]></a><b>x</b></rec>" + ("<![CDATA[ ]]>" if n % 5 == 0 else ""))
+        + "</g></r>", ("r", "g", "rec"), True),
+    "carriage returns": ("<r><g>" + _many(
+        lambda n: f'<rec k="a&#13;b\r\nc"><a>x&#13;\r\ny</a><b>&#xD;</b></rec>' + ("&#13;" if n % 9 == 0 else ""))
+        + "</g></r>", ("r", "g", "rec"), True),
+    "attribute values of every escape": ("<r><g>" + _many(
+        lambda n: f"<rec k='a > b &lt;c&gt; \"q\" &apos;s&#10;n&#9;t'><a v=\"&quot;{n}&quot;\">{n}</a></rec>")
+        + "</g></r>", ("r", "g", "rec"), True),
+    "blanks kept by xml:space on the parent": ('<r><g xml:space="preserve">\n' + _many(
+        lambda n: _plain(n) + ("\n  " if n % 2 else "\u00a0" if n % 11 == 0 else "")) + "\n</g></r>",
+        ("r", "g", "rec"), True),
+    "the xml: prefix": ("<r><g>" + _many(lambda n: f'<rec xml:lang="en"><a xml:space="preserve"> {n} </a></rec>')
+                        + "</g></r>", ("r", "g", "rec"), True),
+    "records declaring namespaces": ("<r><g>" + _many(
+        lambda n: f'<rec xmlns:z="urn:z"><z:a z:k="{n}">{n}</z:a><b xmlns="urn:d">x</b></rec>')
+        + "</g></r>", ("r", "g", "rec"), True),
+    "the default namespace undeclared": ("<r><g>" + _many(lambda n: f'<rec><a xmlns="">{n}</a><b>x</b></rec>')
+                                         + "</g></r>", ("r", "g", "rec"), True),
+    "a parent undeclaring the default namespace": ('<r><g xmlns="">' + _many(_plain) + "</g></r>",
+                                                   ("r", "g", "rec"), False),
+    "the root as the parent, after a DOCTYPE, comments and PIs": (
+        '<?xml version="1.0"?>\n<!-- c --><?pi x?>\n<!DOCTYPE r SYSTEM "r.dtd">\n<!-- d -->\n<r k="&#60;v&#62;">'
+        "&lt;rec&gt;" + _many(lambda n: f"<rec><a>J&uuml;rgen {n}</a><b>&nbsp;</b></rec>") + "</r>", ("r", "rec"), True),
+    "comments and PIs between and inside records": ("<r><g>" + _many(
+        lambda n: _plain(n) + ("<!-- c -->" if n % 13 == 0 else "<?p i?>" if n % 17 == 0 else "")
+        + (f"<rec><!-- in --><a>{n}</a><b>x</b></rec>" if n % 19 == 0 else "")) + "</g></r>", ("r", "g", "rec"), True),
+    "the record's tag inside records": ("<r><g>" + _many(lambda n: f"<rec><a><rec>{n}</rec></a><b>x</b></rec>")
+                                        + "</g></r>", ("r", "g", "rec"), True),
+    "records inside records at //rec": ("<r><g>" + _many(
+        lambda n: f"<rec><a><rec>{n}</rec><rec>{n}</rec> and </a><b>x</b></rec>" if n % 4 == 0 else _plain(n))
+        + "</g></r>", ("r", ANY_DEPTH, "rec"), True),
+    "records at /r/*": ("<r>" + _many(lambda n: f"<rec{n % 2}><a>{n}</a></rec{n % 2}>") + "</r>", ("r", ANY_ELEMENT),
+                        False),
+    "two shapes in turn": ("<r><g>" + _many(lambda n: _plain(n) if n % 2 else f"<rec><c>{n}</c></rec>") + "</g></r>",
+                           ("r", "g", "rec"), False),
+    "an empty leaf written both ways": ("<r><g>" + _many(
+        lambda n: f"<rec><a>{n}</a>{'<x/>' if n % 3 else '<x></x>' if n % 2 else '<x> </x>'}</rec>") + "</g></r>",
+        ("r", "g", "rec"), True),
+    "blanks outside XML's around values": ("<r><g>" + _many(
+        lambda n: f"<rec><a>\u00a0{n}\u2028</a><b>&#x85;x&#x3000;</b><c>\u2029</c></rec>") + "</g></r>",
+        ("r", "g", "rec"), True),
+    "non-ASCII and astral characters": ("<r><g>" + _many(
+        lambda n: f"<rec k='\U0001f600'><a>Zo\u00eb {n} \u4e2d</a><b>&#x1F600;</b></rec>") + "</g></r>",
+        ("r", "g", "rec"), True),
+    "context between records and a trailer": ("<r><g><m>first</m>" + _many(
+        lambda n: _plain(n) + (f"<m>from {n} on</m>" if n % 20 == 10 else "")) + "<t>trailer</t>tail text</g></r>",
+        ("r", "g", "rec"), True),
+    "more records than are held": ("<r><g>" + _many(_plain, 2000) + "</g></r>", ("r", "g", "rec"), True),
+    "a parent with a long text": ("<r><g>" + "t" * 5000 + _many(_plain) + "</g></r>", ("r", "g", "rec"), False),
+}
+
+
+@pytest.mark.parametrize("case", ATTACKS)
+def test_attacks_on_runs_give_the_rows_of_the_general_walk(tmp_path, case, parents_serialised):
+    text, record, runs = ATTACKS[case]
+    path = tmp_path / "attack.xml"
+    path.write_text(text, encoding="utf-8")
+    assert_same_as_the_general_walk(path, record, tmp_path)
+    assert bool({"r", "g", "a"} & set(parents_serialised)) == runs  # the records' parents
+    assert_same_as_the_general_walk(path, record, tmp_path, child_tables={("a",): "t.a"})  # relational mode
