@@ -100,6 +100,10 @@ class Shapes:
                 body += f"<late>{text()}</late>"
             elif extra == 5:
                 body = body.replace("><", ">\r\n  <", 1)
+            elif extra == 6:  # attributes in another order, or many of them
+                attributes = f' kind="{_attribute(rng)}"' + attributes.split(" kind=")[0]
+            elif extra == 7:
+                attributes += "".join(f' m{k}="{k}"' for k in range(300))
         return f"<{tag}{attributes}>{body}</{tag}>"
 
 
@@ -147,7 +151,7 @@ def _parent_start(rng: random.Random, tag: str, may_be_long: bool) -> str:
     return f"<{tag}{note}>{text}"
 
 
-ENCODINGS = ["utf-8", "utf-8", "utf-8", "utf-16", "iso-8859-1"]
+ENCODINGS = ["utf-8", "utf-8", "utf-8-sig", "utf-16", "iso-8859-1"]
 # (record path, how the document holds its records)
 LAYOUTS = ["group", "group", "group", "root", "root", "any depth", "any depth", "any element"]
 
@@ -164,7 +168,7 @@ def attack_document(path: Path, seed: int) -> tuple[Path, tuple[str, ...], dict 
     relational = rng.randrange(5) == 0
     if relational:  # the first run of a shape without a child table's element
         shapes.kinds = sorted(set(shapes.kinds) | {0}, key=lambda kind: kind == 2)
-    prolog = f'<?xml version="1.0" encoding="{encoding.upper()}"?>\n'
+    prolog = f'<?xml version="1.0" encoding="{encoding.upper().removesuffix("-SIG")}"?>\n'
     if rng.randrange(2):
         prolog += "<!-- before the root -->\n<?pi before the root?>\n"
     if doctype:
