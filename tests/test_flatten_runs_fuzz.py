@@ -446,3 +446,22 @@ def test_attacks_on_runs_give_the_rows_of_the_general_walk(tmp_path, case, paren
     assert_same_as_the_general_walk(path, record, tmp_path)
     assert bool({"r", "g", "a"} & set(parents_serialised)) == runs  # the records' parents
     assert_same_as_the_general_walk(path, record, tmp_path, child_tables={("a",): "t.a"})  # relational mode
+
+
+@pytest.mark.skip(reason="libxml2's remove_blank_text (PARSER_OPTIONS of the flattener) judges a blank text by the "
+                         "next two bytes; where a read ends between the '<' and '/' of the end tag after it, the "
+                         "blank is dropped: the general walk and the runs alike. Fixing it means keeping blank text "
+                         "(remove_blank_text=False), a speed trade-off for the flattener's owner")
+def test_a_blank_inside_inline_markup_does_not_depend_on_where_a_read_ends(tmp_path, monkeypatch):
+    size = _read_size(tmp_path, monkeypatch)
+    head = "<r><g>" + "".join(f"<rec><m>text <i>{n}</i> beside</m></rec>" for n in range(40))
+    before = "<rec><m>text <i>\n<"
+    values = set()
+    for shift in range(-3, 3):
+        fill = size - len(head) - len("<!---->") - len(before) + shift
+        text = head + "<!--" + "f" * fill + "-->" + before + "/i> beside</m></rec></g></r>"
+        path = tmp_path / f"blank{shift}.xml"
+        path.write_text(text, encoding="utf-8")
+        rows = assert_same_as_the_general_walk(path, ("r", "g", "rec"), tmp_path)
+        values.add(rows.padded()["t"][-1][-1])
+    assert values == {"text \n beside"}
