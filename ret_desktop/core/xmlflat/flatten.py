@@ -832,11 +832,13 @@ def flatten_document(
         nonlocal held, last_held, records, handles
         parent, count = same_parent, held
         held, last_held = 0, None
-        text = serialise(parent, encoding="unicode", with_tail=False)  # and what is parsed after them
-        first = serialise(parent[0], encoding="unicode", with_tail=False)
-        position = text.find("<", 1)  # the parent's start tag holds no "<": the first record starts here
-        if position < 0 or not text.startswith(first, position):
-            position = -1  # not the records' own texts: each is serialised alone
+        text, first, position = "", None, -1  # position -1: each record is serialised alone
+        if count > 1:  # one record alone: its parent's text would be its text and what was parsed after it
+            text = serialise(parent, encoding="unicode", with_tail=False)  # and what is parsed after them
+            first = serialise(parent[0], encoding="unicode", with_tail=False)
+            position = text.find("<", 1)  # the parent's start tag holds no "<": the first record starts here
+            if position < 0 or not text.startswith(first, position):
+                position = -1  # not the records' own texts
         index = 0
         while index < count:
             if position >= 0 and known is not None:
@@ -852,7 +854,8 @@ def flatten_document(
                         hand_over()
                     continue
             element = parent[index]
-            alone = first if index == 0 else serialise(element, encoding="unicode", with_tail=False)
+            alone = first if index == 0 and first is not None else serialise(element, encoding="unicode",
+                                                                             with_tail=False)
             if position >= 0:
                 position = _BLANKS.match(text, position + len(alone)).end() if text.startswith(alone, position) else -1
             take(element, alone)
@@ -869,7 +872,13 @@ def flatten_document(
                                      remove_blank_text=True,
                                      encoding=PARSER_ENCODING if references and references.transcodes else None,
                                      **PARSER_OPTIONS)
+            taken_from = None  # the parent of the record taken last, which leaves the tree at the next event
             for _event, element in events:
+                if taken_from is not None:
+                    # With the text after it, parsed by now: had it gone at once, text parsed after
+                    # a read ended with its end tag would be left to a record around it (at //tag).
+                    del taken_from[0]
+                    taken_from = None
                 parent = element.getparent()
                 if held:
                     if (parent is same_parent and element.getprevious() is last_held and held < _MAX_HELD
@@ -877,6 +886,8 @@ def flatten_document(
                         held += 1
                         last_held = element
                         continue
+                    if parent is not same_parent and not is_record(_ancestors(element), element):
+                        continue  # the record's tag inside a record yet to end: the run goes on
                     settle()
                 if parent is None or parent is not same_parent or parent[0] is not element:
                     chain = _ancestors(element)
@@ -897,8 +908,9 @@ def flatten_document(
                     held_from = reader.read_bytes
                     continue
                 take(element)
-                if parent is not None:
-                    del parent[0]  # the record, now a row; its memory goes with the last reference
+                taken_from = parent  # the record, now a row, goes; its memory with the last reference
+            if taken_from is not None:
+                del taken_from[0]
             if held:
                 settle()
             hand_over()
