@@ -448,10 +448,6 @@ def test_attacks_on_runs_give_the_rows_of_the_general_walk(tmp_path, case, paren
     assert_same_as_the_general_walk(path, record, tmp_path, child_tables={("a",): "t.a"})  # relational mode
 
 
-@pytest.mark.skip(reason="libxml2's remove_blank_text (PARSER_OPTIONS of the flattener) judges a blank text by the "
-                         "next two bytes; where a read ends between the '<' and '/' of the end tag after it, the "
-                         "blank is dropped: the general walk and the runs alike. Fixing it means keeping blank text "
-                         "(remove_blank_text=False), a speed trade-off for the flattener's owner")
 def test_a_blank_inside_inline_markup_does_not_depend_on_where_a_read_ends(tmp_path, monkeypatch):
     size = _read_size(tmp_path, monkeypatch)
     head = "<r><g>" + "".join(f"<rec><m>text <i>{n}</i> beside</m></rec>" for n in range(40))

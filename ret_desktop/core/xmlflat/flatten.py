@@ -23,7 +23,7 @@ from typing import Callable, Protocol, Sequence
 
 from lxml import etree
 
-from ret_desktop.core.xmlflat.entities import PARSER_ENCODING, EntityFilter
+from ret_desktop.core.xmlflat.entities import PARSER_ENCODING, EntityFilter, ascii_compatible
 from ret_desktop.core.xmlflat.names import (
     ANY_DEPTH,
     ANY_ELEMENT,
@@ -81,6 +81,26 @@ class _CountingReader:
         data = self._handle.read(size)
         self.read_bytes += len(data)
         self._on_bytes(len(data))
+        return data
+
+
+class _ReadsEndBeforeTags:
+    """Reads of an ASCII-compatible stream that end before the last "<" they hold. libxml2 drops
+    blank text (remove_blank_text) unless the next bytes are "</"; where a read ended between the
+    "<" and the "/", it could not see them, and a blank inside inline markup went or stayed by where
+    the read ended."""
+
+    def __init__(self, source) -> None:
+        self._source = source
+        self._rest = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._rest + self._source.read(size)
+        cut = data.rfind(b"<")
+        if cut > 0:
+            self._rest = data[cut:]
+            return data[:cut]
+        self._rest = b""
         return data
 
 
@@ -865,9 +885,12 @@ def flatten_document(
     with open(path, "rb") as handle:
         reader = _CountingReader(handle, on_bytes, should_cancel)
         references = EntityFilter(reader, encoding) if rewrite_references else None
+        source = references or reader
+        if (references is not None and references.transcodes) or ascii_compatible(encoding):
+            source = _ReadsEndBeforeTags(source)
         try:
             # Blank text between elements is never a value (values are trimmed): not creating it saves time.
-            events = etree.iterparse(references or reader, events=("end",),
+            events = etree.iterparse(source, events=("end",),
                                      tag=record[-1] if record and record[-1] != ANY_ELEMENT else None,
                                      remove_blank_text=True,
                                      encoding=PARSER_ENCODING if references and references.transcodes else None,
