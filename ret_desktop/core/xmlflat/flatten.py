@@ -9,7 +9,9 @@ ancestor (a trailer) is written back onto those rows through the sink.
 Rows leave laid out in the document's own column order (first seen first). A record of a shape
 seen before is not walked element by element: it is serialised (in C) and matched against that
 shape's pattern, whose groups are its values (``_KnownShapes``); anything the pattern does not
-cover (a new element, mixed content, a comment, an escaped character) takes the general walk.
+cover (a new element, mixed content, a comment, an escaped character) takes the general walk. A run
+of records of one shape is serialised with their parent in one go, where no namespace is declared
+above them (``settle``).
 """
 
 from __future__ import annotations
