@@ -74,3 +74,22 @@ def keyring_file(tmp_path):
     backend = PlaintextKeyring()
     backend.file_path = str(tmp_path / "keyring.cfg")
     return backend
+
+
+@pytest.fixture
+def serialisations(monkeypatch) -> list[tuple[str, int]]:
+    """(tag, characters) of each element lxml serialises in the test: the flattener serialises a
+    record to match it against the known shapes, and a parent with a run of its records."""
+    from lxml import etree
+
+    calls = []
+    original = etree.tostring
+
+    def recording(element, **options):
+        text = original(element, **options)
+        calls.append((element.tag, len(text)))
+        return text
+
+    monkeypatch.setattr(etree, "tostring", recording)
+    return calls
+

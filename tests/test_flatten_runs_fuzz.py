@@ -15,8 +15,8 @@ import pytest
 
 from ret_desktop.core.xmlflat import flatten as flatten_module
 from ret_desktop.core.xmlflat.flatten import FlattenCancelled, flatten_document
-from ret_desktop.core.xmlflat.names import ANY_DEPTH, ANY_ELEMENT, XmlDocumentError
-from test_flatten_fastpath import FlattenedRows
+from ret_desktop.core.xmlflat.names import ANY_DEPTH, ANY_ELEMENT
+from test_flatten_fastpath import FlattenedRows, assert_same_as_the_general_walk, flattened_or_error
 
 WORDS = ["alpha", "beta", "a.b*c", "(x|y)+", "Zo\u00eb", "\u4e2d\u6587", "\U0001f600", "02", "x > y", "5\" long"]
 TEXTS = [
@@ -197,52 +197,12 @@ def attack_document(path: Path, seed: int) -> tuple[Path, tuple[str, ...], dict 
     return path, record, {("person",): "t.person"} if relational else None
 
 
-def _outcome(path: Path, record, known_shapes: bool, child_tables=None, should_cancel=lambda: False):
-    """The rows the flattener gives, or the error it stops with."""
-    rows = FlattenedRows()
-    try:
-        flatten_document(path, record, rows, file_label="doc.xml", table="t", child_tables=child_tables,
-                         should_cancel=should_cancel, known_shapes=known_shapes)
-    except XmlDocumentError as error:
-        return ("error", str(error))
-    return rows
-
-
-def assert_same_as_the_general_walk(path: Path, record, folder: Path, child_tables=None) -> FlattenedRows | tuple:
-    reference = _outcome(path, record, False, child_tables)
-    fast = _outcome(path, record, True, child_tables)
-    if isinstance(reference, tuple) or isinstance(fast, tuple):
-        assert fast == reference
-        return fast
-    assert fast.columns == reference.columns
-    assert fast.padded() == reference.padded()
-    assert fast.backfills == reference.backfills
-    (folder / "ref").mkdir(exist_ok=True)
-    (folder / "fast").mkdir(exist_ok=True)
-    assert fast.csv(folder / "fast") == reference.csv(folder / "ref")
-    return fast
-
-
-@pytest.fixture
-def parents_serialised(monkeypatch):
-    """The tags of the elements serialised: a parent's tag where a run went with its parent."""
-    serialised = []
-    original = flatten_module.etree.tostring
-
-    def counting(element, **options):
-        serialised.append(element.tag)
-        return original(element, **options)
-
-    monkeypatch.setattr(flatten_module.etree, "tostring", counting)
-    return serialised
-
-
 @pytest.mark.parametrize("seed", range(32))
-def test_fuzzed_runs_give_the_rows_of_the_general_walk(tmp_path, seed, parents_serialised):
+def test_fuzzed_runs_give_the_rows_of_the_general_walk(tmp_path, seed, serialisations):
     path, record, child_tables = attack_document(tmp_path / f"runs{seed}.xml", seed)
     outcome = assert_same_as_the_general_walk(path, record, tmp_path, child_tables)
     if record[-1] != ANY_ELEMENT and not isinstance(outcome, tuple):
-        assert set(parents_serialised) - {"rec"}, "no run went with its parent"
+        assert {tag for tag, _characters in serialisations} - {"rec"}, "no run went with its parent"
 
 
 def _read_size(tmp_path: Path, monkeypatch) -> int:
@@ -257,7 +217,7 @@ def _read_size(tmp_path: Path, monkeypatch) -> int:
     monkeypatch.setattr(flatten_module._CountingReader, "read", recording)
     path = tmp_path / "probe.xml"
     path.write_text("<r><i>1</i><i>2</i></r>", encoding="utf-8")
-    _outcome(path, ("r", "i"), False)
+    flattened_or_error(path, ("r", "i"), False)
     monkeypatch.setattr(flatten_module._CountingReader, "read", original)
     assert sizes and sizes[0] > 1000
     return sizes[0]
@@ -284,24 +244,6 @@ def test_the_tail_of_a_nested_record_does_not_depend_on_where_a_read_ends(tmp_pa
     assert len(outer_rows) == 1, outer_rows
 
 
-def _serialised(path: Path, record, monkeypatch) -> list[tuple[str, int]]:
-    """(tag, characters) of each element serialised while ``path`` is flattened."""
-    written = []
-    original = flatten_module.etree.tostring
-
-    def measuring(element, **options):
-        text = original(element, **options)
-        written.append((element.tag, len(text)))
-        return text
-
-    monkeypatch.setattr(flatten_module.etree, "tostring", measuring)
-    try:
-        _outcome(path, record, True)
-    finally:
-        monkeypatch.setattr(flatten_module.etree, "tostring", original)
-    return written
-
-
 RUN = "".join(f"<rec><a>{n}</a><b>x</b></rec>" for n in range(20))
 SERIALISED_AGAIN = {
     # each was serialised three times: alone as the first of its run, then with its parent twice
@@ -316,15 +258,16 @@ SERIALISED_AGAIN = {
 
 
 @pytest.mark.parametrize("case", SERIALISED_AGAIN)
-def test_records_are_not_serialised_again_and_again(tmp_path, monkeypatch, case):
+def test_records_are_not_serialised_again_and_again(tmp_path, serialisations, case):
     records, most = SERIALISED_AGAIN[case]
     path = tmp_path / "again.xml"
     path.write_text(f"<root><g>{records}</g></root>", encoding="utf-8")
     record = ("root", "g", "rec")
     assert_same_as_the_general_walk(path, record, tmp_path)
-    written = _serialised(path, record, monkeypatch)
-    assert sum(length for _tag, length in written) < most * path.stat().st_size
-    assert any(tag == "g" for tag, _length in written)  # runs still go with their parent
+    serialisations.clear()  # those of one flattening with the known shapes
+    flattened_or_error(path, record, True)
+    assert sum(length for _tag, length in serialisations) < most * path.stat().st_size
+    assert any(tag == "g" for tag, _length in serialisations)  # runs still go with their parent
 
 
 def _encoded(text: str, data: bytes) -> bytes:
@@ -439,12 +382,12 @@ ATTACKS = {
 
 
 @pytest.mark.parametrize("case", ATTACKS)
-def test_attacks_on_runs_give_the_rows_of_the_general_walk(tmp_path, case, parents_serialised):
+def test_attacks_on_runs_give_the_rows_of_the_general_walk(tmp_path, case, serialisations):
     text, record, runs = ATTACKS[case]
     path = tmp_path / "attack.xml"
     path.write_text(text, encoding="utf-8")
     assert_same_as_the_general_walk(path, record, tmp_path)
-    assert bool({"r", "g", "a"} & set(parents_serialised)) == runs  # the records' parents
+    assert bool({"r", "g", "a"} & {tag for tag, _characters in serialisations}) == runs  # the records' parents
     assert_same_as_the_general_walk(path, record, tmp_path, child_tables={("a",): "t.a"})  # relational mode
 
 
