@@ -23,7 +23,7 @@ from ret_desktop import __version__
 from ret_desktop.core.audit import AuditLog
 from ret_desktop.core.cache import SessionCache
 from ret_desktop.core.fsutil import atomic_write_json, make_private_dir
-from ret_desktop.core.procutil import process_alive, process_start_time
+from ret_desktop.core.procutil import process_alive, this_process
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,8 @@ class SessionManager:
         for name in SESSION_SUBDIRS:
             make_private_dir(folder / name)
         now = self._clock()
-        info = SessionInfo(session_id, user_name, now, now, os.getpid(), __version__, process_start_time(os.getpid()))
+        pid, started = this_process()
+        info = SessionInfo(session_id, user_name, now, now, pid, __version__, started)
         self._save(info)
         self._open.add(session_id)
         self._audit.record("session_created", user_name, session_id)
@@ -124,8 +125,8 @@ class SessionManager:
             raise SessionError(f"session {session_id} belongs to another user")
         if session_id not in {s.session_id for s in self.leftovers(user_name)}:
             raise SessionError(f"session {session_id} is in use by another process")
-        info = SessionInfo(**{**asdict(info), "pid": os.getpid(), "pid_started": process_start_time(os.getpid()),
-                              "last_active_at": self._clock()})
+        pid, started = this_process()
+        info = SessionInfo(**{**asdict(info), "pid": pid, "pid_started": started, "last_active_at": self._clock()})
         self._save(info)
         self._open.add(session_id)
         self._audit.record("session_resumed", user_name, session_id)
