@@ -56,13 +56,34 @@ def main() -> int:
         view.viewport().grab()
         print(f"first screen: {ms(time.perf_counter() - started)} (target < 1000 ms)")
 
-        edits = []
-        for n in range(50):
+        def timed_edits(label: str) -> list[float]:
+            """Seconds of 50 cell edits, each committed and shown."""
+            seconds = []
+            for n in range(50):
+                started = time.perf_counter()
+                model.setData(model.index(n, 3), f"{label} {n}")
+                workbook.history()  # the window's Undo / Redo state, after every edit
+                view.viewport().repaint(view.visualRect(model.index(n, 3)))  # shown: the cell is painted again
+                seconds.append(time.perf_counter() - started)
+            return seconds
+
+        def reload_shown() -> None:
+            model.reload()
+            while model.busy:
+                QApplication.processEvents()
+
+        def timed_paste_and_undo(row: int, grid: list[list[str]]) -> tuple[int, float, float]:
+            """Cells pasted at ``row``, seconds of the paste, and of its undo until shown."""
             started = time.perf_counter()
-            model.setData(model.index(n, 3), f"edited {n}")
-            workbook.history()  # the window's Undo / Redo state, after every edit
-            view.viewport().repaint(view.visualRect(model.index(n, 3)))  # shown: the cell is painted again
-            edits.append(time.perf_counter() - started)
+            pasted = model.paste(row, 0, grid)
+            paste_s = time.perf_counter() - started
+            started = time.perf_counter()
+            workbook.undo()
+            reload_shown()
+            view.viewport().grab()
+            return pasted, paste_s, time.perf_counter() - started
+
+        edits = timed_edits("edited")
         bare = []
         with sqlite3.connect(path, isolation_level=None) as conn:
             conn.execute("PRAGMA synchronous=NORMAL")  # as the workbook's own connection
@@ -94,16 +115,7 @@ def main() -> int:
               f"(target < 200 ms); bare FTS5 query: median {ms(statistics.median(raw))}")
 
         grid = [[f"p{r}.{c}" for c in range(COLUMNS)] for r in range(10_000 // COLUMNS)]
-        started = time.perf_counter()
-        pasted = model.paste(1000, 0, grid)
-        paste_s = time.perf_counter() - started
-        started = time.perf_counter()
-        workbook.undo()
-        model.reload()
-        while model.busy:
-            QApplication.processEvents()
-        view.viewport().grab()
-        undo_s = time.perf_counter() - started
+        pasted, paste_s, undo_s = timed_paste_and_undo(1000, grid)
         print(f"paste of {pasted:,} cells: {paste_s:.2f} s; its undo, shown: {undo_s:.2f} s (target < 1 s)")
 
         print("journaling 200,000 more cell edits …", flush=True)  # a long session of rapid entry
@@ -111,26 +123,9 @@ def main() -> int:
         for batch in range(20):
             cells = range(batch * 10_000, (batch + 1) * 10_000)
             workbook.set_cells("big", [(ids[cell // COLUMNS], cell % COLUMNS, f"j{cell}") for cell in cells])
-        model.reload()
-        while model.busy:
-            QApplication.processEvents()
-        late = []
-        for n in range(50):
-            started = time.perf_counter()
-            model.setData(model.index(n, 3), f"late {n}")
-            workbook.history()
-            view.viewport().repaint(view.visualRect(model.index(n, 3)))
-            late.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        model.paste(5000, 0, [["a", "b"], ["c", "d"]])
-        small_paste_s = time.perf_counter() - started
-        started = time.perf_counter()
-        workbook.undo()
-        model.reload()
-        while model.busy:
-            QApplication.processEvents()
-        view.viewport().grab()
-        small_undo_s = time.perf_counter() - started
+        reload_shown()
+        late = timed_edits("late")
+        _cells, small_paste_s, small_undo_s = timed_paste_and_undo(5000, [["a", "b"], ["c", "d"]])
         print(f"after {len(workbook.journal()):,} journaled edits: cell edit median {ms(statistics.median(late))}, "
               f"worst {ms(max(late))} (with an empty journal: median {ms(statistics.median(edits))}); "
               f"a 4-cell paste {ms(small_paste_s)}, its undo, shown: {ms(small_undo_s)}")
