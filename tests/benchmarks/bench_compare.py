@@ -38,6 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from child_run import run_child  # noqa: E402
+
 COLUMNS = 20
 
 
@@ -184,19 +188,8 @@ def run_tool(tool: str, old: Path, new: Path, out: Path) -> dict:
 def measure(tool: str, old: Path, new: Path) -> dict:
     """Run ``tool`` in a child process; its wall time, processor time and peak memory (ru_maxrss)."""
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as out:
-        start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, __file__, "--child", tool, str(old), str(new), out],
-                                 stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "RET_DATA_DIR": out})
-        output = child.stdout.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        cpu_seconds = usage.ru_utime + usage.ru_stime
-        child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{tool} failed with status {child.returncode}")
-    result = json.loads(output.decode().strip().splitlines()[-1])
-    kilobytes = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
-    return {"tool": tool, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mb": kilobytes / 1024, **result}
+        return {"tool": tool, **run_child([__file__, "--child", tool, str(old), str(new), out], tool,
+                                          env={"RET_DATA_DIR": out})}
 
 
 def summarize(tool: str, runs: list[dict]) -> dict:

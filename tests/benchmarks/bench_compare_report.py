@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_compare import make_csv_pair, make_workbooks  # noqa: E402
+from child_run import run_child  # noqa: E402
 
 
 def result_workbook(data: Path, rows: int) -> Path:
@@ -49,14 +48,8 @@ def write(result: Path, report_format: str, out: Path) -> dict:
 
 def measure(result: Path, report_format: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-report-") as out:
-        child = subprocess.Popen([sys.executable, __file__, "--child", str(result), report_format, out],
-                                 stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        output = child.stdout.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"writing {report_format} failed")
-    kilobytes = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
-    return {"format": report_format, "peak_mb": kilobytes / 1024, **json.loads(output.decode().splitlines()[-1])}
+        return {"format": report_format,
+                **run_child([__file__, "--child", str(result), report_format, out], f"writing {report_format}")}
 
 
 def main() -> int:

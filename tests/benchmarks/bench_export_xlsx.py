@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from child_run import run_child  # noqa: E402
 
 COLUMNS = 20
 WORDS = ["alpha", "beta", "gamma", "delta", "Müller", "Zoë", "naïve", "ok", "x & y", "<tag>", "Œuvre", "北京"]
@@ -112,14 +114,7 @@ def run_writer(writer: str, table: Path, out: Path) -> dict:
 
 def measure(writer: str, table: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-xlsx-", dir=table.parent) as out:
-        child = subprocess.Popen([sys.executable, __file__, "--child", writer, str(table), out],
-                                 stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        output = child.stdout.read()
-        _pid, status, usage = os.wait4(child.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{writer} failed")
-    kilobytes = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
-    return {"peak_mb": kilobytes / 1024, **json.loads(output.decode().splitlines()[-1])}
+        return run_child([__file__, "--child", writer, str(table), out], writer)
 
 
 def main() -> int:
