@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,7 +95,7 @@ def run_once(source: Path, work: Path, ref_sources: list[Path]) -> dict:
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"a run failed:\n{result.stderr[-2000:]}")
-    subprocess.run(["rm", "-rf", str(work)], check=True)
+    shutil.rmtree(work)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
